@@ -1,0 +1,158 @@
+//! The application: shared state, the router with its middleware, the OpenAPI document, and
+//! serving on a listener until shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::error::{ApiError, Problem};
+use crate::extract::Json;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: sqlx::PgPool,
+    pub config: Arc<Config>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "warmline",
+        description = "Warm (attended) call transfers over LiveKit: calls, transcripts, transfers, \
+                       participants and summaries, stored in Postgres.\n\nErrors are RFC 9457 \
+                       `application/problem+json` documents with a stable `type`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "calls", description = "Calls and their timelines"),
+        (name = "transcripts", description = "What was said on a call"),
+        (name = "health", description = "Liveness and readiness"),
+    ),
+    components(schemas(Problem, crate::error::FieldError))
+)]
+struct ApiDoc;
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .merge(crate::calls::routes::router())
+        .merge(crate::transcripts::routes::router())
+        .merge(crate::events::routes::router())
+}
+
+/// The OpenAPI document of every route, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
+}
+
+/// The full router with its middleware, ready to serve (tests can `oneshot` it).
+pub fn router(state: AppState) -> Router {
+    let (api, spec) = api_router().split_for_parts();
+    let config = state.config.clone();
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .fallback(|| async { ApiError::RouteNotFound("no route matches this path".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this route does not accept that method".into())
+        })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(CorsLayer::permissive().expose_headers([REQUEST_ID]))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+                    let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
+                    tracing::info_span!("request", method = %req.method(), route, path = %req.uri().path(), request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` is cancelled, letting requests in
+/// flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// Readiness details.
+#[derive(Debug, Serialize, ToSchema)]
+struct Readiness {
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// `true`: every migration this binary carries has been applied.
+    migrations_current: bool,
+}
+
+/// Is the process up?
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process is up", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Can the service do its work: database reachable and migrations current?
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Database unreachable or migrations missing", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
+    let check = tokio::time::timeout(
+        Duration::from_secs(5),
+        crate::db::migrations_current(&state.db),
+    );
+    match check.await {
+        Ok(Ok(true)) => Ok(Json(Readiness {
+            status: "ready",
+            migrations_current: true,
+        })),
+        Ok(Ok(false)) => Err(ApiError::Unavailable(
+            "migrations are not all applied; run `warmline migrate`".into(),
+        )),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database check failed");
+            Err(ApiError::Unavailable(
+                "the database is not reachable".into(),
+            ))
+        }
+        Err(_) => Err(ApiError::Unavailable(
+            "the database did not answer within 5 s".into(),
+        )),
+    }
+}

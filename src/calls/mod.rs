@@ -1,0 +1,68 @@
+//! Calls: create, find, list and end.
+
+pub mod model;
+pub mod routes;
+pub mod store;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::pagination::{self, Page};
+use model::{Call, CallCursor, CallListQuery, CreateCall};
+
+/// Creates a call from a client's request.
+pub async fn create(db: &PgPool, request: CreateCall) -> Result<Call, ApiError> {
+    let call = request.parse()?;
+    let created = store::insert(db, &call).await?;
+    tracing::info!(call_id = %created.id, room = %created.room_name, "call created");
+    Ok(created)
+}
+
+/// One call, or 404.
+pub async fn get(db: &PgPool, id: Uuid) -> Result<Call, ApiError> {
+    store::get(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", id))
+}
+
+/// A page of calls, newest first.
+pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiError> {
+    let limit = pagination::limit(query.limit)?;
+    let after: Option<CallCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
+    if let (Some(from), Some(to)) = (query.created_after, query.created_before)
+        && from >= to
+    {
+        return Err(ApiError::invalid(
+            "created_before",
+            "must be later than created_after",
+        ));
+    }
+    let filter = store::CallFilter {
+        status: query.status,
+        caller: query
+            .caller
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty()),
+        created_after: query.created_after,
+        created_before: query.created_before,
+    };
+    let rows = store::list(db, &filter, after, limit + 1).await?;
+    Ok(pagination::page(rows, limit, |c| (c.created_at, c.id)))
+}
+
+/// Ends a call. Ending an ended call changes nothing and answers the call as it is.
+pub async fn end(db: &PgPool, id: Uuid) -> Result<Call, ApiError> {
+    let mut tx = db.begin().await?;
+    let call = match store::end(&mut *tx, id).await? {
+        Some(call) => {
+            tracing::info!(call_id = %id, "call ended");
+            call
+        }
+        None => store::get(&mut *tx, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("call", id))?,
+    };
+    tx.commit().await?;
+    Ok(call)
+}

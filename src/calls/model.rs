@@ -1,0 +1,179 @@
+//! Calls as the API shows them, and the requests that create and find them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::domain::{Identity, MAX_NAME_CHARS, Validator, bounded_text};
+use crate::error::ApiError;
+
+/// Largest `metadata` object, serialized, that a call may carry.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// Longest `issue` text.
+pub const MAX_ISSUE_CHARS: usize = 4000;
+
+/// Where a call is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum CallStatus {
+    /// Created; no agent has joined yet.
+    Waiting,
+    /// An agent is on the call.
+    Active,
+    /// A transfer to another agent is under way.
+    Transferring,
+    /// Over. Transcript segments are still accepted for a grace period.
+    Ended,
+}
+
+/// A call between a caller and the agents who take it.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Call {
+    pub id: Uuid,
+    /// The LiveKit room of the call (`call_<id>`).
+    #[schema(example = "call_0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80")]
+    pub room_name: String,
+    #[schema(example = "Jane Doe")]
+    pub caller_name: String,
+    /// The caller's LiveKit identity; tokens for the caller are minted for it alone.
+    #[schema(example = "Jane Doe")]
+    pub caller_identity: String,
+    #[schema(example = "+1 415 555 0100")]
+    pub caller_phone: Option<String>,
+    /// What the caller called about, as first stated.
+    #[schema(example = "Order 4411 arrived damaged")]
+    pub issue: Option<String>,
+    /// Free-form data the client attached.
+    #[schema(value_type = Object)]
+    pub metadata: sqlx::types::Json<Value>,
+    pub status: CallStatus,
+    /// The agent now handling the call.
+    #[schema(example = "agent_alice")]
+    pub current_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// A new call.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "caller_name": "Jane Doe",
+    "caller_phone": "+1 415 555 0100",
+    "issue": "Order 4411 arrived damaged",
+    "metadata": {"crm_id": "C-1029"}
+}))]
+pub struct CreateCall {
+    /// The caller's name (1–128 characters).
+    pub caller_name: String,
+    /// The caller's LiveKit identity; defaults to `caller_name`.
+    pub caller_identity: Option<String>,
+    /// A phone number: digits with optional `+`, spaces, dashes, dots, parentheses.
+    pub caller_phone: Option<String>,
+    /// What the call is about (up to 4000 characters).
+    pub issue: Option<String>,
+    /// Any JSON object (up to 16 KiB).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// A [`CreateCall`] that passed validation.
+#[derive(Debug)]
+pub struct NewCall {
+    pub id: Uuid,
+    pub room_name: String,
+    pub caller_name: String,
+    pub caller_identity: String,
+    pub caller_phone: Option<String>,
+    pub issue: Option<String>,
+    pub metadata: Value,
+}
+
+impl CreateCall {
+    /// Checks every field, reporting all problems at once.
+    pub fn parse(self) -> Result<NewCall, ApiError> {
+        let mut v = Validator::default();
+        let name = v.check(
+            "caller_name",
+            bounded_text(&self.caller_name, MAX_NAME_CHARS),
+        );
+        let identity = v.check_opt("caller_identity", self.caller_identity, |s| {
+            Identity::parse(&s).map(Identity::into_inner)
+        });
+        let phone = v.check_opt("caller_phone", self.caller_phone, |s| parse_phone(&s));
+        let issue = v.check_opt("issue", self.issue, |s| bounded_text(&s, MAX_ISSUE_CHARS));
+        let metadata = Value::Object(self.metadata.unwrap_or_default());
+        if metadata.to_string().len() > MAX_METADATA_BYTES {
+            v.fail(
+                "metadata",
+                format!("must be at most {MAX_METADATA_BYTES} bytes as JSON"),
+            );
+        }
+        let (Some(name), Some(identity), Some(phone), Some(issue)) = (name, identity, phone, issue)
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
+        // Time-ordered ids keep the newest-first index hot and the room names sortable.
+        let id = Uuid::now_v7();
+        Ok(NewCall {
+            id,
+            room_name: format!("call_{id}"),
+            caller_identity: identity.unwrap_or_else(|| name.clone()),
+            caller_name: name,
+            caller_phone: phone,
+            issue,
+            metadata,
+        })
+    }
+}
+
+fn parse_phone(raw: &str) -> Result<String, String> {
+    let phone = raw.trim();
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let allowed = |c: char| c.is_ascii_digit() || " -.()".contains(c);
+    let body = phone.strip_prefix('+').unwrap_or(phone);
+    if !(3..=20).contains(&digits) || !body.chars().all(allowed) {
+        return Err("must be a phone number: 3 to 20 digits, optional leading +, spaces, dashes, dots or parentheses".into());
+    }
+    Ok(phone.to_owned())
+}
+
+/// Filters and paging for the call list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CallListQuery {
+    /// Only calls in this status.
+    pub status: Option<CallStatus>,
+    /// Only calls of this caller (name, case-insensitive).
+    pub caller: Option<String>,
+    /// Only calls created at or after this instant (RFC 3339).
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only calls created before this instant (RFC 3339).
+    pub created_before: Option<DateTime<Utc>>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Where a listing resumes: after the call with this creation time and id.
+pub type CallCursor = (DateTime<Utc>, Uuid);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_allow_common_punctuation_only() {
+        assert!(parse_phone("+1 (415) 555-0100").is_ok());
+        assert!(parse_phone("12").is_err());
+        assert!(parse_phone("call me").is_err());
+        assert!(parse_phone("+1 415 555 0100; DROP").is_err());
+    }
+}

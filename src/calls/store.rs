@@ -1,0 +1,113 @@
+//! SQL for calls.
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::model::{Call, CallCursor, CallStatus, NewCall};
+
+const COLUMNS: &str = "id, room_name, caller_name, caller_identity, caller_phone, issue, metadata, \
+                       status, current_agent, created_at, updated_at, ended_at";
+
+/// Inserts a validated call.
+pub async fn insert(db: impl PgExecutor<'_>, call: &NewCall) -> sqlx::Result<Call> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO calls (id, room_name, caller_name, caller_identity, caller_phone, issue, metadata)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    )))
+    .bind(call.id)
+    .bind(&call.room_name)
+    .bind(&call.caller_name)
+    .bind(&call.caller_identity)
+    .bind(&call.caller_phone)
+    .bind(&call.issue)
+    .bind(&call.metadata)
+    .fetch_one(db)
+    .await
+}
+
+/// One call.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM calls WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// One call, locked until the transaction ends, so its status cannot change under us.
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM calls WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Filters of [`list`].
+#[derive(Debug, Default)]
+pub struct CallFilter {
+    pub status: Option<CallStatus>,
+    pub caller: Option<String>,
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Calls newest first, starting after `after`, at most `limit` rows.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: &CallFilter,
+    after: Option<CallCursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<Call>> {
+    let (after_at, after_id) = after.unzip();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM calls
+         WHERE ($1::text IS NULL OR status = $1)
+           AND ($2::text IS NULL OR lower(caller_name) = lower($2))
+           AND ($3::timestamptz IS NULL OR created_at >= $3)
+           AND ($4::timestamptz IS NULL OR created_at < $4)
+           AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $7"
+    )))
+    .bind(filter.status)
+    .bind(&filter.caller)
+    .bind(filter.created_after)
+    .bind(filter.created_before)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Ends a call that has not ended; `None` when it had already ended (or does not exist).
+pub async fn end(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE calls SET status = 'ended', ended_at = now(), updated_at = now()
+         WHERE id = $1 AND status <> 'ended' RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Sets the status (and, when given, the agent handling the call).
+pub async fn set_status(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    status: CallStatus,
+    current_agent: Option<&str>,
+) -> sqlx::Result<Call> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE calls SET status = $2, current_agent = COALESCE($3, current_agent), updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(status)
+    .bind(current_agent)
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,165 @@
+//! Settings from the environment (and `.env`), each with a default that works on a laptop.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+
+/// Where `DATABASE_URL` points when it is not set: the machine's own Postgres.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/warmline";
+
+/// How a `connecting` transfer becomes `completed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffConfirmation {
+    /// Only once the receiving side is seen in the room (webhook or live participant check).
+    Observed,
+    /// On the completing agent's word, recorded as unconfirmed.
+    Agent,
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// `None` means: the default local server, with the embedded-cluster fallback.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    pub auto_migrate: bool,
+    pub data_dir: std::path::PathBuf,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub transcript_grace: Duration,
+    pub log_json: bool,
+    pub livekit: LiveKitConfig,
+    pub transfers: TransferConfig,
+    pub jobs: JobConfig,
+}
+
+/// LiveKit server address and credentials; defaults are `livekit-server --dev`'s.
+#[derive(Debug, Clone)]
+pub struct LiveKitConfig {
+    pub url: String,
+    pub api_key: String,
+    pub api_secret: SecretString,
+    pub token_ttl: Duration,
+    pub request_timeout: Duration,
+    /// MoveParticipant exists only on LiveKit Cloud; self-hosted servers stub it.
+    pub move_participant: bool,
+}
+
+/// Timings of the transfer state machine.
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    pub accept_ttl: Duration,
+    pub handoff_timeout: Duration,
+    pub handoff_confirmation: HandoffConfirmation,
+}
+
+/// The durable job queue's retry policy.
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    pub max_attempts: i32,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+}
+
+impl Config {
+    /// Reads `.env` (when present) and then the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(e).context("reading .env"),
+        }
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Builds the config from any key lookup, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let var = |key: &str| get(key).filter(|v| !v.trim().is_empty());
+        let parsed = |key: &str, default: &str| -> anyhow::Result<String> {
+            Ok(var(key).unwrap_or_else(|| default.to_owned()))
+        };
+        fn num<T: std::str::FromStr>(key: &str, raw: String) -> anyhow::Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            raw.trim()
+                .parse::<T>()
+                .map_err(|e| anyhow::anyhow!("{key}={raw:?} is not valid: {e}"))
+        }
+        let secs = |key: &str, default: &str| -> anyhow::Result<Duration> {
+            let n: u64 = num(key, parsed(key, default)?)?;
+            if n == 0 {
+                bail!("{key} must be at least 1 second");
+            }
+            Ok(Duration::from_secs(n))
+        };
+        let flag = |key: &str, default: bool| -> anyhow::Result<bool> {
+            match var(key).map(|v| v.to_ascii_lowercase()) {
+                None => Ok(default),
+                Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+                Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+                Some(v) => bail!("{key}={v:?} is not a boolean (true/false)"),
+            }
+        };
+
+        let handoff_confirmation = match parsed("HANDOFF_CONFIRMATION", "observed")?.as_str() {
+            "observed" => HandoffConfirmation::Observed,
+            "agent" => HandoffConfirmation::Agent,
+            other => bail!("HANDOFF_CONFIRMATION={other:?}: expected `observed` or `agent`"),
+        };
+        let max_attempts: i32 = num("JOB_MAX_ATTEMPTS", parsed("JOB_MAX_ATTEMPTS", "8")?)?;
+        if max_attempts < 1 {
+            bail!("JOB_MAX_ATTEMPTS must be at least 1");
+        }
+        let max_body_bytes: usize = num("MAX_BODY_BYTES", parsed("MAX_BODY_BYTES", "1048576")?)?;
+        if max_body_bytes < 1024 {
+            bail!("MAX_BODY_BYTES must be at least 1024");
+        }
+
+        Ok(Self {
+            bind: num("BIND", parsed("BIND", "127.0.0.1")?)?,
+            port: num("PORT", parsed("PORT", "8000")?)?,
+            database_url: var("DATABASE_URL"),
+            database_max_connections: num(
+                "DATABASE_MAX_CONNECTIONS",
+                parsed("DATABASE_MAX_CONNECTIONS", "10")?,
+            )?,
+            auto_migrate: flag("AUTO_MIGRATE", true)?,
+            data_dir: parsed("DATA_DIR", "data")?.into(),
+            max_body_bytes,
+            request_timeout: secs("REQUEST_TIMEOUT_SECS", "30")?,
+            transcript_grace: secs("TRANSCRIPT_GRACE_SECS", "300")?,
+            log_json: flag("LOG_JSON", false)?,
+            livekit: LiveKitConfig {
+                url: parsed("LIVEKIT_URL", "ws://localhost:7880")?,
+                api_key: parsed("LIVEKIT_API_KEY", "devkey")?,
+                api_secret: parsed("LIVEKIT_API_SECRET", "secret")?.into(),
+                token_ttl: secs("LIVEKIT_TOKEN_TTL_SECS", "3600")?,
+                request_timeout: secs("LIVEKIT_REQUEST_TIMEOUT_SECS", "10")?,
+                move_participant: flag("LIVEKIT_MOVE_PARTICIPANT", false)?,
+            },
+            transfers: TransferConfig {
+                accept_ttl: secs("TRANSFER_ACCEPT_TTL_SECS", "120")?,
+                handoff_timeout: secs("HANDOFF_TIMEOUT_SECS", "60")?,
+                handoff_confirmation,
+            },
+            jobs: JobConfig {
+                max_attempts,
+                lease: secs("JOB_LEASE_SECS", "60")?,
+                poll_interval: Duration::from_millis(num(
+                    "JOB_POLL_INTERVAL_MS",
+                    parsed("JOB_POLL_INTERVAL_MS", "1000")?,
+                )?),
+            },
+        })
+    }
+
+    /// The socket address to listen on.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+}

@@ -1,0 +1,150 @@
+//! The connection pool, database creation and migrations.
+
+pub mod embedded;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+use crate::config::{Config, DEFAULT_DATABASE_URL};
+pub use embedded::EmbeddedPostgres;
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A connected database, and the private cluster behind it when one had to be started.
+pub struct Database {
+    pub pool: PgPool,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+/// Connects as configured: the given `DATABASE_URL`, or the local server, or, when no server
+/// answers and Postgres is installed, a private cluster under the data directory.
+pub async fn connect(config: &Config) -> anyhow::Result<Database> {
+    if let Some(url) = &config.database_url {
+        let pool = open(url, config.database_max_connections).await?;
+        return Ok(Database {
+            pool,
+            embedded: None,
+        });
+    }
+    match open(DEFAULT_DATABASE_URL, config.database_max_connections).await {
+        Ok(pool) => Ok(Database {
+            pool,
+            embedded: None,
+        }),
+        Err(err) if is_unreachable(&err) => {
+            tracing::info!(
+                "no Postgres answers at {DEFAULT_DATABASE_URL}; trying a private cluster"
+            );
+            let Some(binaries) = embedded::find_binaries() else {
+                bail!(
+                    "no Postgres server answers at {DEFAULT_DATABASE_URL} and no Postgres binaries \
+                     (initdb, pg_ctl) are installed.\nFix one of:\n  - set DATABASE_URL to a \
+                     reachable server (postgres://user@host:port/warmline)\n  - run `docker compose \
+                     up -d postgres` and start again\n  - install PostgreSQL (e.g. `apt install \
+                     postgresql`) so warmline can start a private cluster"
+                );
+            };
+            let cluster = EmbeddedPostgres::start(binaries, &config.data_dir.join("postgres"))
+                .await
+                .context("starting a private Postgres cluster")?;
+            let pool = open(&cluster.url("warmline"), config.database_max_connections).await?;
+            Ok(Database {
+                pool,
+                embedded: Some(cluster),
+            })
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn is_unreachable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some()
+            || matches!(
+                cause.downcast_ref::<sqlx::Error>(),
+                Some(sqlx::Error::Io(_))
+            )
+    })
+}
+
+/// Opens a pool on `url`, creating its database first when the server does not have it.
+pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .with_context(|| format!("DATABASE_URL {:?} is not a Postgres URL", redact(url)))?;
+    create_database_if_missing(&options).await?;
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options.clone())
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+async fn create_database_if_missing(options: &PgConnectOptions) -> anyhow::Result<()> {
+    let name = options.get_database().unwrap_or("postgres").to_owned();
+    // Ask the maintenance database, which every server has.
+    let mut admin: PgConnection = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .context("connecting to the Postgres server")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+        {
+            Ok(_) => tracing::info!(database = %name, "created the database"),
+            // Another instance created it between our check and our CREATE.
+            Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("42P04") => {}
+            Err(e) => return Err(e).with_context(|| format!("creating database {name}")),
+        }
+    }
+    admin.close().await.ok();
+    Ok(())
+}
+
+/// Applies the embedded migrations that have not run yet.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("applying migrations")?;
+    Ok(())
+}
+
+/// Whether every embedded migration has been applied (for `/readyz`).
+pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .or_else(|e| match &e {
+                // No migration table yet: nothing applied.
+                sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(vec![]),
+                _ => Err(e),
+            })?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .all(|m| applied.binary_search(&m.version).is_ok()))
+}
+
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

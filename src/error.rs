@@ -1,0 +1,241 @@
+//! One error type for every route, answered as RFC 9457 `application/problem+json`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// SQLSTATE raised by the transfer state-machine trigger for a transition it does not allow.
+pub const SQLSTATE_TRANSITION_REFUSED: &str = "WL001";
+/// SQLSTATE raised when something tries to change the append-only event log.
+pub const SQLSTATE_EVENTS_APPEND_ONLY: &str = "WL002";
+
+/// One problem with one input field.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, as a JSON path (`segments[2].text`) or a query/path parameter name.
+    #[schema(example = "caller_name")]
+    pub field: String,
+    /// What is wrong with it.
+    #[schema(example = "must not be empty")]
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/validation-failed",
+    "title": "The request is not valid",
+    "status": 422,
+    "detail": "1 field is not valid",
+    "errors": [{"field": "caller_name", "message": "must not be empty"}]
+}))]
+pub struct Problem {
+    /// A stable identifier of the kind of problem, for clients to branch on.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, for a human.
+    pub detail: String,
+    /// Per-field errors, on validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// On a refused transfer transition: the state the transfer is in now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_state: Option<String>,
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{resource} {id} not found")]
+    NotFound { resource: &'static str, id: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        current_state: Option<String>,
+    },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    RouteNotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Upstream(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// A 404 for a resource of the given kind.
+    pub fn not_found(resource: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            resource,
+            id: id.to_string(),
+        }
+    }
+
+    /// A 409 that carries no state.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            detail: detail.into(),
+            current_state: None,
+        }
+    }
+
+    /// A 422 for a single field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound { .. } | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn kind_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::BadRequest(_) => ("malformed-request", "The request could not be read"),
+            Self::Validation(_) => ("validation-failed", "The request is not valid"),
+            Self::NotFound { .. } => ("not-found", "The resource does not exist"),
+            Self::RouteNotFound(_) => ("no-such-route", "No such route"),
+            Self::Forbidden(_) => ("forbidden", "Not allowed"),
+            Self::Conflict { .. } => ("conflict", "The request conflicts with the current state"),
+            Self::PayloadTooLarge(_) => ("payload-too-large", "The request body is too large"),
+            Self::UnsupportedMediaType(_) => (
+                "unsupported-media-type",
+                "The request body has the wrong content type",
+            ),
+            Self::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
+            Self::Upstream(_) => ("upstream-failed", "A service warmline depends on failed"),
+            Self::Unavailable(_) => ("unavailable", "The service is not ready"),
+            Self::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    /// The problem document for this error.
+    pub fn to_problem(&self) -> Problem {
+        let (kind, title) = self.kind_and_title();
+        let (detail, errors, current_state) = match self {
+            Self::Validation(errors) => {
+                let n = errors.len();
+                let detail = match errors.as_slice() {
+                    [only] => format!("{}: {}", only.field, only.message),
+                    _ => format!("{n} fields are not valid"),
+                };
+                (detail, errors.clone(), None)
+            }
+            Self::Conflict {
+                detail,
+                current_state,
+            } => (detail.clone(), Vec::new(), current_state.clone()),
+            // The cause of a 500 is logged, never shown.
+            Self::Internal(_) => (
+                "The server failed to handle the request; it has been logged.".into(),
+                vec![],
+                None,
+            ),
+            other => (other.to_string(), Vec::new(), None),
+        };
+        Problem {
+            kind: format!("/problems/{kind}"),
+            title: title.to_owned(),
+            status: self.status().as_u16(),
+            detail,
+            errors,
+            current_state,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(err) = &self {
+            // Logged once, inside the request span, with the whole chain of causes.
+            tracing::error!(error = format!("{err:#}"), "request failed");
+        }
+        let status = self.status();
+        let body = serde_json::to_vec(&self.to_problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+/// Database errors the API can explain: named constraints and the triggers' SQLSTATEs.
+/// Anything else is an internal error.
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::RowNotFound = err {
+            return Self::Internal(
+                anyhow::Error::new(err).context("a row expected to exist is gone"),
+            );
+        }
+        if let Some(db) = err.as_database_error() {
+            if db.code().as_deref() == Some(SQLSTATE_TRANSITION_REFUSED) {
+                // The trigger's message is "<from> -> <to>": keep both for the client.
+                let message = db.message().to_owned();
+                let current = message.split(" -> ").next().map(str::to_owned);
+                return Self::Conflict {
+                    detail: format!("transition refused: {message}"),
+                    current_state: current,
+                };
+            }
+            if let Some(mapped) = db.constraint().and_then(constraint_error) {
+                return mapped;
+            }
+        }
+        Self::Internal(anyhow::Error::new(err))
+    }
+}
+
+/// The constraints a client can run into, and what to tell it.
+fn constraint_error(constraint: &str) -> Option<ApiError> {
+    let conflict = |detail: &str| Some(ApiError::conflict(detail));
+    match constraint {
+        "transfers_one_active_per_call" => conflict("the call already has an active transfer"),
+        "transfers_briefing_room_key" | "calls_room_name_key" => {
+            conflict("that room name is already in use")
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,40 @@
+//! Entries of the append-only event log.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// One thing that happened to a call, written by the database as it happened.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[schema(example = json!({
+    "id": 42, "call_id": "0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80", "transfer_id": null,
+    "kind": "transcript.appended", "data": {"segments": 2, "first_start_ms": 1250, "last_start_ms": 4100},
+    "created_at": "2026-11-25T10:00:00Z"
+}))]
+pub struct Event {
+    /// Position in the log; strictly increasing.
+    pub id: i64,
+    pub call_id: Uuid,
+    pub transfer_id: Option<Uuid>,
+    /// `call.created`, `call.status_changed`, `call.agent_changed`, `call.ended`,
+    /// `transcript.appended`, `transfer.<state>`, `job.failed`, …
+    #[schema(example = "call.created")]
+    pub kind: String,
+    /// Details of the event; their shape depends on `kind`.
+    #[schema(value_type = Object)]
+    pub data: sqlx::types::Json<Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Paging through a timeline, oldest first.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineQuery {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

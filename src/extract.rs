@@ -1,0 +1,148 @@
+//! Extractors whose rejections are [`ApiError`]s, so a bad body, path or query string is
+//! answered as problem+json like every other error.
+
+use axum::extract::path::ErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body in, a JSON body out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        // serde's message names the field and what it expected, e.g.
+        // "caller_name: invalid type: integer `5`, expected a string at line 1 column 17".
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            let text = text
+                .trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+            // serde_path_to_error puts the field's path first ("segments[0].role: unknown variant").
+            let (field, message) = match text.split_once(": ") {
+                Some((path, rest)) if !path.contains(' ') => (path, rest),
+                _ => ("body", text),
+            };
+            ApiError::invalid(field, message)
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::BadRequest(format!("the body is not valid JSON: {}", source_text(&e)))
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+            "send the body as JSON with `Content-Type: application/json`".into(),
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("the request body is larger than this server accepts".into())
+        }
+        other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+fn source_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
+}
+
+/// Path parameters; a malformed one (say, not a UUID) is a 422 naming it.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(match e.kind() {
+                ErrorKind::ParseErrorAtKey {
+                    key,
+                    value,
+                    expected_type,
+                } => ApiError::invalid(
+                    key.as_str(),
+                    format!("`{value}` is not a valid {}", friendly_type(expected_type)),
+                ),
+                ErrorKind::DeserializeError {
+                    key,
+                    value,
+                    message,
+                } => ApiError::invalid(key.as_str(), format!("`{value}` is not valid: {message}")),
+                ErrorKind::ParseError {
+                    value,
+                    expected_type,
+                } => {
+                    // A lone parameter's error does not name it; the raw parameters do.
+                    let raw = RawPathParams::from_request_parts(parts, state).await.ok();
+                    let key = raw
+                        .as_ref()
+                        .and_then(|params| {
+                            params
+                                .iter()
+                                .find(|(_, v)| v == value)
+                                .map(|(k, _)| k.to_owned())
+                        })
+                        .unwrap_or_else(|| "path".to_owned());
+                    ApiError::invalid(
+                        key,
+                        format!("`{value}` is not a valid {}", friendly_type(expected_type)),
+                    )
+                }
+                _ => ApiError::invalid("path", e.body_text().trim_start_matches("Invalid URL: ")),
+            }),
+            Err(other) => Err(ApiError::Internal(anyhow::anyhow!(other.body_text()))),
+        }
+    }
+}
+
+fn friendly_type(rust_type: &str) -> &str {
+    match rust_type.rsplit("::").next().unwrap_or(rust_type) {
+        "Uuid" => "UUID",
+        other => other,
+    }
+}
+
+/// Query parameters; a malformed or unknown one is a 422 naming it.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::invalid(
+                "query",
+                e.body_text()
+                    .trim_start_matches("Failed to deserialize query string: "),
+            )),
+            Err(other) => Err(ApiError::BadRequest(other.body_text())),
+        }
+    }
+}

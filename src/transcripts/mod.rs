@@ -1,0 +1,60 @@
+//! Transcripts: idempotent batch appends and ordered reads.
+
+pub mod model;
+pub mod routes;
+pub mod store;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::calls::model::CallStatus;
+use crate::error::ApiError;
+use crate::pagination::{self, Page};
+use model::{AppendResult, AppendSegments, Segment, TranscriptQuery};
+
+/// Appends a batch to a call's transcript. Segments of an ended call are accepted until the
+/// grace period after its end has passed, so late speech-to-text output is not lost.
+pub async fn append(
+    db: &PgPool,
+    call_id: Uuid,
+    grace: std::time::Duration,
+    request: AppendSegments,
+) -> Result<AppendResult, ApiError> {
+    let segments = request.parse()?;
+    let mut tx = db.begin().await?;
+    // Locked so the call cannot end between this check and the insert.
+    let call = crate::calls::store::lock(&mut tx, call_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    if let (CallStatus::Ended, Some(ended_at)) = (call.status, call.ended_at) {
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        if Utc::now() > ended_at + grace {
+            return Err(ApiError::conflict(format!(
+                "the call ended at {ended_at} and its transcript closed {}s later",
+                grace.num_seconds()
+            )));
+        }
+    }
+    let accepted = store::insert_batch(&mut *tx, call_id, &segments).await? as usize;
+    tx.commit().await?;
+    let duplicates = segments.segment_id.len() - accepted;
+    tracing::debug!(%call_id, accepted, duplicates, "transcript appended");
+    Ok(AppendResult {
+        accepted,
+        duplicates,
+    })
+}
+
+/// A page of a call's transcript in spoken order.
+pub async fn list(
+    db: &PgPool,
+    call_id: Uuid,
+    query: TranscriptQuery,
+) -> Result<Page<Segment>, ApiError> {
+    let limit = pagination::limit(query.limit)?;
+    let after = pagination::decode_cursor(query.cursor.as_deref())?;
+    crate::calls::get(db, call_id).await?;
+    let rows = store::list(db, call_id, after, limit + 1).await?;
+    Ok(pagination::page(rows, limit, |s| (s.start_ms, s.seq)))
+}

@@ -1,0 +1,53 @@
+//! SQL for transcript segments.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::model::{Segment, SegmentColumns};
+
+/// Inserts a batch; segments whose id the call already has are skipped. Returns how many were new.
+pub async fn insert_batch(
+    db: impl PgExecutor<'_>,
+    call_id: Uuid,
+    s: &SegmentColumns,
+) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "INSERT INTO transcript_segments (call_id, segment_id, speaker, role, text, start_ms, end_ms, spoken_at)
+         SELECT $1, * FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::timestamptz[])
+         ON CONFLICT ON CONSTRAINT transcript_segments_call_segment_key DO NOTHING",
+    )
+    .bind(call_id)
+    .bind(&s.segment_id)
+    .bind(&s.speaker)
+    .bind(&s.role)
+    .bind(&s.text)
+    .bind(&s.start_ms)
+    .bind(&s.end_ms)
+    .bind(&s.spoken_at)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Segments in spoken order (start, then arrival), after the cursor `(start_ms, seq)`.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    call_id: Uuid,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> sqlx::Result<Vec<Segment>> {
+    let (after_start, after_seq) = after.unzip();
+    sqlx::query_as(
+        "SELECT segment_id, speaker, role, text, start_ms, end_ms, spoken_at, created_at AS received_at, seq
+         FROM transcript_segments
+         WHERE call_id = $1 AND ($2::int8 IS NULL OR (start_ms, seq) > ($2, $3))
+         ORDER BY start_ms, seq
+         LIMIT $4",
+    )
+    .bind(call_id)
+    .bind(after_start)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

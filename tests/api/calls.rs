@@ -1,0 +1,312 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Body, TestApp, count};
+
+#[tokio::test]
+async fn a_created_call_can_be_read_back_with_its_room_and_status() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post(
+            "/v1/calls",
+            json!({"caller_name": "  Jane Doe ", "caller_phone": "+1 415 555 0100",
+                   "issue": "Order 4411 arrived damaged", "metadata": {"crm_id": "C-1029"}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let call = reply.body;
+    let id = call["id"].as_str().unwrap();
+    assert_eq!(
+        reply.headers["location"],
+        format!("/v1/calls/{id}").as_str()
+    );
+    assert_eq!(call["caller_name"], "Jane Doe");
+    assert_eq!(call["caller_identity"], "Jane Doe");
+    assert_eq!(call["room_name"], format!("call_{id}"));
+    assert_eq!(call["status"], "waiting");
+    assert_eq!(call["metadata"], json!({"crm_id": "C-1029"}));
+
+    let fetched = app.get(&format!("/v1/calls/{id}")).await;
+    assert_eq!(fetched.status, StatusCode::OK);
+    assert_eq!(fetched.body, call);
+}
+
+#[tokio::test]
+async fn invalid_calls_are_refused_with_every_bad_field_named_and_nothing_stored() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post(
+            "/v1/calls",
+            json!({"caller_name": "   ", "caller_phone": "call me maybe", "issue": "x".repeat(4001)}),
+        )
+        .await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        reply.error_fields(),
+        ["caller_name", "caller_phone", "issue"]
+    );
+
+    let too_long = app
+        .post("/v1/calls", json!({"caller_name": "n".repeat(129)}))
+        .await;
+    assert_eq!(
+        too_long.problem(StatusCode::UNPROCESSABLE_ENTITY)["errors"][0]["field"],
+        "caller_name"
+    );
+
+    let big_metadata = app
+        .post(
+            "/v1/calls",
+            json!({"caller_name": "Jane", "metadata": {"blob": "x".repeat(17_000)}}),
+        )
+        .await;
+    assert_eq!(big_metadata.error_fields(), ["metadata"]);
+    assert_eq!(count(&app.pool, "calls").await, 0);
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_clear_client_errors() {
+    let app = TestApp::spawn().await;
+    let raw = |content_type, bytes: &str| Body::Raw {
+        content_type,
+        bytes: bytes.as_bytes().to_vec(),
+    };
+
+    let broken = app
+        .send(
+            Method::POST,
+            "/v1/calls",
+            raw("application/json", "{\"caller_name\": "),
+        )
+        .await;
+    assert!(
+        broken.problem(StatusCode::BAD_REQUEST)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+
+    let wrong_type = app.post("/v1/calls", json!({"caller_name": 42})).await;
+    assert_eq!(
+        wrong_type.problem(StatusCode::UNPROCESSABLE_ENTITY)["errors"][0]["field"],
+        "caller_name"
+    );
+
+    let typo = app
+        .post(
+            "/v1/calls",
+            json!({"caller_name": "Jane", "caler_phone": "123"}),
+        )
+        .await;
+    let detail = typo.problem(StatusCode::UNPROCESSABLE_ENTITY)["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("unknown field `caler_phone`"), "{detail}");
+
+    let missing = app.post("/v1/calls", json!({})).await;
+    assert!(
+        missing.problem(StatusCode::UNPROCESSABLE_ENTITY)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("caller_name")
+    );
+
+    let not_json = app
+        .send(
+            Method::POST,
+            "/v1/calls",
+            raw("text/plain", "caller_name=Jane"),
+        )
+        .await;
+    not_json.problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let not_object = app
+        .post(
+            "/v1/calls",
+            json!({"caller_name": "Jane", "metadata": [1, 2]}),
+        )
+        .await;
+    not_object.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(count(&app.pool, "calls").await, 0);
+}
+
+#[tokio::test]
+async fn a_body_over_the_configured_limit_is_413() {
+    let app = TestApp::spawn_with(&[("MAX_BODY_BYTES", "2048")]).await;
+    let reply = app
+        .post(
+            "/v1/calls",
+            json!({"caller_name": "Jane", "issue": "x".repeat(3000)}),
+        )
+        .await;
+    reply.problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(count(&app.pool, "calls").await, 0);
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_are_404_and_422() {
+    let app = TestApp::spawn().await;
+    let unknown = app
+        .get("/v1/calls/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80")
+        .await;
+    assert!(
+        unknown.problem(StatusCode::NOT_FOUND)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("call")
+    );
+    let malformed = app.get("/v1/calls/not-a-uuid").await;
+    assert_eq!(
+        malformed.problem(StatusCode::UNPROCESSABLE_ENTITY)["errors"][0]["field"],
+        "id"
+    );
+    app.post_empty("/v1/calls/not-a-uuid/end")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.post_empty("/v1/calls/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80/end")
+        .await
+        .problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_list_is_newest_first_and_pages_with_an_opaque_cursor() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(app.create_call(&format!("Caller {i}")).await["id"].clone());
+    }
+    ids.reverse();
+
+    let first = app.get("/v1/calls?limit=2").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let page_ids = |body: &serde_json::Value| {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(page_ids(&first.body), ids[..2]);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = app.get(&format!("/v1/calls?limit=2&cursor={cursor}")).await;
+    assert_eq!(page_ids(&second.body), ids[2..4]);
+    let cursor = second.body["next_cursor"].as_str().unwrap().to_owned();
+    let last = app.get(&format!("/v1/calls?limit=2&cursor={cursor}")).await;
+    assert_eq!(page_ids(&last.body), ids[4..]);
+    assert!(last.body.get("next_cursor").is_none());
+}
+
+#[tokio::test]
+async fn the_list_filters_by_status_caller_and_creation_time() {
+    let app = TestApp::spawn().await;
+    let jane = app.create_call("Jane Doe").await;
+    let _john = app.create_call("John Roe").await;
+    app.post_empty(&format!("/v1/calls/{}/end", jane["id"].as_str().unwrap()))
+        .await;
+
+    let ended = app.get("/v1/calls?status=ended").await;
+    assert_eq!(ended.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(ended.body["items"][0]["id"], jane["id"]);
+
+    let by_caller = app.get("/v1/calls?caller=jane%20doe").await;
+    assert_eq!(by_caller.body["items"].as_array().unwrap().len(), 1);
+
+    let created = jane["created_at"].as_str().unwrap();
+    let encoded = created.replace(':', "%3A").replace('+', "%2B");
+    let after = app.get(&format!("/v1/calls?created_after={encoded}")).await;
+    assert_eq!(after.body["items"].as_array().unwrap().len(), 2);
+    let before = app
+        .get(&format!("/v1/calls?created_before={encoded}"))
+        .await;
+    assert_eq!(before.body["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_422_naming_the_parameter() {
+    let app = TestApp::spawn().await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("cursor=bogus", "cursor"),
+        (
+            "created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z",
+            "created_before",
+        ),
+    ] {
+        let reply = app.get(&format!("/v1/calls?{query}")).await;
+        assert_eq!(
+            reply.problem(StatusCode::UNPROCESSABLE_ENTITY)["errors"][0]["field"],
+            field,
+            "{query}"
+        );
+    }
+    for query in [
+        "status=sleeping",
+        "limit=ten",
+        "created_after=yesterday",
+        "colour=red",
+    ] {
+        app.get(&format!("/v1/calls?{query}"))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
+
+#[tokio::test]
+async fn ending_a_call_is_idempotent() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let path = format!("/v1/calls/{}/end", call["id"].as_str().unwrap());
+    let first = app.post_empty(&path).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body["status"], "ended");
+    assert!(first.body["ended_at"].is_string());
+    let second = app.post_empty(&path).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(second.body["ended_at"], first.body["ended_at"]);
+}
+
+#[tokio::test]
+async fn the_timeline_records_creation_transcript_batches_and_the_end_in_order() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let id = call["id"].as_str().unwrap();
+    let segments = json!({"segments": [
+        {"segment_id": "s1", "speaker": "Jane", "role": "caller", "text": "Hello", "start_ms": 0},
+        {"segment_id": "s2", "speaker": "agent_a", "role": "agent", "text": "Hi", "start_ms": 900}
+    ]});
+    app.post(&format!("/v1/calls/{id}/transcript"), segments.clone())
+        .await;
+    // A retry stores nothing and so adds no event.
+    app.post(&format!("/v1/calls/{id}/transcript"), segments)
+        .await;
+    app.post_empty(&format!("/v1/calls/{id}/end")).await;
+    app.post_empty(&format!("/v1/calls/{id}/end")).await;
+
+    let timeline = app.get(&format!("/v1/calls/{id}/timeline")).await;
+    assert_eq!(timeline.status, StatusCode::OK);
+    let kinds: Vec<_> = timeline.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["call.created", "transcript.appended", "call.ended"]);
+    assert_eq!(timeline.body["items"][1]["data"]["segments"], 2);
+
+    let paged = app.get(&format!("/v1/calls/{id}/timeline?limit=1")).await;
+    let cursor = paged.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(&format!("/v1/calls/{id}/timeline?cursor={cursor}"))
+        .await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 2);
+
+    app.get("/v1/calls/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80/timeline")
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    app.get(&format!("/v1/calls/{id}/timeline?limit=500"))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+}

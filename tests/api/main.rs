@@ -1,0 +1,10 @@
+//! Black-box tests over HTTP against a real Postgres, one fresh database per test.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod calls;
+mod health;
+mod migrations;
+mod openapi;
+mod transcripts;

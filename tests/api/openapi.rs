@@ -1,0 +1,36 @@
+//! The committed `openapi/openapi.json` is the contract: it must be what the code produces.
+//! Regenerate with `cargo run -- openapi > openapi/openapi.json` (or `UPDATE_OPENAPI=1 cargo test`).
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let generated = warmline::openapi().to_pretty_json().unwrap() + "\n";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is out of date: run `cargo run -- openapi > openapi/openapi.json` and commit it"
+    );
+}
+
+#[test]
+fn every_operation_documents_its_errors_as_problem_json() {
+    let spec = serde_json::to_value(warmline::openapi()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for (status, response) in responses
+                .iter()
+                .filter(|(s, _)| s.starts_with('4') || s.starts_with('5'))
+            {
+                assert!(
+                    response["content"]["application/problem+json"].is_object(),
+                    "{method} {path} {status} is not documented as problem+json"
+                );
+            }
+            assert!(op["summary"].is_string(), "{method} {path} has no summary");
+        }
+    }
+}

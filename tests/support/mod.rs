@@ -1,0 +1,281 @@
+//! What the black-box tests stand on: a fresh database per test and the real app on a random
+//! port, spoken to over HTTP.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+/// The server test databases are created on; override with `WARMLINE_TEST_DATABASE_URL`.
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn admin_url() -> String {
+    std::env::var("WARMLINE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned())
+}
+
+/// A database of its own for one test, migrated, dropped when the test passes.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let name = format!("warmline_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("the test Postgres server (WARMLINE_TEST_DATABASE_URL) must be reachable");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        let (base, _) = admin.rsplit_once('/').expect("admin URL has a database");
+        Self {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    /// A small pool: tests run in parallel and the server allows 100 connections.
+    pub async fn pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.url)
+            .await
+            .expect("connect to test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "test failed: its database {} is kept for inspection",
+                self.name
+            );
+            return;
+        }
+        let name = self.name.clone();
+        // Drop runs outside async; a thread of its own can block on a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url()).await.ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The app, running on a random port against its own database.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    pub config: Arc<warmline::Config>,
+    shutdown: CancellationToken,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    _db: TestDb,
+}
+
+/// What a test sends as the body of a request.
+pub enum Body {
+    Json(Value),
+    Raw {
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    },
+    None,
+}
+
+impl TestApp {
+    /// The app with its default settings.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// The app with some settings (environment variable names and values) changed.
+    pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let db = TestDb::create().await;
+        let pool = db.pool().await;
+        warmline::db::migrate(&pool).await.expect("migrate");
+        let env: HashMap<String, String> = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let config =
+            Arc::new(warmline::Config::from_lookup(|k| env.get(k).cloned()).expect("test config"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let state = warmline::AppState {
+            db: pool.clone(),
+            config: config.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(warmline::serve(listener, state, shutdown.clone()));
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            pool,
+            config,
+            shutdown,
+            server: Some(server),
+            _db: db,
+        }
+    }
+
+    /// Sends a request and returns the status, headers and parsed body (`Null` when empty).
+    pub async fn send(&self, method: Method, path: &str, body: Body) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        request = match body {
+            Body::Json(value) => request.json(&value),
+            Body::Raw {
+                content_type,
+                bytes,
+            } => request.header("content-type", content_type).body(bytes),
+            Body::None => request,
+        };
+        let response = request.send().await.expect("request reaches the app");
+        Reply::read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, Body::None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Body::Json(body)).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.send(Method::POST, path, Body::None).await
+    }
+
+    /// Creates a call for `caller` and returns its JSON.
+    pub async fn create_call(&self, caller: &str) -> Value {
+        let reply = self
+            .post(
+                "/v1/calls",
+                serde_json::json!({"caller_name": caller, "issue": "Order 4411 arrived damaged"}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it.
+    pub async fn shut_down(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Asserts the reply is a problem+json document with `status`, and returns it.
+    #[track_caller]
+    pub fn problem(&self, status: StatusCode) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "errors are problem+json"
+        );
+        assert_eq!(self.body["status"], status.as_u16(), "{}", self.body);
+        assert!(
+            self.body["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("/problems/")),
+            "{}",
+            self.body
+        );
+        assert!(
+            self.body["title"].is_string() && self.body["detail"].is_string(),
+            "{}",
+            self.body
+        );
+        &self.body
+    }
+
+    /// The field names of a validation problem.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Counts rows of a table, to prove a refused request wrote nothing.
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(pool)
+        .await
+        .expect("count rows")
+}
