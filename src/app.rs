@@ -30,6 +30,19 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub db: sqlx::PgPool,
     pub config: Arc<Config>,
+    pub livekit: crate::livekit::LiveKit,
+}
+
+impl AppState {
+    /// The state for a pool and a config.
+    pub fn new(db: sqlx::PgPool, config: Config) -> Self {
+        let livekit = crate::livekit::LiveKit::new(config.livekit.clone());
+        Self {
+            db,
+            config: Arc::new(config),
+            livekit,
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -44,6 +57,9 @@ pub struct AppState {
     tags(
         (name = "calls", description = "Calls and their timelines"),
         (name = "transcripts", description = "What was said on a call"),
+        (name = "transfers", description = "Warm transfers and their state machine"),
+        (name = "tokens", description = "Scoped LiveKit access tokens"),
+        (name = "rooms", description = "LiveKit rooms"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(Problem, crate::error::FieldError))
@@ -57,6 +73,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::calls::routes::router())
         .merge(crate::transcripts::routes::router())
         .merge(crate::events::routes::router())
+        .merge(crate::transfers::routes::router())
+        .merge(crate::tokens::routes::router())
+        .merge(crate::livekit::routes::router())
 }
 
 /// The OpenAPI document of every route, as served at `/openapi.json`.
@@ -90,17 +109,22 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` is cancelled, letting requests in
-/// flight finish.
+/// Serves `router(state)` on `listener` and runs the job worker, until `shutdown` is
+/// cancelled; requests and jobs in flight finish first.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
-    Ok(())
+    let worker = tokio::spawn(crate::jobs::run_worker(state.clone(), shutdown.clone()));
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    shutdown.cancel();
+    if let Err(e) = worker.await {
+        tracing::error!(error = %e, "the job worker panicked");
+    }
+    Ok(served?)
 }
 
 /// Liveness.

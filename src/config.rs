@@ -40,7 +40,10 @@ pub struct Config {
 /// LiveKit server address and credentials; defaults are `livekit-server --dev`'s.
 #[derive(Debug, Clone)]
 pub struct LiveKitConfig {
+    /// Where warmline reaches the server's API.
     pub url: String,
+    /// What clients are told to connect to (differs from `url` behind NAT or in compose).
+    pub public_url: String,
     pub api_key: String,
     pub api_secret: SecretString,
     pub token_ttl: Duration,
@@ -61,6 +64,8 @@ pub struct TransferConfig {
 #[derive(Debug, Clone)]
 pub struct JobConfig {
     pub max_attempts: i32,
+    /// The first retry waits about this long; each further one twice as long (capped at 5 min).
+    pub backoff_base: Duration,
     pub lease: Duration,
     pub poll_interval: Duration,
 }
@@ -136,6 +141,10 @@ impl Config {
             log_json: flag("LOG_JSON", false)?,
             livekit: LiveKitConfig {
                 url: parsed("LIVEKIT_URL", "ws://localhost:7880")?,
+                public_url: match var("LIVEKIT_PUBLIC_URL") {
+                    Some(url) => url,
+                    None => parsed("LIVEKIT_URL", "ws://localhost:7880")?,
+                },
                 api_key: parsed("LIVEKIT_API_KEY", "devkey")?,
                 api_secret: parsed("LIVEKIT_API_SECRET", "secret")?.into(),
                 token_ttl: secs("LIVEKIT_TOKEN_TTL_SECS", "3600")?,
@@ -149,6 +158,10 @@ impl Config {
             },
             jobs: JobConfig {
                 max_attempts,
+                backoff_base: Duration::from_millis(num(
+                    "JOB_BACKOFF_BASE_MS",
+                    parsed("JOB_BACKOFF_BASE_MS", "1000")?,
+                )?),
                 lease: secs("JOB_LEASE_SECS", "60")?,
                 poll_interval: Duration::from_millis(num(
                     "JOB_POLL_INTERVAL_MS",

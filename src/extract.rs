@@ -146,3 +146,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         }
     }
 }
+
+/// A JSON body that may also be left out entirely (no body, no content type): then the
+/// default value. For actions whose every field is optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let has_body = req.headers().contains_key(axum::http::header::CONTENT_TYPE)
+            || req
+                .headers()
+                .contains_key(axum::http::header::TRANSFER_ENCODING)
+            || req
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .is_some_and(|len| len.as_bytes() != b"0");
+        if !has_body {
+            return Ok(Self(T::default()));
+        }
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(value)| Self(value))
+    }
+}

@@ -8,9 +8,13 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod jobs;
+pub mod livekit;
 pub mod pagination;
 pub mod telemetry;
+pub mod tokens;
 pub mod transcripts;
+pub mod transfers;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -28,10 +32,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr} (set BIND/PORT to use another address)"))?;
-    let state = AppState {
-        db: database.pool.clone(),
-        config: std::sync::Arc::new(config),
-    };
+    let state = AppState::new(database.pool.clone(), config);
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 

@@ -7,6 +7,7 @@ pub mod store;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::app::AppState;
 use crate::error::ApiError;
 use crate::pagination::{self, Page};
 use model::{Call, CallCursor, CallListQuery, CreateCall};
@@ -52,10 +53,11 @@ pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiEr
 }
 
 /// Ends a call. Ending an ended call changes nothing and answers the call as it is.
-pub async fn end(db: &PgPool, id: Uuid) -> Result<Call, ApiError> {
-    let mut tx = db.begin().await?;
+pub async fn end(state: &AppState, id: Uuid) -> Result<Call, ApiError> {
+    let mut tx = state.db.begin().await?;
     let call = match store::end(&mut *tx, id).await? {
         Some(call) => {
+            crate::transfers::on_call_ended(&mut tx, state, &call).await?;
             tracing::info!(call_id = %id, "call ended");
             call
         }

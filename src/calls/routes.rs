@@ -91,5 +91,5 @@ async fn end_call(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Call>, ApiError> {
-    Ok(Json(super::end(&state.db, id).await?))
+    Ok(Json(super::end(&state, id).await?))
 }

@@ -111,3 +111,21 @@ pub async fn set_status(
     .fetch_one(db)
     .await
 }
+
+/// Ends the `transferring` status once a transfer is over: back to `active`, with the new agent
+/// when the call changed hands. A call that ended meanwhile stays ended.
+pub async fn resume_after_transfer(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    new_agent: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE calls SET status = 'active', current_agent = COALESCE($2, current_agent), updated_at = now()
+         WHERE id = $1 AND status = 'transferring'",
+    )
+    .bind(id)
+    .bind(new_agent)
+    .execute(db)
+    .await?;
+    Ok(())
+}

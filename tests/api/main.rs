@@ -5,6 +5,10 @@ mod support;
 
 mod calls;
 mod health;
+mod jobs;
 mod migrations;
 mod openapi;
+mod rooms;
+mod tokens;
 mod transcripts;
+mod transfers;

@@ -40,3 +40,99 @@ async fn every_migration_can_be_undone_and_applied_again() {
     assert!(warmline::db::migrations_current(&pool).await.unwrap());
     pool.close().await;
 }
+
+#[tokio::test]
+async fn the_database_refuses_a_forbidden_transfer_state_change_whoever_asks() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", serde_json::json!({}))
+        .await;
+    let id = uuid::Uuid::parse_str(created["transfer"]["id"].as_str().unwrap()).unwrap();
+    let code = |e: sqlx::Error| {
+        e.as_database_error()
+            .and_then(|d| d.code())
+            .map(|c| c.into_owned())
+    };
+
+    // initiated -> completed skips the briefing and the hand-off.
+    let err = sqlx::query("UPDATE transfers SET state = 'completed' WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(err).as_deref(),
+        Some(warmline::error::SQLSTATE_TRANSITION_REFUSED)
+    );
+    // Setting the state it already has is not a transition either.
+    let err = sqlx::query("UPDATE transfers SET state = 'initiated' WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(err).as_deref(),
+        Some(warmline::error::SQLSTATE_TRANSITION_REFUSED)
+    );
+    // A listed transition passes and stamps its time.
+    sqlx::query("UPDATE transfers SET state = 'briefing' WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let stamped: bool =
+        sqlx::query_scalar("SELECT briefing_at IS NOT NULL FROM transfers WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(stamped);
+    // Terminal states are final.
+    sqlx::query(
+        "UPDATE transfers SET state = 'cancelled', outcome = 'agent_cancelled' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let err = sqlx::query("UPDATE transfers SET state = 'briefing' WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(err).as_deref(),
+        Some(warmline::error::SQLSTATE_TRANSITION_REFUSED)
+    );
+}
+
+#[tokio::test]
+async fn the_state_tables_agree_with_the_rust_enum_and_the_active_index() {
+    use warmline::transfers::model::TransferState;
+    let app = TestApp::spawn().await;
+    let rows: Vec<(TransferState, bool)> =
+        sqlx::query_as("SELECT state, terminal FROM transfer_states ORDER BY state")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 9);
+    for (state, terminal) in rows {
+        assert_eq!(state.is_terminal(), terminal, "{state:?}");
+    }
+    let from_terminal: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM transfer_transitions t JOIN transfer_states s ON s.state = t.from_state WHERE s.terminal",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(from_terminal, 0, "nothing leaves a terminal state");
+    let index: String =
+        sqlx::query_scalar("SELECT pg_get_indexdef('transfers_one_active_per_call'::regclass)")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    for active in ["initiated", "briefing", "connecting"] {
+        assert!(index.contains(active), "{index}");
+    }
+}

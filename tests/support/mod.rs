@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod livekit;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -90,6 +92,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub pool: PgPool,
     pub config: Arc<warmline::Config>,
+    pub livekit: livekit::FakeLiveKit,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _db: TestDb,
@@ -117,20 +120,26 @@ impl TestApp {
         let db = TestDb::create().await;
         let pool = db.pool().await;
         warmline::db::migrate(&pool).await.expect("migrate");
-        let env: HashMap<String, String> = settings
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let config =
-            Arc::new(warmline::Config::from_lookup(|k| env.get(k).cloned()).expect("test config"));
+        let fake = livekit::FakeLiveKit::start().await;
+        // Quick timers so the worker's retries and checks fit in a test; settings can override.
+        let mut env: HashMap<String, String> = [
+            ("LIVEKIT_URL", fake.url.as_str()),
+            ("LIVEKIT_API_KEY", livekit::API_KEY),
+            ("LIVEKIT_API_SECRET", livekit::API_SECRET),
+            ("JOB_POLL_INTERVAL_MS", "50"),
+            ("JOB_BACKOFF_BASE_MS", "20"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = warmline::Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = warmline::AppState {
-            db: pool.clone(),
-            config: config.clone(),
-        };
+        let state = warmline::AppState::new(pool.clone(), config);
+        let config = state.config.clone();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(warmline::serve(listener, state, shutdown.clone()));
         Self {
@@ -138,6 +147,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             pool,
             config,
+            livekit: fake,
             shutdown,
             server: Some(server),
             _db: db,
@@ -278,4 +288,85 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .fetch_one(pool)
         .await
         .expect("count rows")
+}
+
+impl TestApp {
+    /// A call whose caller is `caller` and whose agent (by joining) is `agent`.
+    pub async fn call_with_agent(&self, caller: &str, agent: &str) -> Value {
+        let call = self.create_call(caller).await;
+        let id = call["id"].as_str().expect("call id");
+        let joined = self
+            .post(
+                &format!("/v1/calls/{id}/join"),
+                serde_json::json!({"identity": agent, "role": "agent"}),
+            )
+            .await;
+        assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+        self.get(&format!("/v1/calls/{id}")).await.body
+    }
+
+    /// Starts a transfer of `call` from `from` to `to`; returns the 201 body.
+    pub async fn start_transfer(&self, call: &Value, from: &str, to: &str, extra: Value) -> Value {
+        let mut body = serde_json::json!({"from_agent": from, "to_agent": to});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        let id = call["id"].as_str().expect("call id");
+        let reply = self.post(&format!("/v1/calls/{id}/transfers"), body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.body
+    }
+
+    /// The transfer as the API shows it now.
+    pub async fn transfer(&self, id: &str) -> Value {
+        self.get(&format!("/v1/transfers/{id}")).await.body
+    }
+
+    /// Waits (up to 10 s) for the transfer to reach `state`, and returns it.
+    pub async fn wait_for_state(&self, id: &str, state: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            last = self.transfer(id).await;
+            if last["state"] == state {
+                return last;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("transfer {id} never reached {state}; it is {}", last);
+    }
+
+    /// The kinds of a call's timeline events, in order.
+    pub async fn timeline_kinds(&self, call_id: &str) -> Vec<String> {
+        let reply = self
+            .get(&format!("/v1/calls/{call_id}/timeline?limit=200"))
+            .await;
+        reply.body["items"]
+            .as_array()
+            .expect("timeline items")
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// Waits (up to 10 s) until `check` holds.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// The claims of a LiveKit token, verified with the test secret.
+pub fn verify_token(token: &str) -> livekit_api::access_token::Claims {
+    livekit_api::access_token::TokenVerifier::with_api_key(livekit::API_KEY, livekit::API_SECRET)
+        .verify(token)
+        .expect("a valid LiveKit token signed with the API secret")
 }

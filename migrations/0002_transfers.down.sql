@@ -1,0 +1,10 @@
+DROP TABLE job_attempts;
+DROP TABLE jobs;
+DROP FUNCTION jobs_record_dead();
+DROP FUNCTION jobs_notify();
+DROP TABLE transfers;
+DROP FUNCTION transfers_record_event();
+DROP FUNCTION transfers_guard_state();
+DROP TABLE transfer_transitions;
+DROP TABLE transfer_states;
+DROP TYPE transfer_state;

@@ -1,0 +1,75 @@
+//! The kinds of durable work.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One unit of work; stored as JSON with its `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// LiveKit: create a (briefing) room.
+    CreateRoom { room: String },
+    /// LiveKit: close a room, disconnecting whoever is left.
+    DeleteRoom { room: String },
+    /// LiveKit: take one participant out of a room.
+    RemoveParticipant { room: String, identity: String },
+    /// LiveKit Cloud: move a participant to another room.
+    MoveParticipant {
+        room: String,
+        identity: String,
+        destination: String,
+    },
+    /// Timer: expire the transfer if it is still waiting for Agent B.
+    ExpireTransfer { transfer_id: Uuid },
+    /// Check LiveKit for the receiving side of a hand-off; repeats until seen or timed out.
+    ConfirmHandoff { transfer_id: Uuid },
+    /// Timer: fail the transfer if its hand-off is still unconfirmed.
+    HandoffTimeout { transfer_id: Uuid },
+}
+
+impl Job {
+    /// The `kind` stored beside the payload, for queries and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CreateRoom { .. } => "create_room",
+            Self::DeleteRoom { .. } => "delete_room",
+            Self::RemoveParticipant { .. } => "remove_participant",
+            Self::MoveParticipant { .. } => "move_participant",
+            Self::ExpireTransfer { .. } => "expire_transfer",
+            Self::ConfirmHandoff { .. } => "confirm_handoff",
+            Self::HandoffTimeout { .. } => "handoff_timeout",
+        }
+    }
+
+    /// Whether the hand-off itself depends on this job, so that its giving up fails the
+    /// transfer. Every other LiveKit operation is a side effect: retried, then recorded.
+    pub fn gates_handoff(&self) -> bool {
+        matches!(
+            self,
+            Self::MoveParticipant { .. } | Self::ConfirmHandoff { .. }
+        )
+    }
+}
+
+/// A job taken by a worker.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: String,
+    pub payload: sqlx::types::Json<serde_json::Value>,
+    pub call_id: Uuid,
+    pub transfer_id: Option<Uuid>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub claimed_at: DateTime<Utc>,
+}
+
+/// How a run of a job ended.
+#[derive(Debug)]
+pub enum RunOutcome {
+    Done,
+    /// Nothing wrong, but not finished: look again after this long (not counted as an attempt).
+    NotYet(std::time::Duration),
+    Failed(anyhow::Error),
+}

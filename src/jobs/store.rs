@@ -1,0 +1,145 @@
+//! SQL of the job queue: enqueue in the caller's transaction, claim with SKIP LOCKED and a
+//! lease, finish with backoff computed in the database.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::model::{ClaimedJob, Job};
+
+/// Adds a job, due at `run_after` (now when `None`).
+pub async fn enqueue(
+    db: impl PgExecutor<'_>,
+    job: &Job,
+    call_id: Uuid,
+    transfer_id: Option<Uuid>,
+    run_after: Option<DateTime<Utc>>,
+    max_attempts: i32,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, call_id, transfer_id, run_after, max_attempts)
+         VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6) RETURNING id",
+    )
+    .bind(job.kind())
+    .bind(sqlx::types::Json(job))
+    .bind(call_id)
+    .bind(transfer_id)
+    .bind(run_after)
+    .bind(max_attempts)
+    .fetch_one(db)
+    .await
+}
+
+/// Takes the next due job, or one whose worker's lease ran out (that worker died).
+pub async fn claim_next(
+    db: impl PgExecutor<'_>,
+    lease: Duration,
+) -> sqlx::Result<Option<ClaimedJob>> {
+    sqlx::query_as(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1,
+                locked_until = now() + $1 * interval '1 millisecond', updated_at = now()
+         WHERE id = (
+             SELECT id FROM jobs
+             WHERE (status = 'pending' AND run_after <= now())
+                OR (status = 'running' AND locked_until < now())
+             ORDER BY run_after, id
+             FOR UPDATE SKIP LOCKED
+             LIMIT 1)
+         RETURNING id, kind, payload, call_id, transfer_id, attempts, max_attempts, now() AS claimed_at",
+    )
+    .bind(lease.as_millis() as f64)
+    .fetch_optional(db)
+    .await
+}
+
+/// Marks a job done and records the attempt. `false` when the job is no longer ours.
+pub async fn finish_done(db: impl PgExecutor<'_>, job: &ClaimedJob) -> sqlx::Result<bool> {
+    record(
+        db,
+        job,
+        "UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = now(), updated_at = now()
+         WHERE id = $1 AND attempts = $2 AND status = 'running'
+         RETURNING id, attempts, 'done'::text AS outcome, NULL::text AS error",
+        None,
+        Duration::ZERO,
+        0,
+    )
+    .await
+    .map(|o| o.is_some())
+}
+
+/// Puts a job back to look again later, without spending an attempt.
+pub async fn finish_not_yet(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    after: Duration,
+) -> sqlx::Result<bool> {
+    record(
+        db,
+        job,
+        "UPDATE jobs SET status = 'pending', attempts = attempts - 1, locked_until = NULL,
+                run_after = now() + $4 * interval '1 millisecond', updated_at = now()
+         WHERE id = $1 AND attempts = $2 AND status = 'running'
+         RETURNING id, attempts + 1 AS attempts, 'not_yet'::text AS outcome, NULL::text AS error",
+        None,
+        after,
+        0,
+    )
+    .await
+    .map(|o| o.is_some())
+}
+
+/// Records a failure: retried after an exponential, jittered backoff (capped at 5 minutes),
+/// or dead once its attempts are spent. Returns `Some(true)` when the job is now dead.
+pub async fn finish_failed(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    error: &str,
+    backoff_base: Duration,
+) -> sqlx::Result<Option<bool>> {
+    let outcome = record(
+        db,
+        job,
+        "UPDATE jobs SET
+                status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
+                last_error = $3, locked_until = NULL, updated_at = now(),
+                finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
+                run_after = now() + least($5 * power(2, attempts - 1), 300000) * (0.75 + random() * 0.5)
+                                    * interval '1 millisecond'
+         WHERE id = $1 AND attempts = $2 AND status = 'running'
+         RETURNING id, attempts, CASE status WHEN 'dead' THEN 'dead' ELSE 'retry' END AS outcome, last_error AS error",
+        Some(error),
+        Duration::ZERO,
+        backoff_base.as_millis() as i64,
+    )
+    .await?;
+    Ok(outcome.map(|o| o == "dead"))
+}
+
+/// Runs one of the finishing updates and writes its attempt row in the same statement.
+async fn record(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    update: &'static str,
+    error: Option<&str>,
+    after: Duration,
+    backoff_base_ms: i64,
+) -> sqlx::Result<Option<String>> {
+    let sql = format!(
+        "WITH finished AS ({update})
+         INSERT INTO job_attempts (job_id, attempt, started_at, outcome, error)
+         SELECT id, attempts, $6, outcome, error FROM finished
+         RETURNING outcome"
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(job.id)
+        .bind(job.attempts)
+        .bind(error)
+        .bind(after.as_millis() as f64)
+        .bind(backoff_base_ms as f64)
+        .bind(job.claimed_at)
+        .fetch_optional(db)
+        .await
+}

@@ -1,0 +1,182 @@
+//! Scoped LiveKit tokens: an identity gets a room only if the records say it belongs there.
+//!
+//! A caller gets its call's current room; an agent gets the room of a call it handles (the
+//! first agent to join a waiting call takes it), the caller's room while it receives a
+//! hand-off, or the briefing room of a transfer it is part of. Never an arbitrary room.
+
+pub mod routes;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::calls::model::{Call, CallStatus};
+use crate::domain::{Identity, MAX_NAME_CHARS, bounded_text};
+use crate::error::{ApiError, FieldError};
+use crate::livekit::model::{IssuedToken, JoinCall, TokenRequest, TokenRole};
+use crate::transfers::model::{Handoff, TransferState};
+
+/// A token for the room of a call.
+pub async fn for_call(
+    state: &AppState,
+    call_id: Uuid,
+    request: JoinCall,
+) -> Result<IssuedToken, ApiError> {
+    let (identity, name) = parse_identity(&request.identity, request.name.as_deref())?;
+    let mut tx = state.db.begin().await?;
+    let call = crate::calls::store::lock(&mut tx, call_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    if call.status == CallStatus::Ended {
+        return Err(ApiError::conflict("the call has ended"));
+    }
+    let room = call_room_for(&mut tx, &call, &identity, request.role).await?;
+    tx.commit().await?;
+    let display = name.unwrap_or_else(|| match request.role {
+        TokenRole::Caller => call.caller_name.clone(),
+        TokenRole::Agent => identity.to_string(),
+    });
+    let metadata = serde_json::json!({"role": request.role, "call_id": call.id});
+    Ok(state
+        .livekit
+        .mint(identity.as_str(), &display, &room, &metadata)?)
+}
+
+/// Which room of `call` the identity may join, claiming a waiting call for the first agent.
+async fn call_room_for(
+    tx: &mut PgConnection,
+    call: &Call,
+    identity: &Identity,
+    role: TokenRole,
+) -> Result<String, ApiError> {
+    let current_room = crate::transfers::store::current_caller_room(&mut *tx, call.id).await?;
+    match role {
+        TokenRole::Caller if identity.as_str() == call.caller_identity => Ok(current_room),
+        TokenRole::Caller => Err(ApiError::Forbidden(format!(
+            "{identity} is not this call's caller; callers join as their call's caller_identity"
+        ))),
+        TokenRole::Agent => {
+            if call.current_agent.as_deref() == Some(identity.as_str()) {
+                return Ok(current_room);
+            }
+            if call.current_agent.is_none() && call.status == CallStatus::Waiting {
+                crate::calls::store::set_status(
+                    &mut *tx,
+                    call.id,
+                    CallStatus::Active,
+                    Some(identity.as_str()),
+                )
+                .await?;
+                tracing::info!(call_id = %call.id, agent = %identity, "agent took the call");
+                return Ok(current_room);
+            }
+            // The receiving agent of a hand-off under way joins the caller's room.
+            let active = crate::transfers::store::lock_active_for_call(tx, call.id).await?;
+            match active {
+                Some(t)
+                    if t.to_agent == identity.as_str()
+                        && t.state == TransferState::Connecting
+                        && t.handoff == Handoff::AgentJoinsCaller =>
+                {
+                    Ok(t.caller_room)
+                }
+                _ => Err(ApiError::Forbidden(format!(
+                    "agent {identity} is not on this call"
+                ))),
+            }
+        }
+    }
+}
+
+/// A token for the briefing room of a transfer.
+pub async fn for_transfer(
+    state: &AppState,
+    transfer_id: Uuid,
+    identity: &Identity,
+    name: Option<String>,
+    role: TokenRole,
+) -> Result<IssuedToken, ApiError> {
+    let transfer = crate::transfers::get(&state.db, transfer_id).await?;
+    if transfer.state.is_terminal() {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "the transfer is {}; its briefing room is closed",
+                transfer.state.as_str()
+            ),
+            current_state: Some(transfer.state.as_str().to_owned()),
+        });
+    }
+    let allowed = match role {
+        TokenRole::Agent => {
+            [&transfer.from_agent, &transfer.to_agent].contains(&&identity.to_string())
+        }
+        TokenRole::Caller => {
+            // Only a `move_caller` hand-off brings the caller into the briefing room.
+            let call = crate::calls::get(&state.db, transfer.call_id).await?;
+            call.caller_identity == identity.as_str()
+                && transfer.handoff == Handoff::MoveCaller
+                && transfer.state == TransferState::Connecting
+        }
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden(format!(
+            "{identity} may not join the briefing room of this transfer"
+        )));
+    }
+    let role_name = match role {
+        TokenRole::Caller => "caller",
+        TokenRole::Agent => "agent",
+    };
+    let display = name.unwrap_or_else(|| identity.to_string());
+    let metadata = crate::transfers::token_metadata(role_name, &transfer);
+    Ok(state.livekit.mint(
+        identity.as_str(),
+        &display,
+        &transfer.briefing_room,
+        &metadata,
+    )?)
+}
+
+/// A token for whatever the request names: a call's room or a transfer's briefing room.
+pub async fn issue(state: &AppState, request: TokenRequest) -> Result<IssuedToken, ApiError> {
+    match (request.call_id, request.transfer_id) {
+        (Some(call_id), None) => {
+            let join = JoinCall {
+                identity: request.identity,
+                role: request.role,
+                name: request.name,
+            };
+            for_call(state, call_id, join).await
+        }
+        (None, Some(transfer_id)) => {
+            let (identity, name) = parse_identity(&request.identity, request.name.as_deref())?;
+            for_transfer(state, transfer_id, &identity, name, request.role).await
+        }
+        _ => Err(ApiError::Validation(vec![FieldError::new(
+            "call_id",
+            "give exactly one of call_id and transfer_id",
+        )])),
+    }
+}
+
+fn parse_identity(
+    identity: &str,
+    name: Option<&str>,
+) -> Result<(Identity, Option<String>), ApiError> {
+    let mut errors = Vec::new();
+    let identity = Identity::parse(identity)
+        .map_err(|m| errors.push(FieldError::new("identity", m)))
+        .ok();
+    let name = match name.map(|n| bounded_text(n, MAX_NAME_CHARS)) {
+        Some(Err(m)) => {
+            errors.push(FieldError::new("name", m));
+            None
+        }
+        Some(Ok(n)) => Some(n),
+        None => None,
+    };
+    match identity {
+        Some(identity) if errors.is_empty() => Ok((identity, name)),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}

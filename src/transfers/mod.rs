@@ -1,0 +1,477 @@
+//! Warm transfers: the service behind the routes, the worker's timers and the webhooks.
+//!
+//! Every change takes the call's lock, then the transfer's, in that order, so concurrent
+//! actions queue instead of deadlocking; the database's trigger decides whether a change of
+//! state is allowed, and the LiveKit work it implies is queued in the same transaction.
+
+pub mod model;
+pub mod routes;
+pub mod store;
+
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::calls::model::{Call, CallStatus};
+use crate::config::HandoffConfirmation;
+use crate::domain::Identity;
+use crate::error::ApiError;
+use crate::jobs::model::Job;
+use crate::livekit::model::IssuedToken;
+use crate::pagination::{self, Page};
+use model::{
+    CreateTransfer, DeclineTransfer, Handoff, Outcome, Transfer, TransferAction, TransferListQuery,
+    TransferMode, TransferState, TransferWithToken,
+};
+use store::Transition;
+
+/// Starts a transfer of a call from its current agent to another.
+pub async fn create(
+    state: &AppState,
+    call_id: Uuid,
+    request: CreateTransfer,
+) -> Result<TransferWithToken, ApiError> {
+    let new = request.parse()?;
+    let mut tx = state.db.begin().await?;
+    let call = crate::calls::store::lock(&mut tx, call_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    if call.status == CallStatus::Ended {
+        return Err(ApiError::conflict(
+            "the call has ended; it cannot be transferred",
+        ));
+    }
+    if call.current_agent.as_deref() != Some(new.from_agent.as_str()) {
+        return Err(ApiError::conflict(match &call.current_agent {
+            Some(agent) => format!(
+                "from_agent {} is not handling this call; {agent} is",
+                new.from_agent
+            ),
+            None => "no agent has joined this call yet, so there is nobody to transfer it from"
+                .to_owned(),
+        }));
+    }
+    if let Some(active) = store::lock_active_for_call(&mut tx, call_id).await? {
+        return Err(ApiError::Conflict {
+            detail: format!("the call already has an active transfer ({})", active.id),
+            current_state: Some(active.state.as_str().to_owned()),
+        });
+    }
+    if store::room_in_use(&mut *tx, &new.briefing_room).await? {
+        return Err(ApiError::conflict(format!(
+            "room {} is already in use",
+            new.briefing_room
+        )));
+    }
+    let caller_room = store::current_caller_room(&mut *tx, call_id).await?;
+    let deadline = Utc::now() + chrono_duration(state.config.transfers.accept_ttl);
+    let transfer = store::insert(&mut *tx, call_id, &caller_room, &new, deadline).await?;
+    crate::calls::store::set_status(&mut *tx, call_id, CallStatus::Transferring, None).await?;
+    let room = Job::CreateRoom {
+        room: transfer.briefing_room.clone(),
+    };
+    enqueue(&mut tx, state, &transfer, &room, None).await?;
+    let expire = Job::ExpireTransfer {
+        transfer_id: transfer.id,
+    };
+    enqueue(&mut tx, state, &transfer, &expire, Some(deadline)).await?;
+    tx.commit().await?;
+    tracing::info!(transfer_id = %transfer.id, %call_id, from = %transfer.from_agent, to = %transfer.to_agent, "transfer initiated");
+
+    let token = briefing_token(state, &transfer, &transfer.from_agent)?;
+    Ok(TransferWithToken {
+        transfer,
+        token: Some(token),
+    })
+}
+
+/// One transfer, or 404.
+pub async fn get(db: &PgPool, id: Uuid) -> Result<Transfer, ApiError> {
+    store::get(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transfer", id))
+}
+
+/// A page of transfers, newest first.
+pub async fn list(db: &PgPool, query: TransferListQuery) -> Result<Page<Transfer>, ApiError> {
+    let limit = pagination::limit(query.limit)?;
+    let after = pagination::decode_cursor(query.cursor.as_deref())?;
+    if let (Some(state), Some(active)) = (query.state, query.active)
+        && state.is_terminal() == active
+    {
+        return Err(ApiError::invalid(
+            "active",
+            format!("contradicts state={}", state.as_str()),
+        ));
+    }
+    let filter = store::TransferFilter {
+        state: query.state,
+        active: query.active,
+        to_agent: query.to_agent.map(|a| a.trim().to_owned()),
+        from_agent: query.from_agent.map(|a| a.trim().to_owned()),
+        call_id: query.call_id,
+    };
+    let rows = store::list(db, &filter, after, limit + 1).await?;
+    Ok(pagination::page(rows, limit, |t| (t.initiated_at, t.id)))
+}
+
+/// Agent B takes the transfer and gets a token for the briefing room.
+pub async fn accept(
+    state: &AppState,
+    id: Uuid,
+    action: TransferAction,
+) -> Result<TransferWithToken, ApiError> {
+    let (mut tx, _call, transfer) = lock(&state.db, id).await?;
+    check_actor(action.agent.as_deref(), &transfer.to_agent, "accept")?;
+    let transfer =
+        store::transition(&mut *tx, id, &Transition::to(TransferState::Briefing)).await?;
+    tx.commit().await?;
+    tracing::info!(transfer_id = %id, "transfer accepted");
+    let token = briefing_token(state, &transfer, &transfer.to_agent)?;
+    Ok(TransferWithToken {
+        transfer,
+        token: Some(token),
+    })
+}
+
+/// Agent B refuses the transfer; the call stays with Agent A.
+pub async fn decline(
+    state: &AppState,
+    id: Uuid,
+    request: DeclineTransfer,
+) -> Result<Transfer, ApiError> {
+    let detail = parse_detail(request.detail)?;
+    let (mut tx, _call, transfer) = lock(&state.db, id).await?;
+    check_actor(request.agent.as_deref(), &transfer.to_agent, "decline")?;
+    let change = Transition::ended(TransferState::Declined, request.reason.into(), detail);
+    let transfer = end_unsuccessfully(&mut tx, state, &transfer, change).await?;
+    tx.commit().await?;
+    tracing::info!(transfer_id = %id, "transfer declined");
+    Ok(transfer)
+}
+
+/// Agent A withdraws the transfer; the call stays with Agent A.
+pub async fn cancel(
+    state: &AppState,
+    id: Uuid,
+    action: TransferAction,
+) -> Result<Transfer, ApiError> {
+    let detail = parse_detail(action.detail)?;
+    let (mut tx, _call, transfer) = lock(&state.db, id).await?;
+    check_actor(action.agent.as_deref(), &transfer.from_agent, "cancel")?;
+    let change = Transition::ended(TransferState::Cancelled, Outcome::AgentCancelled, detail);
+    let transfer = end_unsuccessfully(&mut tx, state, &transfer, change).await?;
+    tx.commit().await?;
+    tracing::info!(transfer_id = %id, "transfer cancelled");
+    Ok(transfer)
+}
+
+/// Agent A hands the caller over: `connecting`, with the token the joining side needs. The
+/// transfer completes once that side is seen in the room (or at once, when the deployment
+/// takes the agent's word).
+pub async fn complete(
+    state: &AppState,
+    id: Uuid,
+    action: TransferAction,
+) -> Result<TransferWithToken, ApiError> {
+    let (mut tx, call, transfer) = lock(&state.db, id).await?;
+    check_actor(action.agent.as_deref(), &transfer.from_agent, "complete")?;
+    let deadline = Utc::now() + chrono_duration(state.config.transfers.handoff_timeout);
+    let change = Transition {
+        handoff_deadline: Some(deadline),
+        ..Transition::to(TransferState::Connecting)
+    };
+    let mut transfer = store::transition(&mut *tx, id, &change).await?;
+    match state.config.transfers.handoff_confirmation {
+        HandoffConfirmation::Agent => {
+            transfer = complete_handoff(&mut tx, state, &transfer, false).await?;
+        }
+        HandoffConfirmation::Observed => {
+            if transfer.handoff == Handoff::MoveCaller && state.config.livekit.move_participant {
+                let move_caller = Job::MoveParticipant {
+                    room: transfer.caller_room.clone(),
+                    identity: call.caller_identity.clone(),
+                    destination: transfer.briefing_room.clone(),
+                };
+                enqueue(&mut tx, state, &transfer, &move_caller, None).await?;
+            }
+            enqueue(
+                &mut tx,
+                state,
+                &transfer,
+                &Job::ConfirmHandoff { transfer_id: id },
+                None,
+            )
+            .await?;
+            let timeout = Job::HandoffTimeout { transfer_id: id };
+            enqueue(&mut tx, state, &transfer, &timeout, Some(deadline)).await?;
+        }
+    }
+    tx.commit().await?;
+    tracing::info!(transfer_id = %id, state = transfer.state.as_str(), "transfer hand-off started");
+    let token = match transfer.handoff {
+        Handoff::AgentJoinsCaller => state.livekit.mint(
+            &transfer.to_agent,
+            &transfer.to_agent,
+            &transfer.caller_room,
+            &token_metadata("agent", &transfer),
+        ),
+        Handoff::MoveCaller => state.livekit.mint(
+            &call.caller_identity,
+            &call.caller_name,
+            &transfer.briefing_room,
+            &token_metadata("caller", &transfer),
+        ),
+    }?;
+    Ok(TransferWithToken {
+        transfer,
+        token: Some(token),
+    })
+}
+
+/// The receiving side is in the room: `connecting` → `completed`; Agent B now has the call and
+/// LiveKit is asked to clear what is left of the old arrangement.
+pub async fn complete_handoff(
+    tx: &mut PgConnection,
+    state: &AppState,
+    transfer: &Transfer,
+    confirmed: bool,
+) -> Result<Transfer, ApiError> {
+    let final_room = match transfer.handoff {
+        Handoff::AgentJoinsCaller => transfer.caller_room.clone(),
+        Handoff::MoveCaller => transfer.briefing_room.clone(),
+    };
+    let change = Transition {
+        handoff_confirmed: Some(confirmed),
+        final_room: Some(final_room.clone()),
+        ..Transition::to(TransferState::Completed)
+    };
+    let done = store::transition(&mut *tx, transfer.id, &change).await?;
+    crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, Some(&done.to_agent))
+        .await?;
+    if done.mode == TransferMode::Consult {
+        let remove = Job::RemoveParticipant {
+            room: final_room,
+            identity: done.from_agent.clone(),
+        };
+        enqueue(tx, state, &done, &remove, None).await?;
+    }
+    // The room nobody needs any more: the briefing room, or (after moving the caller) the old one.
+    let obsolete = match done.handoff {
+        Handoff::AgentJoinsCaller => done.briefing_room.clone(),
+        Handoff::MoveCaller => done.caller_room.clone(),
+    };
+    enqueue(tx, state, &done, &Job::DeleteRoom { room: obsolete }, None).await?;
+    tracing::info!(transfer_id = %done.id, confirmed, "transfer completed");
+    Ok(done)
+}
+
+/// Worker: is the receiving side in the room yet? `Ok(true)` once the transfer no longer waits.
+pub async fn confirm_handoff(state: &AppState, id: Uuid) -> anyhow::Result<bool> {
+    let Some(transfer) = store::get(&state.db, id).await? else {
+        return Ok(true);
+    };
+    if transfer.state != TransferState::Connecting {
+        return Ok(true);
+    }
+    if transfer.handoff_deadline.is_some_and(|d| d <= Utc::now()) {
+        // The timeout job decides now.
+        return Ok(true);
+    }
+    let call = crate::calls::store::get(&state.db, transfer.call_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("call gone"))?;
+    let (room, identity) = match transfer.handoff {
+        Handoff::AgentJoinsCaller => (&transfer.caller_room, &transfer.to_agent),
+        Handoff::MoveCaller => (&transfer.briefing_room, &call.caller_identity),
+    };
+    let present = state.livekit.list_participants(room).await?;
+    if !present
+        .iter()
+        .any(|p| &p.identity == identity && p.state != "disconnected")
+    {
+        return Ok(false);
+    }
+    confirm_seen(state, id).await?;
+    Ok(true)
+}
+
+/// Completes a `connecting` transfer whose receiving side was seen in the room. A transfer that
+/// moved on meanwhile is left as it is.
+pub async fn confirm_seen(state: &AppState, id: Uuid) -> Result<Option<Transfer>, ApiError> {
+    let (mut tx, _call, transfer) = lock(&state.db, id).await?;
+    if transfer.state != TransferState::Connecting {
+        return Ok(None);
+    }
+    let done = complete_handoff(&mut tx, state, &transfer, true).await?;
+    tx.commit().await?;
+    Ok(Some(done))
+}
+
+/// Timer: an `initiated` transfer nobody accepted expires.
+pub async fn expire_if_unanswered(state: &AppState, id: Uuid) -> anyhow::Result<()> {
+    end_if_still(
+        state,
+        id,
+        TransferState::Initiated,
+        Transition::ended(TransferState::Expired, Outcome::NoAnswer, None),
+    )
+    .await
+}
+
+/// Timer: a `connecting` transfer whose hand-off was never seen fails.
+pub async fn fail_if_unconfirmed(state: &AppState, id: Uuid) -> anyhow::Result<()> {
+    let change = Transition::ended(
+        TransferState::Failed,
+        Outcome::HandoffTimeout,
+        Some("the receiving side was not seen in the room in time".into()),
+    );
+    end_if_still(state, id, TransferState::Connecting, change).await
+}
+
+/// A LiveKit operation the hand-off needed gave up: the transfer fails.
+pub async fn fail_handoff_on_livekit_error(
+    state: &AppState,
+    id: Uuid,
+    job_id: i64,
+) -> anyhow::Result<()> {
+    let detail = format!("LiveKit kept refusing a hand-off operation (job {job_id})");
+    let change = Transition::ended(TransferState::Failed, Outcome::LivekitError, Some(detail));
+    end_if_still(state, id, TransferState::Connecting, change).await
+}
+
+/// The call ended: a transfer under way is abandoned.
+pub async fn on_call_ended(
+    tx: &mut PgConnection,
+    state: &AppState,
+    call: &Call,
+) -> Result<(), ApiError> {
+    if let Some(transfer) = store::lock_active_for_call(tx, call.id).await? {
+        let change = Transition::ended(TransferState::Abandoned, Outcome::CallEnded, None);
+        end_unsuccessfully(tx, state, &transfer, change).await?;
+        tracing::info!(transfer_id = %transfer.id, "transfer abandoned: the call ended");
+    }
+    Ok(())
+}
+
+async fn end_if_still(
+    state: &AppState,
+    id: Uuid,
+    expected: TransferState,
+    change: Transition,
+) -> anyhow::Result<()> {
+    let (mut tx, _call, transfer) = match lock(&state.db, id).await {
+        Ok(found) => found,
+        Err(ApiError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if transfer.state != expected {
+        return Ok(());
+    }
+    let to = change.to;
+    end_unsuccessfully(&mut tx, state, &transfer, change).await?;
+    tx.commit().await?;
+    tracing::info!(transfer_id = %id, state = to.as_str(), "transfer ended by its timer");
+    Ok(())
+}
+
+/// Any end but `completed`: the call goes back to its agent and the briefing room is closed.
+async fn end_unsuccessfully(
+    tx: &mut PgConnection,
+    state: &AppState,
+    transfer: &Transfer,
+    change: Transition,
+) -> Result<Transfer, ApiError> {
+    let ended = store::transition(&mut *tx, transfer.id, &change).await?;
+    crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, None).await?;
+    let close = Job::DeleteRoom {
+        room: ended.briefing_room.clone(),
+    };
+    enqueue(tx, state, &ended, &close, None).await?;
+    Ok(ended)
+}
+
+/// Opens a transaction holding the transfer's call and then the transfer itself.
+async fn lock(
+    db: &PgPool,
+    id: Uuid,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Call, Transfer), ApiError> {
+    let call_id = store::get(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transfer", id))?
+        .call_id;
+    let mut tx = db.begin().await?;
+    let call = crate::calls::store::lock(&mut tx, call_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transfer", id))?;
+    let transfer = store::lock(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transfer", id))?;
+    Ok((tx, call, transfer))
+}
+
+async fn enqueue(
+    tx: &mut PgConnection,
+    state: &AppState,
+    transfer: &Transfer,
+    job: &Job,
+    run_after: Option<chrono::DateTime<Utc>>,
+) -> Result<(), ApiError> {
+    let attempts = state.config.jobs.max_attempts;
+    crate::jobs::store::enqueue(
+        &mut *tx,
+        job,
+        transfer.call_id,
+        Some(transfer.id),
+        run_after,
+        attempts,
+    )
+    .await?;
+    Ok(())
+}
+
+/// When a client names the acting agent, it must be the one the action belongs to.
+fn check_actor(claimed: Option<&str>, expected: &str, action: &str) -> Result<(), ApiError> {
+    let Some(claimed) = claimed else {
+        return Ok(());
+    };
+    let claimed = Identity::parse(claimed).map_err(|m| ApiError::invalid("agent", m))?;
+    if claimed.as_str() != expected {
+        return Err(ApiError::Forbidden(format!(
+            "only {expected} may {action} this transfer, not {claimed}"
+        )));
+    }
+    Ok(())
+}
+
+fn parse_detail(detail: Option<String>) -> Result<Option<String>, ApiError> {
+    detail
+        .map(|d| {
+            crate::domain::bounded_text(&d, model::MAX_REASON_CHARS)
+                .map_err(|m| ApiError::invalid("detail", m))
+        })
+        .transpose()
+}
+
+fn briefing_token(
+    state: &AppState,
+    transfer: &Transfer,
+    agent: &str,
+) -> Result<IssuedToken, ApiError> {
+    Ok(state.livekit.mint(
+        agent,
+        agent,
+        &transfer.briefing_room,
+        &token_metadata("agent", transfer),
+    )?)
+}
+
+/// What other participants see of a token holder.
+pub fn token_metadata(role: &str, transfer: &Transfer) -> serde_json::Value {
+    serde_json::json!({"role": role, "call_id": transfer.call_id, "transfer_id": transfer.id})
+}
+
+fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}

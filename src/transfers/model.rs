@@ -1,0 +1,319 @@
+//! Transfers, their states and the requests that drive them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::domain::{Identity, MAX_NAME_CHARS, Validator, bounded_text};
+use crate::error::ApiError;
+use crate::livekit::model::IssuedToken;
+
+/// Longest free-text reason or detail.
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// Where a transfer is. Mirrors the database's `transfer_state`; the database decides which
+/// changes are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[sqlx(type_name = "transfer_state", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum TransferState {
+    /// Waiting for Agent B to accept.
+    Initiated,
+    /// Agent A is briefing Agent B in the briefing room.
+    Briefing,
+    /// The caller is being handed to Agent B.
+    Connecting,
+    /// Agent B has the caller.
+    Completed,
+    /// Agent A withdrew the transfer.
+    Cancelled,
+    /// Agent B refused it.
+    Declined,
+    /// Nobody accepted in time.
+    Expired,
+    /// The hand-off did not happen (timeout or LiveKit error).
+    Failed,
+    /// The caller left, or the call ended, before the hand-off.
+    Abandoned,
+}
+
+impl TransferState {
+    /// No further change is possible.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Initiated | Self::Briefing | Self::Connecting)
+    }
+
+    /// The name used in the database and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initiated => "initiated",
+            Self::Briefing => "briefing",
+            Self::Connecting => "connecting",
+            Self::Completed => "completed",
+            Self::Cancelled => "cancelled",
+            Self::Declined => "declined",
+            Self::Expired => "expired",
+            Self::Failed => "failed",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// Whether Agent A stays once Agent B has the caller.
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type,
+)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    /// Agent A leaves the caller's room when the transfer completes.
+    #[default]
+    Consult,
+    /// Agent A stays for a three-way introduction and leaves on their own.
+    Conference,
+}
+
+/// How the caller ends up with Agent B.
+#[derive(
+    Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type,
+)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Handoff {
+    /// Agent B joins the caller's room; the caller never reconnects.
+    #[default]
+    AgentJoinsCaller,
+    /// The caller is given a token for the briefing room and reconnects there (the prototype's
+    /// behaviour; with `LIVEKIT_MOVE_PARTICIPANT=true` on LiveKit Cloud, the caller is moved).
+    MoveCaller,
+}
+
+/// Why a transfer ended where it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Declined: Agent B is busy.
+    Busy,
+    /// Declined: Agent B is not the right person.
+    WrongSkill,
+    /// Declined for another reason (see `outcome_detail`).
+    Other,
+    /// Cancelled by Agent A.
+    AgentCancelled,
+    /// Expired: nobody accepted in time.
+    NoAnswer,
+    /// Failed: LiveKit refused a hand-off operation.
+    LivekitError,
+    /// Failed: the receiving side was not seen in the room in time.
+    HandoffTimeout,
+    /// Abandoned: the caller left the room.
+    CallerLeft,
+    /// Abandoned: the call was ended.
+    CallEnded,
+}
+
+/// Why Agent B declines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    Busy,
+    WrongSkill,
+    Other,
+}
+
+impl From<DeclineReason> for Outcome {
+    fn from(reason: DeclineReason) -> Self {
+        match reason {
+            DeclineReason::Busy => Self::Busy,
+            DeclineReason::WrongSkill => Self::WrongSkill,
+            DeclineReason::Other => Self::Other,
+        }
+    }
+}
+
+/// A warm transfer of a call from one agent to another.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Transfer {
+    pub id: Uuid,
+    pub call_id: Uuid,
+    #[schema(example = "agent_alice")]
+    pub from_agent: String,
+    #[schema(example = "agent_bob")]
+    pub to_agent: String,
+    pub mode: TransferMode,
+    pub handoff: Handoff,
+    #[schema(example = "Billing dispute needs a specialist")]
+    pub reason: Option<String>,
+    pub state: TransferState,
+    /// Set when the transfer ended anywhere but `completed`.
+    pub outcome: Option<Outcome>,
+    pub outcome_detail: Option<String>,
+    /// On `completed`: `true` when Agent B (or the caller) was seen in the room, `false` when
+    /// completion was taken on Agent A's word.
+    pub handoff_confirmed: Option<bool>,
+    /// The caller's room when the transfer started.
+    pub caller_room: String,
+    /// The private room where Agent A briefs Agent B.
+    #[schema(example = "transfer_0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f81")]
+    pub briefing_room: String,
+    /// Where the caller and Agent B talk once the transfer completed.
+    pub final_room: Option<String>,
+    /// An `initiated` transfer not accepted by then expires.
+    pub accept_deadline: DateTime<Utc>,
+    /// A `connecting` transfer not confirmed by then fails.
+    pub handoff_deadline: Option<DateTime<Utc>>,
+    pub initiated_at: DateTime<Utc>,
+    pub briefing_at: Option<DateTime<Utc>>,
+    pub connecting_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub declined_at: Option<DateTime<Utc>>,
+    pub expired_at: Option<DateTime<Utc>>,
+    pub failed_at: Option<DateTime<Utc>>,
+    pub abandoned_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Start a transfer.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "from_agent": "agent_alice", "to_agent": "agent_bob", "reason": "Billing dispute",
+    "mode": "consult", "handoff": "agent_joins_caller"
+}))]
+pub struct CreateTransfer {
+    /// The agent handing the call over: the call's current agent.
+    pub from_agent: String,
+    /// The agent receiving it.
+    pub to_agent: String,
+    /// Why, in a sentence.
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub mode: TransferMode,
+    #[serde(default)]
+    pub handoff: Handoff,
+    /// A name for the briefing room (letters, digits, `_`, `-`, `.`; up to 128); by default
+    /// `transfer_<id>`.
+    pub briefing_room: Option<String>,
+}
+
+/// A [`CreateTransfer`] that passed validation.
+#[derive(Debug)]
+pub struct NewTransfer {
+    pub id: Uuid,
+    pub from_agent: Identity,
+    pub to_agent: Identity,
+    pub reason: Option<String>,
+    pub mode: TransferMode,
+    pub handoff: Handoff,
+    pub briefing_room: String,
+}
+
+impl CreateTransfer {
+    /// Checks every field, reporting all problems at once.
+    pub fn parse(self) -> Result<NewTransfer, ApiError> {
+        let mut v = Validator::default();
+        let from = v.check("from_agent", Identity::parse(&self.from_agent));
+        let to = v.check("to_agent", Identity::parse(&self.to_agent));
+        let reason = v.check_opt("reason", self.reason, |r| {
+            bounded_text(&r, MAX_REASON_CHARS)
+        });
+        let room = v.check_opt("briefing_room", self.briefing_room, |r| parse_room_name(&r));
+        if let (Some(from), Some(to)) = (&from, &to)
+            && from == to
+        {
+            v.fail(
+                "to_agent",
+                "must differ from from_agent: an agent cannot transfer a call to themselves",
+            );
+        }
+        let (Some(from_agent), Some(to_agent), Some(reason), Some(room)) = (from, to, reason, room)
+        else {
+            return Err(v.into_error());
+        };
+        v.finish()?;
+        let id = Uuid::now_v7();
+        Ok(NewTransfer {
+            id,
+            from_agent,
+            to_agent,
+            reason,
+            mode: self.mode,
+            handoff: self.handoff,
+            briefing_room: room.unwrap_or_else(|| format!("transfer_{id}")),
+        })
+    }
+}
+
+/// A LiveKit room name we accept from clients.
+pub fn parse_room_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "must be 1 to {MAX_NAME_CHARS} letters, digits, `_`, `-` or `.`"
+        ))
+    }
+}
+
+/// Who acts on a transfer. Optional: when given, it must be the agent the action belongs to.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"agent": "agent_bob"}))]
+pub struct TransferAction {
+    /// The acting agent's identity (`to_agent` for accept/decline, `from_agent` for
+    /// complete/cancel).
+    pub agent: Option<String>,
+    /// A note for the timeline (cancel).
+    pub detail: Option<String>,
+}
+
+/// Agent B says no.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"agent": "agent_bob", "reason": "busy", "detail": "On another call"}))]
+pub struct DeclineTransfer {
+    /// The declining agent (`to_agent`).
+    pub agent: Option<String>,
+    pub reason: DeclineReason,
+    pub detail: Option<String>,
+}
+
+/// A transfer with the token its caller needs next.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferWithToken {
+    pub transfer: Transfer,
+    /// Create: Agent A's token for the briefing room. Accept: Agent B's token for the briefing
+    /// room. Complete: the token of whoever must join the final room (Agent B for
+    /// `agent_joins_caller`, the caller for `move_caller`); absent once already completed.
+    pub token: Option<IssuedToken>,
+}
+
+/// Filters and paging for the transfer list (newest first).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TransferListQuery {
+    /// Only transfers in this state.
+    pub state: Option<TransferState>,
+    /// `true`: only transfers under way (initiated, briefing, connecting); `false`: only ended ones.
+    pub active: Option<bool>,
+    /// Only transfers to this agent.
+    pub to_agent: Option<String>,
+    /// Only transfers from this agent.
+    pub from_agent: Option<String>,
+    /// Only transfers of this call.
+    pub call_id: Option<Uuid>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,201 @@
+//! SQL for transfers. State changes go through [`transition`], which the database's
+//! state-machine trigger checks.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::model::{NewTransfer, Outcome, Transfer, TransferState};
+
+const COLUMNS: &str = "id, call_id, from_agent, to_agent, mode, handoff, reason, state, outcome, \
+    outcome_detail, handoff_confirmed, caller_room, briefing_room, final_room, accept_deadline, \
+    handoff_deadline, initiated_at, briefing_at, connecting_at, completed_at, cancelled_at, \
+    declined_at, expired_at, failed_at, abandoned_at, updated_at";
+
+/// Inserts a validated transfer in state `initiated`.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    call_id: Uuid,
+    caller_room: &str,
+    t: &NewTransfer,
+    accept_deadline: DateTime<Utc>,
+) -> sqlx::Result<Transfer> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO transfers (id, call_id, from_agent, to_agent, mode, handoff, reason, caller_room,
+                                briefing_room, accept_deadline)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+    )))
+    .bind(t.id)
+    .bind(call_id)
+    .bind(t.from_agent.as_str())
+    .bind(t.to_agent.as_str())
+    .bind(t.mode)
+    .bind(t.handoff)
+    .bind(&t.reason)
+    .bind(caller_room)
+    .bind(&t.briefing_room)
+    .bind(accept_deadline)
+    .fetch_one(db)
+    .await
+}
+
+/// One transfer.
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Transfer>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM transfers WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// One transfer, locked until the transaction ends: concurrent actions on it queue up here.
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Transfer>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM transfers WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// The call's transfer under way, locked, if there is one.
+pub async fn lock_active_for_call(
+    tx: &mut PgConnection,
+    call_id: Uuid,
+) -> sqlx::Result<Option<Transfer>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM transfers
+         WHERE call_id = $1 AND state IN ('initiated', 'briefing', 'connecting') FOR UPDATE"
+    )))
+    .bind(call_id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// Where the caller of a call is now: the final room of its latest completed transfer, or the
+/// call's own room.
+pub async fn current_caller_room(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(
+             (SELECT final_room FROM transfers WHERE call_id = $1 AND state = 'completed'
+              ORDER BY completed_at DESC LIMIT 1),
+             (SELECT room_name FROM calls WHERE id = $1))",
+    )
+    .bind(call_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Whether a room name is taken by any call or transfer.
+pub async fn room_in_use(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM calls WHERE room_name = $1)
+             OR EXISTS (SELECT 1 FROM transfers WHERE briefing_room = $1)",
+    )
+    .bind(room)
+    .fetch_one(db)
+    .await
+}
+
+/// A change of state and what comes with it. Unset fields keep their value.
+#[derive(Debug)]
+pub struct Transition {
+    pub to: TransferState,
+    pub outcome: Option<Outcome>,
+    pub detail: Option<String>,
+    pub handoff_confirmed: Option<bool>,
+    pub final_room: Option<String>,
+    pub handoff_deadline: Option<DateTime<Utc>>,
+}
+
+impl Transition {
+    /// A plain move to `to`.
+    pub fn to(to: TransferState) -> Self {
+        Self {
+            to,
+            outcome: None,
+            detail: None,
+            handoff_confirmed: None,
+            final_room: None,
+            handoff_deadline: None,
+        }
+    }
+
+    /// A move to a terminal state with its reason.
+    pub fn ended(to: TransferState, outcome: Outcome, detail: Option<String>) -> Self {
+        Self {
+            outcome: Some(outcome),
+            detail,
+            ..Self::to(to)
+        }
+    }
+}
+
+/// Moves a transfer to a new state. The database refuses a move its transition table does not
+/// list (SQLSTATE WL001, answered as 409).
+pub async fn transition(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    t: &Transition,
+) -> sqlx::Result<Transfer> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE transfers SET state = $2,
+                outcome = COALESCE($3, outcome),
+                outcome_detail = COALESCE($4, outcome_detail),
+                handoff_confirmed = COALESCE($5, handoff_confirmed),
+                final_room = COALESCE($6, final_room),
+                handoff_deadline = COALESCE($7, handoff_deadline)
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(t.to)
+    .bind(t.outcome)
+    .bind(&t.detail)
+    .bind(t.handoff_confirmed)
+    .bind(&t.final_room)
+    .bind(t.handoff_deadline)
+    .fetch_one(db)
+    .await
+}
+
+/// Filters of [`list`].
+#[derive(Debug, Default)]
+pub struct TransferFilter {
+    pub state: Option<TransferState>,
+    pub active: Option<bool>,
+    pub to_agent: Option<String>,
+    pub from_agent: Option<String>,
+    pub call_id: Option<Uuid>,
+}
+
+/// Transfers newest first, after the cursor `(initiated_at, id)`.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    f: &TransferFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<Transfer>> {
+    let (after_at, after_id) = after.unzip();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM transfers
+         WHERE ($1::transfer_state IS NULL OR state = $1)
+           AND ($2::bool IS NULL OR (state IN ('initiated', 'briefing', 'connecting')) = $2)
+           AND ($3::text IS NULL OR to_agent = $3)
+           AND ($4::text IS NULL OR from_agent = $4)
+           AND ($5::uuid IS NULL OR call_id = $5)
+           AND ($6::timestamptz IS NULL OR (initiated_at, id) < ($6, $7))
+         ORDER BY initiated_at DESC, id DESC
+         LIMIT $8"
+    )))
+    .bind(f.state)
+    .bind(f.active)
+    .bind(&f.to_agent)
+    .bind(&f.from_agent)
+    .bind(f.call_id)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,148 @@
+//! The durable queue: LiveKit outages, retries, giving up, and workers that die.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, eventually};
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+async fn job_status(app: &TestApp, kind: &str) -> (String, i32) {
+    sqlx::query_as("SELECT status, attempts FROM jobs WHERE kind = $1 ORDER BY id DESC LIMIT 1")
+        .bind(kind)
+        .fetch_one(&app.pool)
+        .await
+        .expect("job exists")
+}
+
+#[tokio::test]
+async fn with_livekit_down_the_api_still_answers_and_the_room_is_created_once_it_is_back() {
+    let app = TestApp::spawn().await;
+    app.livekit.set_down(true);
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("CreateRoom has been tried and failed twice", || async {
+        app.livekit.calls_of("CreateRoom").len() >= 2
+    })
+    .await;
+    assert!(!app.livekit.room_exists(&briefing));
+    app.livekit.set_down(false);
+    eventually("the briefing room exists", || async {
+        app.livekit.room_exists(&briefing)
+    })
+    .await;
+    eventually("the job is done", || async {
+        job_status(&app, "create_room").await.0 == "done"
+    })
+    .await;
+    let retries: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM job_attempts WHERE outcome = 'retry'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(retries >= 2, "every failed attempt is recorded");
+}
+
+#[tokio::test]
+async fn a_room_operation_that_keeps_failing_is_recorded_on_the_timeline_without_blocking_the_transfer()
+ {
+    let app = TestApp::spawn_with(&[("JOB_MAX_ATTEMPTS", "2")]).await;
+    app.livekit.set_down(true);
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    eventually("the CreateRoom job is dead", || async {
+        job_status(&app, "create_room").await == ("dead".into(), 2)
+    })
+    .await;
+    assert!(
+        app.timeline_kinds(&id(&call))
+            .await
+            .contains(&"job.failed".to_owned())
+    );
+    let accepted = app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    assert_eq!(
+        accepted.status,
+        StatusCode::OK,
+        "people can still act: LiveKit creates rooms on join"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_off_livekit_keeps_refusing_to_confirm_fails_the_transfer() {
+    let app = TestApp::spawn_with(&[("JOB_MAX_ATTEMPTS", "2")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.livekit.set_down(true);
+    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    let failed = app.wait_for_state(&t, "failed").await;
+    assert_eq!(failed["outcome"], "livekit_error");
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_taken_again_after_its_lease() {
+    // No running worker of its own would interfere: claim the job here, as a worker that then dies.
+    let app = TestApp::spawn_with(&[("JOB_POLL_INTERVAL_MS", "3600000")]).await;
+    let call = app.create_call("Jane").await;
+    let call_id = uuid::Uuid::parse_str(&id(&call)).unwrap();
+    let job = warmline::jobs::model::Job::DeleteRoom {
+        room: "room_of_a_dead_worker".into(),
+    };
+    warmline::jobs::store::enqueue(
+        &app.pool,
+        &job,
+        call_id,
+        None,
+        Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        3,
+    )
+    .await
+    .unwrap();
+    sqlx::query("UPDATE jobs SET run_after = now()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let claimed = warmline::jobs::store::claim_next(&app.pool, Duration::from_millis(200))
+        .await
+        .unwrap();
+    let claimed = claimed.expect("the job is due");
+    assert_eq!(claimed.attempts, 1);
+    // While the lease holds, nobody else takes it.
+    assert!(
+        warmline::jobs::store::claim_next(&app.pool, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let retaken = warmline::jobs::store::claim_next(&app.pool, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let retaken = retaken.expect("the lease ran out: the job is taken again");
+    assert_eq!((retaken.id, retaken.attempts), (claimed.id, 2));
+    // The dead worker's late report does not count: the job is no longer its own.
+    assert!(
+        !warmline::jobs::store::finish_done(&app.pool, &claimed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        warmline::jobs::store::finish_done(&app.pool, &retaken)
+            .await
+            .unwrap()
+    );
+}

@@ -1,0 +1,59 @@
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::support::TestApp;
+
+#[tokio::test]
+async fn participants_of_a_known_room_come_live_from_livekit() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap();
+    app.livekit.join(room, "Jane");
+    app.livekit.join(room, "agent_alice");
+    let reply = app.get(&format!("/v1/rooms/{room}/participants")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let identities: Vec<_> = reply.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identity"].clone())
+        .collect();
+    assert_eq!(identities, [json!("Jane"), json!("agent_alice")]);
+    assert_eq!(reply.body["participants"][0]["state"], "active");
+    let calls = app.livekit.calls_of("ListParticipants");
+    assert_eq!(calls.last().map(|c| c.room.as_str()), Some(room));
+}
+
+#[tokio::test]
+async fn an_unknown_room_is_404_and_a_room_nobody_joined_is_empty() {
+    let app = TestApp::spawn().await;
+    app.get("/v1/rooms/call_not_ours/participants")
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert!(
+        app.livekit.calls().is_empty(),
+        "LiveKit is not asked about rooms we do not know"
+    );
+    let call = app.create_call("Jane").await;
+    let reply = app
+        .get(&format!(
+            "/v1/rooms/{}/participants",
+            call["room_name"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(reply.body["participants"], json!([]));
+}
+
+#[tokio::test]
+async fn livekit_being_down_is_a_502_not_a_500() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    app.livekit.set_down(true);
+    let reply = app
+        .get(&format!(
+            "/v1/rooms/{}/participants",
+            call["room_name"].as_str().unwrap()
+        ))
+        .await;
+    reply.problem(StatusCode::BAD_GATEWAY);
+}

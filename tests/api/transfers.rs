@@ -1,0 +1,757 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, count, eventually, verify_token};
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_warm_transfer_from_first_word_to_hand_off() {
+    let app = TestApp::spawn().await;
+    let lk = &app.livekit;
+
+    // The caller calls and joins its room.
+    let call = app.create_call("Jane Doe").await;
+    let call_id = id(&call);
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    let caller = app
+        .post(
+            &format!("/v1/calls/{call_id}/join"),
+            json!({"identity": "Jane Doe", "role": "caller"}),
+        )
+        .await;
+    assert_eq!(caller.status, StatusCode::OK, "{}", caller.body);
+    assert_eq!(caller.body["room"], room.as_str());
+    lk.join(&room, "Jane Doe");
+
+    // Agent A takes the call.
+    let a = app
+        .post(
+            &format!("/v1/calls/{call_id}/join"),
+            json!({"identity": "agent_alice", "role": "agent"}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+    lk.join(&room, "agent_alice");
+    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    assert_eq!(
+        (call["status"].as_str(), call["current_agent"].as_str()),
+        (Some("active"), Some("agent_alice"))
+    );
+
+    // Agent A starts a transfer to Agent B and joins the briefing room.
+    let created = app
+        .start_transfer(
+            &call,
+            "agent_alice",
+            "agent_bob",
+            json!({"reason": "Billing specialist"}),
+        )
+        .await;
+    let transfer_id = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(created["transfer"]["state"], "initiated");
+    assert_eq!(created["token"]["room"], briefing.as_str());
+    assert_eq!(created["token"]["identity"], "agent_alice");
+    assert_eq!(
+        app.get(&format!("/v1/calls/{call_id}")).await.body["status"],
+        "transferring"
+    );
+    eventually("the briefing room is created in LiveKit", || async {
+        lk.room_exists(&briefing)
+    })
+    .await;
+    lk.join(&briefing, "agent_alice");
+
+    // Agent B accepts and joins the briefing.
+    let accepted = app
+        .post(
+            &format!("/v1/transfers/{transfer_id}/accept"),
+            json!({"agent": "agent_bob"}),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!(accepted.body["transfer"]["state"], "briefing");
+    assert_eq!(accepted.body["token"]["identity"], "agent_bob");
+    assert_eq!(accepted.body["token"]["room"], briefing.as_str());
+    lk.join(&briefing, "agent_bob");
+
+    // Agent A hands over: Agent B gets a token for the caller's room.
+    let completing = app
+        .post(
+            &format!("/v1/transfers/{transfer_id}/complete"),
+            json!({"agent": "agent_alice"}),
+        )
+        .await;
+    assert_eq!(completing.status, StatusCode::OK, "{}", completing.body);
+    assert_eq!(completing.body["transfer"]["state"], "connecting");
+    let b_token = &completing.body["token"];
+    assert_eq!(
+        (b_token["identity"].as_str(), b_token["room"].as_str()),
+        (Some("agent_bob"), Some(room.as_str()))
+    );
+    assert_eq!(
+        verify_token(b_token["token"].as_str().unwrap()).video.room,
+        room
+    );
+
+    // Agent B shows up in the caller's room: the worker sees it and completes the transfer.
+    lk.join(&room, "agent_bob");
+    let done = app.wait_for_state(&transfer_id, "completed").await;
+    assert_eq!(done["handoff_confirmed"], true);
+    assert_eq!(done["final_room"], room.as_str());
+    for stamp in [
+        "initiated_at",
+        "briefing_at",
+        "connecting_at",
+        "completed_at",
+    ] {
+        assert!(done[stamp].is_string(), "{stamp} is set");
+    }
+
+    // LiveKit is asked to take Agent A out of the caller's room and to close the briefing room.
+    eventually(
+        "Agent A is removed and the briefing room closed",
+        || async { lk.members(&room) == ["Jane Doe", "agent_bob"] && !lk.room_exists(&briefing) },
+    )
+    .await;
+    let removals = lk.calls_of("RemoveParticipant");
+    assert_eq!(removals.len(), 1);
+    assert_eq!(
+        (removals[0].room.as_str(), removals[0].identity.as_deref()),
+        (room.as_str(), Some("agent_alice"))
+    );
+
+    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    assert_eq!(
+        (call["status"].as_str(), call["current_agent"].as_str()),
+        (Some("active"), Some("agent_bob"))
+    );
+    let kinds = app.timeline_kinds(&call_id).await;
+    let transfer_kinds: Vec<_> = kinds
+        .iter()
+        .filter(|k| k.starts_with("transfer."))
+        .cloned()
+        .collect();
+    assert_eq!(
+        transfer_kinds,
+        [
+            "transfer.initiated",
+            "transfer.briefing",
+            "transfer.connecting",
+            "transfer.completed"
+        ]
+    );
+
+    // Agent B can now transfer the call on (A -> B -> C).
+    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    app.start_transfer(&call, "agent_bob", "agent_carol", json!({}))
+        .await;
+}
+
+#[tokio::test]
+async fn tokens_carry_only_the_grants_their_holder_needs() {
+    let app = TestApp::spawn_with(&[("LIVEKIT_TOKEN_TTL_SECS", "600")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let reply = app
+        .post(
+            &format!("/v1/calls/{}/join", id(&call)),
+            json!({"identity": "Jane", "role": "caller"}),
+        )
+        .await;
+    let claims = verify_token(reply.body["token"].as_str().unwrap());
+    assert_eq!(claims.sub, "Jane");
+    assert_eq!(claims.name, "Jane");
+    assert_eq!(claims.exp - claims.nbf, 600);
+    let video = &claims.video;
+    assert!(video.room_join);
+    assert_eq!(video.room, call["room_name"].as_str().unwrap());
+    assert!(!video.room_admin && !video.room_create && !video.room_list && !video.room_record);
+    assert_eq!(
+        (
+            video.can_publish,
+            video.can_subscribe,
+            video.can_publish_data
+        ),
+        (Some(true), Some(true), Some(true))
+    );
+    assert_eq!(video.can_update_own_metadata, Some(false));
+    assert!(video.destination_room.is_empty() && !video.hidden);
+}
+
+#[tokio::test]
+async fn transfers_that_make_no_sense_are_refused_and_store_nothing() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let path = format!("/v1/calls/{}/transfers", id(&call));
+
+    let to_self = app
+        .post(
+            &path,
+            json!({"from_agent": "agent_alice", "to_agent": "agent_alice"}),
+        )
+        .await;
+    assert_eq!(
+        to_self.problem(StatusCode::UNPROCESSABLE_ENTITY)["errors"][0]["field"],
+        "to_agent"
+    );
+    let not_the_agent = app
+        .post(
+            &path,
+            json!({"from_agent": "agent_mallory", "to_agent": "agent_bob"}),
+        )
+        .await;
+    not_the_agent.problem(StatusCode::CONFLICT);
+    let bad_fields = app
+        .post(
+            &path,
+            json!({"from_agent": " ", "to_agent": "b", "mode": "telepathy"}),
+        )
+        .await;
+    bad_fields.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_room = app
+        .post(
+            &path,
+            json!({"from_agent": "agent_alice", "to_agent": "b", "briefing_room": "no spaces"}),
+        )
+        .await;
+    assert_eq!(bad_room.error_fields(), ["briefing_room"]);
+    let taken_room = app
+        .post(&path, json!({"from_agent": "agent_alice", "to_agent": "b", "briefing_room": call["room_name"]}))
+        .await;
+    taken_room.problem(StatusCode::CONFLICT);
+    app.post(
+        "/v1/calls/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80/transfers",
+        json!({"from_agent": "a", "to_agent": "b"}),
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND);
+    app.post(
+        "/v1/calls/nope/transfers",
+        json!({"from_agent": "a", "to_agent": "b"}),
+    )
+    .await
+    .problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    let waiting = app.create_call("John").await;
+    app.post(
+        &format!("/v1/calls/{}/transfers", id(&waiting)),
+        json!({"from_agent": "a", "to_agent": "b"}),
+    )
+    .await
+    .problem(StatusCode::CONFLICT);
+    assert_eq!(count(&app.pool, "transfers").await, 0);
+    assert_eq!(count(&app.pool, "jobs").await, 0);
+
+    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+        .await;
+    let ended = app
+        .post(
+            &path,
+            json!({"from_agent": "agent_alice", "to_agent": "agent_bob"}),
+        )
+        .await;
+    assert!(
+        ended.problem(StatusCode::CONFLICT)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ended")
+    );
+    assert_eq!(count(&app.pool, "transfers").await, 0);
+}
+
+#[tokio::test]
+async fn a_call_has_at_most_one_transfer_under_way() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    app.start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let second = app
+        .post(
+            &format!("/v1/calls/{}/transfers", id(&call)),
+            json!({"from_agent": "agent_alice", "to_agent": "agent_carol"}),
+        )
+        .await;
+    assert_eq!(
+        second.problem(StatusCode::CONFLICT)["current_state"],
+        "initiated"
+    );
+    assert_eq!(count(&app.pool, "transfers").await, 1);
+}
+
+#[tokio::test]
+async fn actions_out_of_order_or_by_the_wrong_agent_are_refused() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let t = id(&created["transfer"]);
+
+    let early = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(
+        early.problem(StatusCode::CONFLICT)["current_state"],
+        "initiated"
+    );
+    let wrong_accepter = app
+        .post(
+            &format!("/v1/transfers/{t}/accept"),
+            json!({"agent": "agent_alice"}),
+        )
+        .await;
+    wrong_accepter.problem(StatusCode::FORBIDDEN);
+    let wrong_canceller = app
+        .post(
+            &format!("/v1/transfers/{t}/cancel"),
+            json!({"agent": "agent_bob"}),
+        )
+        .await;
+    wrong_canceller.problem(StatusCode::FORBIDDEN);
+    let bad_reason = app
+        .post(
+            &format!("/v1/transfers/{t}/decline"),
+            json!({"reason": "bored"}),
+        )
+        .await;
+    bad_reason.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let typo = app
+        .post(
+            &format!("/v1/transfers/{t}/accept"),
+            json!({"agnt": "agent_bob"}),
+        )
+        .await;
+    typo.problem(StatusCode::UNPROCESSABLE_ENTITY);
+
+    assert_eq!(
+        app.post_empty(&format!("/v1/transfers/{t}/accept"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let again = app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    assert_eq!(
+        again.problem(StatusCode::CONFLICT)["current_state"],
+        "briefing"
+    );
+    let late_decline = app
+        .post(
+            &format!("/v1/transfers/{t}/decline"),
+            json!({"reason": "busy"}),
+        )
+        .await;
+    late_decline.problem(StatusCode::CONFLICT);
+
+    assert_eq!(
+        app.post_empty(&format!("/v1/transfers/{t}/complete"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let double = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(
+        double.problem(StatusCode::CONFLICT)["current_state"],
+        "connecting"
+    );
+    app.post_empty(&format!("/v1/transfers/{t}/cancel"))
+        .await
+        .problem(StatusCode::CONFLICT);
+    assert_eq!(app.transfer(&t).await["state"], "connecting");
+
+    let unknown = "0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80";
+    for action in ["accept", "complete", "cancel"] {
+        app.post_empty(&format!("/v1/transfers/{unknown}/{action}"))
+            .await
+            .problem(StatusCode::NOT_FOUND);
+        app.post_empty(&format!("/v1/transfers/x/{action}"))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    app.post(
+        &format!("/v1/transfers/{unknown}/decline"),
+        json!({"reason": "busy"}),
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND);
+    app.get(&format!("/v1/transfers/{unknown}"))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn two_concurrent_completes_of_one_transfer_one_wins_one_conflicts() {
+    let app = TestApp::spawn().await;
+    for round in 0..5 {
+        let call = app
+            .call_with_agent(&format!("Caller {round}"), "agent_alice")
+            .await;
+        let t = id(&app
+            .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+            .await["transfer"]);
+        app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+        let path = format!("/v1/transfers/{t}/complete");
+        let (first, second) = tokio::join!(app.post_empty(&path), app.post_empty(&path));
+        let mut statuses = [first.status, second.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "round {round}"
+        );
+        let connecting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE kind = 'transfer.connecting' AND transfer_id = $1",
+        )
+        .bind(uuid::Uuid::parse_str(&t).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(connecting, 1, "the hand-off was recorded once");
+    }
+}
+
+#[tokio::test]
+async fn a_concurrent_complete_and_cancel_never_both_succeed() {
+    let app = TestApp::spawn().await;
+    for round in 0..5 {
+        let call = app
+            .call_with_agent(&format!("Caller {round}"), "agent_alice")
+            .await;
+        let t = id(&app
+            .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+            .await["transfer"]);
+        app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+        let (complete_path, cancel_path) = (
+            format!("/v1/transfers/{t}/complete"),
+            format!("/v1/transfers/{t}/cancel"),
+        );
+        let (complete, cancel) =
+            tokio::join!(app.post_empty(&complete_path), app.post_empty(&cancel_path));
+        let mut statuses = [complete.status, cancel.status];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "round {round}"
+        );
+        let state = app.transfer(&t).await["state"].clone();
+        let expected = if complete.status == StatusCode::OK {
+            "connecting"
+        } else {
+            "cancelled"
+        };
+        assert_eq!(state, expected);
+    }
+}
+
+#[tokio::test]
+async fn a_transfer_nobody_accepts_expires_by_itself() {
+    let app = TestApp::spawn_with(&[("TRANSFER_ACCEPT_TTL_SECS", "1")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let t = id(&created["transfer"]);
+    let expired = app.wait_for_state(&t, "expired").await;
+    assert_eq!(expired["outcome"], "no_answer");
+    assert!(expired["expired_at"].is_string());
+    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(
+        (call["status"].as_str(), call["current_agent"].as_str()),
+        (Some("active"), Some("agent_alice"))
+    );
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("the briefing room is closed", || async {
+        app.livekit
+            .calls_of("DeleteRoom")
+            .iter()
+            .any(|c| c.room == briefing)
+    })
+    .await;
+    app.post_empty(&format!("/v1/transfers/{t}/accept"))
+        .await
+        .problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn an_accepted_transfer_does_not_expire() {
+    let app = TestApp::spawn_with(&[("TRANSFER_ACCEPT_TTL_SECS", "1")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    eventually("the expiry job has run", || async {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE kind = 'expire_transfer' AND status <> 'done'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        pending == 0
+    })
+    .await;
+    assert_eq!(app.transfer(&t).await["state"], "briefing");
+}
+
+#[tokio::test]
+async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
+    let app = TestApp::spawn_with(&[("HANDOFF_TIMEOUT_SECS", "1")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    let failed = app.wait_for_state(&t, "failed").await;
+    assert_eq!(failed["outcome"], "handoff_timeout");
+    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(
+        call["current_agent"], "agent_alice",
+        "the caller stays with Agent A"
+    );
+    assert!(app.livekit.calls_of("RemoveParticipant").is_empty());
+}
+
+#[tokio::test]
+async fn with_agent_confirmation_complete_finishes_at_once_and_says_so() {
+    let app = TestApp::spawn_with(&[("HANDOFF_CONFIRMATION", "agent")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(done.body["transfer"]["state"], "completed");
+    assert_eq!(done.body["transfer"]["handoff_confirmed"], false);
+    assert_eq!(done.body["token"]["identity"], "agent_bob");
+}
+
+#[tokio::test]
+async fn move_caller_hands_the_caller_a_token_for_the_briefing_room() {
+    let app = TestApp::spawn().await;
+    let lk = &app.livekit;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    lk.join(&room, "Jane");
+    lk.join(&room, "agent_alice");
+    let created = app
+        .start_transfer(
+            &call,
+            "agent_alice",
+            "agent_bob",
+            json!({"handoff": "move_caller", "briefing_room": "transfer_1732500000000"}),
+        )
+        .await;
+    let t = id(&created["transfer"]);
+    assert_eq!(
+        created["transfer"]["briefing_room"],
+        "transfer_1732500000000"
+    );
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    lk.join("transfer_1732500000000", "agent_alice");
+    lk.join("transfer_1732500000000", "agent_bob");
+
+    // Before the hand-off the caller may not enter the briefing room.
+    let early = app
+        .post(
+            "/v1/tokens",
+            json!({"transfer_id": t, "identity": "Jane", "role": "caller"}),
+        )
+        .await;
+    early.problem(StatusCode::FORBIDDEN);
+
+    let completing = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    let token = &completing.body["token"];
+    assert_eq!(
+        (token["identity"].as_str(), token["room"].as_str()),
+        (Some("Jane"), Some("transfer_1732500000000"))
+    );
+    // The caller can fetch the same token again while connecting.
+    let again = app
+        .post(
+            "/v1/tokens",
+            json!({"transfer_id": t, "identity": "Jane", "role": "caller"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+
+    lk.leave(&room, "Jane");
+    lk.join("transfer_1732500000000", "Jane");
+    let done = app.wait_for_state(&t, "completed").await;
+    assert_eq!(done["final_room"], "transfer_1732500000000");
+    eventually(
+        "Agent A leaves the final room and the old room is closed",
+        || async {
+            lk.members("transfer_1732500000000") == ["agent_bob", "Jane"] && !lk.room_exists(&room)
+        },
+    )
+    .await;
+    assert!(
+        lk.calls_of("MoveParticipant").is_empty(),
+        "self-hosted LiveKit has no MoveParticipant"
+    );
+
+    // The caller's room is now the briefing room.
+    let rejoin = app
+        .post(
+            &format!("/v1/calls/{}/join", id(&call)),
+            json!({"identity": "Jane", "role": "caller"}),
+        )
+        .await;
+    assert_eq!(rejoin.body["room"], "transfer_1732500000000");
+}
+
+#[tokio::test]
+async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    let declined = app
+        .post(
+            &format!("/v1/transfers/{t}/decline"),
+            json!({"agent": "agent_bob", "reason": "wrong_skill", "detail": "Try billing"}),
+        )
+        .await;
+    assert_eq!(declined.status, StatusCode::OK, "{}", declined.body);
+    assert_eq!(
+        (
+            declined.body["state"].as_str(),
+            declined.body["outcome"].as_str()
+        ),
+        (Some("declined"), Some("wrong_skill"))
+    );
+    assert_eq!(declined.body["outcome_detail"], "Try billing");
+    assert_eq!(
+        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        "active"
+    );
+
+    let t2 = id(&app
+        .start_transfer(&call, "agent_alice", "agent_carol", json!({}))
+        .await["transfer"]);
+    app.post_empty(&format!("/v1/transfers/{t2}/accept")).await;
+    let cancelled = app
+        .post(
+            &format!("/v1/transfers/{t2}/cancel"),
+            json!({"agent": "agent_alice", "detail": "Caller solved it"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            cancelled.body["state"].as_str(),
+            cancelled.body["outcome"].as_str()
+        ),
+        (Some("cancelled"), Some("agent_cancelled"))
+    );
+    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(
+        (call["status"].as_str(), call["current_agent"].as_str()),
+        (Some("active"), Some("agent_alice"))
+    );
+}
+
+#[tokio::test]
+async fn ending_the_call_abandons_its_transfer() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+        .await;
+    let abandoned = app.transfer(&t).await;
+    assert_eq!(
+        (abandoned["state"].as_str(), abandoned["outcome"].as_str()),
+        (Some("abandoned"), Some("call_ended"))
+    );
+    assert_eq!(
+        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        "ended"
+    );
+}
+
+#[tokio::test]
+async fn transfers_list_newest_first_with_filters_and_pages() {
+    let app = TestApp::spawn().await;
+    let one = app.call_with_agent("One", "agent_alice").await;
+    let two = app.call_with_agent("Two", "agent_alice").await;
+    let t1 = id(&app
+        .start_transfer(&one, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    let t2 = id(&app
+        .start_transfer(&two, "agent_alice", "agent_carol", json!({}))
+        .await["transfer"]);
+    app.post(
+        &format!("/v1/transfers/{t1}/decline"),
+        json!({"reason": "busy"}),
+    )
+    .await;
+
+    let ids = |reply: &crate::support::Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id)
+            .collect()
+    };
+    assert_eq!(
+        ids(&app.get("/v1/transfers").await),
+        [t2.as_str(), t1.as_str()]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/transfers?active=true").await),
+        [t2.as_str()]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/transfers?active=false").await),
+        [t1.as_str()]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/transfers?state=declined").await),
+        [t1.as_str()]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/transfers?to_agent=agent_carol").await),
+        [t2.as_str()]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/transfers?from_agent=agent_alice").await).len(),
+        2
+    );
+    assert_eq!(
+        ids(&app
+            .get(&format!("/v1/transfers?call_id={}", id(&one)))
+            .await),
+        [t1.as_str()]
+    );
+    let first = app.get("/v1/transfers?limit=1").await;
+    assert_eq!(ids(&first), [t2]);
+    let next = app
+        .get(&format!(
+            "/v1/transfers?limit=1&cursor={}",
+            first.body["next_cursor"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(ids(&next), [t1]);
+
+    app.get("/v1/transfers?state=declined&active=true")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get("/v1/transfers?state=limbo")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    app.get("/v1/transfers?call_id=12")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+}

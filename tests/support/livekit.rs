@@ -1,0 +1,298 @@
+//! A fake of LiveKit's RoomService, faithful on the wire: Twirp over HTTP with protobuf bodies
+//! (`livekit-protocol` types), JSON `{code, msg}` errors, and the same JWT checks as
+//! livekit-server (signature by the API secret, `roomCreate` for room methods, `roomAdmin` +
+//! `room` for participant methods, `destinationRoom` for moves). It keeps rooms and
+//! participants in memory and records every call, so tests can assert what was asked of
+//! LiveKit; it can be told to fail.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use livekit_api::access_token::{TokenVerifier, VideoGrants};
+use livekit_protocol as proto;
+use prost::Message;
+
+pub const API_KEY: &str = "test-key";
+pub const API_SECRET: &str = "test-secret-of-at-least-32-bytes!!";
+
+/// One RoomService request as the fake received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCall {
+    pub method: String,
+    pub room: String,
+    pub identity: Option<String>,
+    pub destination: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    rooms: BTreeMap<String, Vec<proto::ParticipantInfo>>,
+    calls: Vec<RecordedCall>,
+    fail_next: u32,
+    down: bool,
+    next_sid: u64,
+}
+
+/// The running fake; cheap to clone.
+#[derive(Clone)]
+pub struct FakeLiveKit {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeLiveKit {
+    /// Starts the fake on a random local port.
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = axum::Router::new()
+            .route(
+                "/twirp/livekit.RoomService/{method}",
+                axum::routing::post(handle),
+            )
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake LiveKit");
+        let url = format!("ws://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, inner }
+    }
+
+    /// A participant joins a room (as a client SDK connecting with a token would).
+    pub fn join(&self, room: &str, identity: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.next_sid += 1;
+        let sid = format!("PA_{}", inner.next_sid);
+        let participant = proto::ParticipantInfo {
+            sid,
+            identity: identity.to_owned(),
+            name: identity.to_owned(),
+            state: proto::participant_info::State::Active as i32,
+            joined_at: chrono::Utc::now().timestamp(),
+            ..Default::default()
+        };
+        inner
+            .rooms
+            .entry(room.to_owned())
+            .or_default()
+            .push(participant);
+    }
+
+    /// A participant leaves by itself.
+    pub fn leave(&self, room: &str, identity: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(people) = inner.rooms.get_mut(room) {
+            people.retain(|p| p.identity != identity);
+        }
+    }
+
+    /// Identities now in a room.
+    pub fn members(&self, room: &str) -> Vec<String> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .rooms
+            .get(room)
+            .map(|ps| ps.iter().map(|p| p.identity.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn room_exists(&self, room: &str) -> bool {
+        self.inner.lock().unwrap().rooms.contains_key(room)
+    }
+
+    /// Every request so far, in order.
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    /// Requests so far of one method.
+    pub fn calls_of(&self, method: &str) -> Vec<RecordedCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
+    }
+
+    /// The next `n` requests fail with 503 `unavailable`.
+    pub fn fail_next(&self, n: u32) {
+        self.inner.lock().unwrap().fail_next = n;
+    }
+
+    /// Every request fails with 503 until set back.
+    pub fn set_down(&self, down: bool) {
+        self.inner.lock().unwrap().down = down;
+    }
+}
+
+fn twirp_error(status: StatusCode, code: &str, msg: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"code": code, "msg": msg})),
+    )
+        .into_response()
+}
+
+fn protobuf(message: impl Message) -> Response {
+    (
+        [("content-type", "application/protobuf")],
+        message.encode_to_vec(),
+    )
+        .into_response()
+}
+
+/// Checks the bearer token as livekit-server does; returns its video grant, or why not.
+fn authorize(headers: &HeaderMap) -> Result<VideoGrants, &'static str> {
+    let header = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no authorization")?;
+    let token = header.strip_prefix("Bearer ").ok_or("not a bearer token")?;
+    let claims = TokenVerifier::with_api_key(API_KEY, API_SECRET)
+        .verify(token)
+        .map_err(|_| "invalid token")?;
+    Ok(claims.video)
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/protobuf") {
+        return twirp_error(
+            StatusCode::BAD_REQUEST,
+            "malformed",
+            "expected application/protobuf",
+        );
+    }
+    let grants = match authorize(&headers) {
+        Ok(g) => g,
+        Err(why) => return twirp_error(StatusCode::UNAUTHORIZED, "unauthenticated", why),
+    };
+    let denied = || twirp_error(StatusCode::FORBIDDEN, "permission_denied", "missing grant");
+    let malformed = || twirp_error(StatusCode::BAD_REQUEST, "malformed", "undecodable body");
+    let mut inner = inner.lock().unwrap();
+    let record =
+        |inner: &mut Inner, room: &str, identity: Option<&str>, destination: Option<&str>| {
+            inner.calls.push(RecordedCall {
+                method: method.clone(),
+                room: room.to_owned(),
+                identity: identity.map(str::to_owned),
+                destination: destination.map(str::to_owned),
+            });
+        };
+    let admin_of = |room: &str| grants.room_admin && grants.room == room;
+
+    macro_rules! decode {
+        ($t:ty) => {
+            match <$t>::decode(body.as_ref()) {
+                Ok(m) => m,
+                Err(_) => return malformed(),
+            }
+        };
+    }
+    macro_rules! maybe_fail {
+        () => {
+            if inner.down || inner.fail_next > 0 {
+                inner.fail_next = inner.fail_next.saturating_sub(1);
+                return twirp_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "injected failure",
+                );
+            }
+        };
+    }
+
+    match method.as_str() {
+        "CreateRoom" => {
+            let req = decode!(proto::CreateRoomRequest);
+            if !grants.room_create {
+                return denied();
+            }
+            record(&mut inner, &req.name, None, None);
+            maybe_fail!();
+            inner.rooms.entry(req.name.clone()).or_default();
+            protobuf(proto::Room {
+                sid: format!("RM_{}", req.name),
+                name: req.name,
+                empty_timeout: req.empty_timeout,
+                creation_time: chrono::Utc::now().timestamp(),
+                ..Default::default()
+            })
+        }
+        "DeleteRoom" => {
+            let req = decode!(proto::DeleteRoomRequest);
+            if !grants.room_create {
+                return denied();
+            }
+            record(&mut inner, &req.room, None, None);
+            maybe_fail!();
+            match inner.rooms.remove(&req.room) {
+                Some(_) => protobuf(proto::DeleteRoomResponse::default()),
+                None => twirp_error(StatusCode::NOT_FOUND, "not_found", "room not found"),
+            }
+        }
+        "ListParticipants" => {
+            let req = decode!(proto::ListParticipantsRequest);
+            if !admin_of(&req.room) {
+                return denied();
+            }
+            record(&mut inner, &req.room, None, None);
+            maybe_fail!();
+            match inner.rooms.get(&req.room) {
+                Some(ps) => protobuf(proto::ListParticipantsResponse {
+                    participants: ps.clone(),
+                }),
+                None => twirp_error(StatusCode::NOT_FOUND, "not_found", "room not found"),
+            }
+        }
+        "RemoveParticipant" => {
+            let req = decode!(proto::RoomParticipantIdentity);
+            if !admin_of(&req.room) {
+                return denied();
+            }
+            record(&mut inner, &req.room, Some(&req.identity), None);
+            maybe_fail!();
+            let Some(people) = inner.rooms.get_mut(&req.room) else {
+                return twirp_error(StatusCode::NOT_FOUND, "not_found", "room not found");
+            };
+            let before = people.len();
+            people.retain(|p| p.identity != req.identity);
+            if people.len() == before {
+                return twirp_error(StatusCode::NOT_FOUND, "not_found", "participant not found");
+            }
+            protobuf(proto::RemoveParticipantResponse::default())
+        }
+        "MoveParticipant" => {
+            let req = decode!(proto::MoveParticipantRequest);
+            if !admin_of(&req.room) || grants.destination_room != req.destination_room {
+                return denied();
+            }
+            record(
+                &mut inner,
+                &req.room,
+                Some(&req.identity),
+                Some(&req.destination_room),
+            );
+            maybe_fail!();
+            let moved = inner.rooms.get_mut(&req.room).and_then(|people| {
+                let at = people.iter().position(|p| p.identity == req.identity)?;
+                Some(people.remove(at))
+            });
+            match moved {
+                Some(p) => {
+                    inner.rooms.entry(req.destination_room).or_default().push(p);
+                    protobuf(proto::MoveParticipantResponse::default())
+                }
+                None => twirp_error(StatusCode::NOT_FOUND, "not_found", "participant not found"),
+            }
+        }
+        _ => twirp_error(StatusCode::NOT_FOUND, "bad_route", "no such method"),
+    }
+}
