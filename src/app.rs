@@ -59,7 +59,8 @@ impl AppState {
         (name = "transcripts", description = "What was said on a call"),
         (name = "transfers", description = "Warm transfers and their state machine"),
         (name = "tokens", description = "Scoped LiveKit access tokens"),
-        (name = "rooms", description = "LiveKit rooms"),
+        (name = "rooms", description = "LiveKit rooms and who was in them"),
+        (name = "webhooks", description = "Events from LiveKit"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(Problem, crate::error::FieldError))
@@ -75,7 +76,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::events::routes::router())
         .merge(crate::transfers::routes::router())
         .merge(crate::tokens::routes::router())
-        .merge(crate::livekit::routes::router())
+        .merge(crate::participants::routes::router())
+        .merge(crate::webhooks::routes::router())
 }
 
 /// The OpenAPI document of every route, as served at `/openapi.json`.

@@ -68,6 +68,8 @@ pub enum ApiError {
     #[error("{resource} {id} not found")]
     NotFound { resource: &'static str, id: String },
     #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
     Forbidden(String),
     #[error("{detail}")]
     Conflict {
@@ -118,6 +120,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound { .. } | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -135,6 +138,7 @@ impl ApiError {
             Self::Validation(_) => ("validation-failed", "The request is not valid"),
             Self::NotFound { .. } => ("not-found", "The resource does not exist"),
             Self::RouteNotFound(_) => ("no-such-route", "No such route"),
+            Self::Unauthorized(_) => ("unauthorized", "Not authenticated"),
             Self::Forbidden(_) => ("forbidden", "Not allowed"),
             Self::Conflict { .. } => ("conflict", "The request conflicts with the current state"),
             Self::PayloadTooLarge(_) => ("payload-too-large", "The request body is too large"),

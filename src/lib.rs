@@ -11,10 +11,12 @@ pub mod extract;
 pub mod jobs;
 pub mod livekit;
 pub mod pagination;
+pub mod participants;
 pub mod telemetry;
 pub mod tokens;
 pub mod transcripts;
 pub mod transfers;
+pub mod webhooks;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;

@@ -4,7 +4,7 @@ pub mod model;
 pub mod routes;
 pub mod store;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -55,16 +55,27 @@ pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiEr
 /// Ends a call. Ending an ended call changes nothing and answers the call as it is.
 pub async fn end(state: &AppState, id: Uuid) -> Result<Call, ApiError> {
     let mut tx = state.db.begin().await?;
-    let call = match store::end(&mut *tx, id).await? {
-        Some(call) => {
-            crate::transfers::on_call_ended(&mut tx, state, &call).await?;
-            tracing::info!(call_id = %id, "call ended");
-            call
-        }
+    let call = match end_in(&mut tx, state, id).await? {
+        Some(call) => call,
         None => store::get(&mut *tx, id)
             .await?
             .ok_or_else(|| ApiError::not_found("call", id))?,
     };
     tx.commit().await?;
     Ok(call)
+}
+
+/// Ends a call inside a transaction, abandoning its transfer under way. `None` when it had
+/// already ended (or does not exist).
+pub async fn end_in(
+    tx: &mut PgConnection,
+    state: &AppState,
+    id: Uuid,
+) -> Result<Option<Call>, ApiError> {
+    let Some(call) = store::end(&mut *tx, id).await? else {
+        return Ok(None);
+    };
+    crate::transfers::on_call_ended(tx, state, &call).await?;
+    tracing::info!(call_id = %id, "call ended");
+    Ok(Some(call))
 }

@@ -1,7 +1,6 @@
 //! LiveKit: minting scoped access tokens and calling the RoomService (Twirp over HTTP).
 
 pub mod model;
-pub mod routes;
 
 use std::sync::Arc;
 
@@ -12,7 +11,8 @@ use livekit_api::services::room::{CreateRoomOptions, RoomClient};
 use secrecy::ExposeSecret;
 
 use crate::config::LiveKitConfig;
-use model::{IssuedToken, Participant};
+use crate::participants::model::Participant;
+use model::IssuedToken;
 
 /// Seconds an empty briefing room lives before LiveKit closes it by itself.
 const BRIEFING_ROOM_EMPTY_TIMEOUT_SECS: u32 = 300;
@@ -143,22 +143,6 @@ impl LiveKit {
             Err(e) => Err(e).with_context(|| format!("ListParticipants {room}")),
         }
     }
-}
-
-/// The live participants of a room warmline knows (a call's or a briefing room).
-pub async fn participants_of_known_room(
-    state: &crate::app::AppState,
-    room: String,
-) -> Result<model::RoomParticipants, crate::error::ApiError> {
-    use crate::error::ApiError;
-    if !crate::transfers::store::room_in_use(&state.db, &room).await? {
-        return Err(ApiError::not_found("room", room));
-    }
-    let participants = state.livekit.list_participants(&room).await.map_err(|e| {
-        tracing::warn!(error = format!("{e:#}"), %room, "listing participants failed");
-        ApiError::Upstream(format!("LiveKit did not answer for room {room}"))
-    })?;
-    Ok(model::RoomParticipants { room, participants })
 }
 
 fn is_not_found(err: &livekit_api::services::ServiceError) -> bool {

@@ -58,7 +58,10 @@ pub async fn create(
             current_state: Some(active.state.as_str().to_owned()),
         });
     }
-    if store::room_in_use(&mut *tx, &new.briefing_room).await? {
+    if store::room_owner(&mut *tx, &new.briefing_room)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::conflict(format!(
             "room {} is already in use",
             new.briefing_room
@@ -474,4 +477,111 @@ pub fn token_metadata(role: &str, transfer: &Transfer) -> serde_json::Value {
 
 fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// An event older than this (before the transfer began) says nothing about it.
+fn is_stale(at: chrono::DateTime<Utc>, since: chrono::DateTime<Utc>) -> bool {
+    // Webhook times are whole seconds; our stamps are finer.
+    at + chrono::Duration::seconds(1) < since
+}
+
+/// LiveKit saw `identity` join `room` of call `call_id`: Agent B in the briefing room starts
+/// the briefing; the receiving side in the final room completes a hand-off. Returns what
+/// changed.
+pub async fn on_participant_joined(
+    tx: &mut PgConnection,
+    state: &AppState,
+    call_id: Uuid,
+    room: &str,
+    identity: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<Option<String>, ApiError> {
+    let Some(call) = crate::calls::store::lock(tx, call_id).await? else {
+        return Ok(None);
+    };
+    let Some(t) = store::lock_active_for_call(tx, call_id).await? else {
+        return Ok(None);
+    };
+    if is_stale(at, t.initiated_at) {
+        return Ok(None);
+    }
+    if t.state == TransferState::Initiated && room == t.briefing_room && identity == t.to_agent {
+        store::transition(&mut *tx, t.id, &Transition::to(TransferState::Briefing)).await?;
+        return Ok(Some(format!(
+            "transfer {} is briefing: {identity} joined the briefing room",
+            t.id
+        )));
+    }
+    let receiving = match t.handoff {
+        Handoff::AgentJoinsCaller => (t.caller_room.as_str(), t.to_agent.as_str()),
+        Handoff::MoveCaller => (t.briefing_room.as_str(), call.caller_identity.as_str()),
+    };
+    if t.state == TransferState::Connecting && (room, identity) == receiving {
+        complete_handoff(tx, state, &t, true).await?;
+        return Ok(Some(format!(
+            "transfer {} completed: {identity} joined {room}",
+            t.id
+        )));
+    }
+    Ok(None)
+}
+
+/// LiveKit saw `identity` leave `room` of call `call_id`: the caller leaving its room during a
+/// transfer abandons the transfer (unless it is the expected move of a `move_caller` hand-off,
+/// or the caller is back in the room with a newer session).
+pub async fn on_participant_left(
+    tx: &mut PgConnection,
+    state: &AppState,
+    call_id: Uuid,
+    room: &str,
+    identity: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<Option<String>, ApiError> {
+    let Some(call) = crate::calls::store::lock(tx, call_id).await? else {
+        return Ok(None);
+    };
+    let Some(t) = store::lock_active_for_call(tx, call_id).await? else {
+        return Ok(None);
+    };
+    let moving = t.handoff == Handoff::MoveCaller && t.state == TransferState::Connecting;
+    if identity != call.caller_identity
+        || room != t.caller_room
+        || moving
+        || is_stale(at, t.initiated_at)
+    {
+        return Ok(None);
+    }
+    if crate::participants::store::rejoined_since(&mut *tx, room, identity, at).await? {
+        return Ok(None);
+    }
+    let change = Transition::ended(TransferState::Abandoned, Outcome::CallerLeft, None);
+    end_unsuccessfully(tx, state, &t, change).await?;
+    Ok(Some(format!(
+        "transfer {} abandoned: the caller left",
+        t.id
+    )))
+}
+
+/// LiveKit closed `room`: when it is where a call's caller is, the call is over.
+pub async fn on_room_finished(
+    tx: &mut PgConnection,
+    state: &AppState,
+    room: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<Option<String>, ApiError> {
+    let Some((call_id, _)) = store::room_owner(&mut *tx, room).await? else {
+        return Ok(None);
+    };
+    let Some(call) = crate::calls::store::lock(tx, call_id).await? else {
+        return Ok(None);
+    };
+    if call.status == CallStatus::Ended || is_stale(at, call.created_at) {
+        return Ok(None);
+    }
+    // After a `move_caller` hand-off the old room is closed on purpose: the call lives on.
+    if store::current_caller_room(&mut *tx, call_id).await? != room {
+        return Ok(None);
+    }
+    crate::calls::end_in(tx, state, call_id).await?;
+    Ok(Some(format!("call {call_id} ended: its room finished")))
 }

@@ -87,14 +87,19 @@ pub async fn current_caller_room(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx
     .await
 }
 
-/// Whether a room name is taken by any call or transfer.
-pub async fn room_in_use(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM calls WHERE room_name = $1)
-             OR EXISTS (SELECT 1 FROM transfers WHERE briefing_room = $1)",
+/// The call a room belongs to, and the transfer when it is a briefing room.
+pub async fn room_owner(
+    db: impl PgExecutor<'_>,
+    room: &str,
+) -> sqlx::Result<Option<(Uuid, Option<Uuid>)>> {
+    sqlx::query_as(
+        "SELECT id, NULL::uuid FROM calls WHERE room_name = $1
+         UNION ALL
+         SELECT call_id, id FROM transfers WHERE briefing_room = $1
+         LIMIT 1",
     )
     .bind(room)
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
 }
 

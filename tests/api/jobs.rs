@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, eventually};
+use crate::support::{TestApp, TestDb, eventually};
 
 fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
@@ -95,54 +95,55 @@ async fn a_hand_off_livekit_keeps_refusing_to_confirm_fails_the_transfer() {
 
 #[tokio::test]
 async fn a_job_whose_worker_died_is_taken_again_after_its_lease() {
-    // No running worker of its own would interfere: claim the job here, as a worker that then dies.
-    let app = TestApp::spawn_with(&[("JOB_POLL_INTERVAL_MS", "3600000")]).await;
-    let call = app.create_call("Jane").await;
-    let call_id = uuid::Uuid::parse_str(&id(&call)).unwrap();
-    let job = warmline::jobs::model::Job::DeleteRoom {
-        room: "room_of_a_dead_worker".into(),
-    };
-    warmline::jobs::store::enqueue(
-        &app.pool,
-        &job,
-        call_id,
-        None,
-        Some(chrono::Utc::now() + chrono::Duration::hours(1)),
-        3,
+    // The queue alone, with no app and so no worker of its own: this test plays the workers.
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    warmline::db::migrate(&pool).await.unwrap();
+    let call_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO calls (id, room_name, caller_name, caller_identity) VALUES (gen_random_uuid(), 'r', 'Jane', 'Jane') RETURNING id",
     )
+    .fetch_one(&pool)
     .await
     .unwrap();
-    sqlx::query("UPDATE jobs SET run_after = now()")
-        .execute(&app.pool)
+    let job = warmline::jobs::model::Job::DeleteRoom { room: "r".into() };
+    warmline::jobs::store::enqueue(&pool, &job, call_id, None, None, 3)
         .await
         .unwrap();
-    let claimed = warmline::jobs::store::claim_next(&app.pool, Duration::from_millis(200))
+
+    let claimed = warmline::jobs::store::claim_next(&pool, Duration::from_millis(200))
         .await
         .unwrap();
     let claimed = claimed.expect("the job is due");
     assert_eq!(claimed.attempts, 1);
     // While the lease holds, nobody else takes it.
     assert!(
-        warmline::jobs::store::claim_next(&app.pool, Duration::from_secs(60))
+        warmline::jobs::store::claim_next(&pool, Duration::from_secs(60))
             .await
             .unwrap()
             .is_none()
     );
+    // The first worker dies without a word; its lease runs out.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let retaken = warmline::jobs::store::claim_next(&app.pool, Duration::from_secs(60))
+    let retaken = warmline::jobs::store::claim_next(&pool, Duration::from_secs(60))
         .await
         .unwrap();
     let retaken = retaken.expect("the lease ran out: the job is taken again");
     assert_eq!((retaken.id, retaken.attempts), (claimed.id, 2));
-    // The dead worker's late report does not count: the job is no longer its own.
+    // A late report of the dead worker does not count: the job is no longer its own.
     assert!(
-        !warmline::jobs::store::finish_done(&app.pool, &claimed)
+        !warmline::jobs::store::finish_done(&pool, &claimed)
             .await
             .unwrap()
     );
     assert!(
-        warmline::jobs::store::finish_done(&app.pool, &retaken)
+        warmline::jobs::store::finish_done(&pool, &retaken)
             .await
             .unwrap()
     );
+    let status: String = sqlx::query_scalar("SELECT status FROM jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "done");
+    pool.close().await;
 }

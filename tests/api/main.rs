@@ -12,3 +12,4 @@ mod rooms;
 mod tokens;
 mod transcripts;
 mod transfers;
+mod webhooks;

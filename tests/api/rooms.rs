@@ -10,8 +10,11 @@ async fn participants_of_a_known_room_come_live_from_livekit() {
     let room = call["room_name"].as_str().unwrap();
     app.livekit.join(room, "Jane");
     app.livekit.join(room, "agent_alice");
-    let reply = app.get(&format!("/v1/rooms/{room}/participants")).await;
+    let reply = app
+        .get(&format!("/v1/rooms/{room}/participants?live=true"))
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["source"], "live");
     let identities: Vec<_> = reply.body["participants"]
         .as_array()
         .unwrap()
@@ -35,13 +38,13 @@ async fn an_unknown_room_is_404_and_a_room_nobody_joined_is_empty() {
         "LiveKit is not asked about rooms we do not know"
     );
     let call = app.create_call("Jane").await;
-    let reply = app
-        .get(&format!(
-            "/v1/rooms/{}/participants",
-            call["room_name"].as_str().unwrap()
-        ))
+    let room = call["room_name"].as_str().unwrap();
+    let stored = app.get(&format!("/v1/rooms/{room}/participants")).await;
+    assert_eq!(stored.body["participants"], json!([]));
+    let live = app
+        .get(&format!("/v1/rooms/{room}/participants?live=true"))
         .await;
-    assert_eq!(reply.body["participants"], json!([]));
+    assert_eq!(live.body["participants"], json!([]));
 }
 
 #[tokio::test]
@@ -49,11 +52,32 @@ async fn livekit_being_down_is_a_502_not_a_500() {
     let app = TestApp::spawn().await;
     let call = app.create_call("Jane").await;
     app.livekit.set_down(true);
-    let reply = app
-        .get(&format!(
-            "/v1/rooms/{}/participants",
-            call["room_name"].as_str().unwrap()
-        ))
-        .await;
-    reply.problem(StatusCode::BAD_GATEWAY);
+    let room = call["room_name"].as_str().unwrap();
+    app.get(&format!("/v1/rooms/{room}/participants?live=true"))
+        .await
+        .problem(StatusCode::BAD_GATEWAY);
+    // The records answer regardless.
+    assert_eq!(
+        app.get(&format!("/v1/rooms/{room}/participants"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn contradictory_or_unknown_options_are_422() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let room = call["room_name"].as_str().unwrap();
+    for query in [
+        "live=true&include=history",
+        "include=everything",
+        "live=maybe",
+        "colour=red",
+    ] {
+        app.get(&format!("/v1/rooms/{room}/participants?{query}"))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
 }

@@ -370,3 +370,87 @@ pub fn verify_token(token: &str) -> livekit_api::access_token::Claims {
         .verify(token)
         .expect("a valid LiveKit token signed with the API secret")
 }
+
+/// Signs a webhook body exactly as livekit-server does: a JWT from the API key and secret,
+/// valid 5 minutes, whose `sha256` claim is the standard base64 SHA-256 of the body.
+pub fn sign_webhook(body: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body.as_bytes()));
+    livekit_api::access_token::AccessToken::with_api_key(livekit::API_KEY, livekit::API_SECRET)
+        .with_ttl(std::time::Duration::from_secs(300))
+        .with_sha256(&hash)
+        .to_jwt()
+        .expect("sign webhook")
+}
+
+/// A LiveKit webhook event in protobuf JSON, as livekit-server writes it (int64 as strings).
+pub fn lk_event(
+    id: &str,
+    event: &str,
+    room: &str,
+    participant: Option<(&str, &str)>,
+    created_at: i64,
+) -> Value {
+    let mut body = serde_json::json!({
+        "event": event,
+        "id": id,
+        "createdAt": created_at.to_string(),
+        "room": {"sid": format!("RM_{room}"), "name": room},
+    });
+    if let Some((identity, sid)) = participant {
+        body["participant"] = serde_json::json!({
+            "sid": sid, "identity": identity, "name": identity,
+            "state": if event == "participant_joined" { "ACTIVE" } else { "DISCONNECTED" },
+            "joinedAt": created_at.to_string(),
+        });
+    }
+    body
+}
+
+impl TestApp {
+    /// Delivers a webhook, signed as LiveKit signs it.
+    pub async fn webhook(&self, event: &Value) -> Reply {
+        let body = event.to_string();
+        let token = sign_webhook(&body);
+        self.webhook_raw(&body, Some(&token), "application/webhook+json")
+            .await
+    }
+
+    /// Delivers a webhook body with whatever signature and content type the test chooses.
+    pub async fn webhook_raw(
+        &self,
+        body: &str,
+        authorization: Option<&str>,
+        content_type: &str,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}/v1/webhooks/livekit", self.base))
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        if let Some(token) = authorization {
+            request = request.header("authorization", token);
+        }
+        Reply::read(request.send().await.expect("webhook reaches the app")).await
+    }
+}
+
+/// A hand-made HS256 JWT with any claims, for tokens the SDK will not mint (expired ones).
+pub fn hs256_jwt(claims: &Value, secret: &str) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#),
+        b64.encode(claims.to_string())
+    );
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
+    mac.update(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        b64.encode(mac.finalize().into_bytes())
+    )
+}

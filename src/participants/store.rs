@@ -1,0 +1,131 @@
+//! SQL for participant sessions and room sessions. Every write merges with min/max, so the
+//! stored result does not depend on the order webhooks arrive in.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::model::Participant;
+
+/// A participant session as a webhook reports it.
+#[derive(Debug)]
+pub struct Sighting<'a> {
+    pub room: &'a str,
+    pub identity: &'a str,
+    pub sid: &'a str,
+    pub name: Option<&'a str>,
+    pub call_id: Option<Uuid>,
+    pub role: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Records that a session joined at `at` (the earliest report wins).
+pub async fn record_join(db: impl PgExecutor<'_>, s: &Sighting<'_>) -> sqlx::Result<()> {
+    upsert(db, s, Some(s.at), None).await
+}
+
+/// Records that a session left at `at` (the latest report wins).
+pub async fn record_leave(db: impl PgExecutor<'_>, s: &Sighting<'_>) -> sqlx::Result<()> {
+    upsert(db, s, None, Some(s.at)).await
+}
+
+async fn upsert(
+    db: impl PgExecutor<'_>,
+    s: &Sighting<'_>,
+    joined_at: Option<DateTime<Utc>>,
+    left_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    // LEAST/GREATEST ignore NULLs: whichever report came first, the merge is the same.
+    sqlx::query(
+        "INSERT INTO participants (room, identity, participant_sid, name, call_id, role, joined_at, left_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT ON CONSTRAINT participants_session_key DO UPDATE SET
+             joined_at = LEAST(participants.joined_at, EXCLUDED.joined_at),
+             left_at = GREATEST(participants.left_at, EXCLUDED.left_at),
+             name = COALESCE(participants.name, EXCLUDED.name),
+             call_id = COALESCE(participants.call_id, EXCLUDED.call_id),
+             role = CASE WHEN participants.role = 'unknown' THEN EXCLUDED.role ELSE participants.role END
+         WHERE participants.joined_at IS DISTINCT FROM LEAST(participants.joined_at, EXCLUDED.joined_at)
+            OR participants.left_at IS DISTINCT FROM GREATEST(participants.left_at, EXCLUDED.left_at)
+            OR (participants.name IS NULL AND EXCLUDED.name IS NOT NULL)",
+    )
+    .bind(s.room)
+    .bind(s.identity)
+    .bind(s.sid)
+    .bind(s.name)
+    .bind(s.call_id)
+    .bind(s.role)
+    .bind(joined_at)
+    .bind(left_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records a room session's start or finish (earliest start, latest finish).
+pub async fn record_room(
+    db: impl PgExecutor<'_>,
+    room_sid: &str,
+    room: &str,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO room_sessions (room_sid, room, started_at, finished_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (room_sid) DO UPDATE SET
+             started_at = LEAST(room_sessions.started_at, EXCLUDED.started_at),
+             finished_at = GREATEST(room_sessions.finished_at, EXCLUDED.finished_at)",
+    )
+    .bind(room_sid)
+    .bind(room)
+    .bind(started_at)
+    .bind(finished_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+const SELECT: &str = "SELECT identity, participant_sid AS sid, name, role,
+        CASE WHEN left_at IS NULL AND NOT finished THEN 'present' ELSE 'left' END AS state,
+        joined_at, left_at
+    FROM (SELECT p.*, EXISTS (SELECT 1 FROM room_sessions r WHERE r.room = p.room
+                              AND r.finished_at IS NOT NULL AND r.finished_at >= p.joined_at) AS finished
+          FROM participants p WHERE p.room = $1) p";
+
+/// Sessions present now: joined, not left, and the room has not finished since they joined.
+pub async fn present(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Vec<Participant>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE joined_at IS NOT NULL AND left_at IS NULL AND NOT finished ORDER BY joined_at, identity, sid"
+    )))
+    .bind(room)
+    .fetch_all(db)
+    .await
+}
+
+/// Every session the room has had.
+pub async fn history(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Vec<Participant>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} ORDER BY joined_at NULLS LAST, identity, sid"
+    )))
+    .bind(room)
+    .fetch_all(db)
+    .await
+}
+
+/// Whether `identity` has a session in `room` that joined after `since` and has not left.
+pub async fn rejoined_since(
+    db: impl PgExecutor<'_>,
+    room: &str,
+    identity: &str,
+    since: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM participants WHERE room = $1 AND identity = $2
+                        AND joined_at >= $3 AND left_at IS NULL)",
+    )
+    .bind(room)
+    .bind(identity)
+    .bind(since)
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,398 @@
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, count, lk_event, sign_webhook};
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[tokio::test]
+async fn a_signed_delivery_is_stored_and_a_redelivery_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let room = call["room_name"].as_str().unwrap();
+    let event = lk_event(
+        "EV_1",
+        "participant_joined",
+        room,
+        Some(("Jane", "PA_1")),
+        now(),
+    );
+    let first = app.webhook(&event).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["result"], "recorded");
+    let again = app.webhook(&event).await;
+    assert_eq!(
+        (again.status, again.body["result"].clone()),
+        (StatusCode::OK, json!("duplicate"))
+    );
+    assert_eq!(count(&app.pool, "webhook_deliveries").await, 1);
+    assert_eq!(count(&app.pool, "participants").await, 1);
+    let joined = app
+        .timeline_kinds(&id(&call))
+        .await
+        .iter()
+        .filter(|k| *k == "participant.joined")
+        .count();
+    assert_eq!(joined, 1);
+
+    let stored: (String, String) = sqlx::query_as("SELECT body, result FROM webhook_deliveries")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        (event.to_string(), "recorded".to_owned()),
+        "the raw body is kept byte for byte"
+    );
+
+    let who = app.get(&format!("/v1/rooms/{room}/participants")).await;
+    assert_eq!(who.body["source"], "webhooks");
+    assert_eq!(who.body["participants"][0]["identity"], "Jane");
+    assert_eq!(who.body["participants"][0]["role"], "caller");
+}
+
+#[tokio::test]
+async fn forged_expired_mismatched_or_missing_signatures_are_401_and_store_nothing() {
+    let app = TestApp::spawn().await;
+    let body = lk_event("EV_1", "room_started", "call_x", None, now()).to_string();
+    let other = lk_event("EV_2", "room_started", "call_y", None, now()).to_string();
+    let forged = livekit_api::access_token::AccessToken::with_api_key(
+        crate::support::livekit::API_KEY,
+        "not-the-secret-not-the-secret!!!",
+    )
+    .with_sha256("irrelevant")
+    .to_jwt()
+    .unwrap();
+    let expired = {
+        use base64::Engine;
+        use sha2::Digest;
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body.as_bytes()));
+        let claims = json!({"iss": crate::support::livekit::API_KEY, "nbf": now() - 900, "exp": now() - 600, "sha256": hash});
+        crate::support::hs256_jwt(&claims, crate::support::livekit::API_SECRET)
+    };
+    let cases = [
+        (None, "missing"),
+        (Some(forged), "not signed with"),
+        (Some(expired), "expired"),
+        (Some(sign_webhook(&other)), "does not match"),
+        (Some("not.a.jwt".to_owned()), "not a valid JWT"),
+    ];
+    for (token, why) in cases {
+        let reply = app
+            .webhook_raw(&body, token.as_deref(), "application/webhook+json")
+            .await;
+        let detail = reply.problem(StatusCode::UNAUTHORIZED)["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains(why), "{why}: {detail}");
+    }
+    // A Bearer prefix (other senders) and plain JSON are fine.
+    let bearer = format!("Bearer {}", sign_webhook(&body));
+    assert_eq!(
+        app.webhook_raw(&body, Some(&bearer), "application/json")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(count(&app.pool, "webhook_deliveries").await, 1);
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_webhook_events_are_refused() {
+    let app = TestApp::spawn().await;
+    let signed = |body: &str| sign_webhook(body);
+    let text = "event=room_started";
+    app.webhook_raw(text, Some(&signed(text)), "text/plain")
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let not_json = "{not json";
+    app.webhook_raw(
+        not_json,
+        Some(&signed(not_json)),
+        "application/webhook+json",
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST);
+    let no_id = json!({"event": "room_started", "createdAt": "1"}).to_string();
+    app.webhook_raw(&no_id, Some(&signed(&no_id)), "application/webhook+json")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(count(&app.pool, "webhook_deliveries").await, 0);
+}
+
+#[tokio::test]
+async fn unknown_event_types_and_tracks_are_stored_not_acted_on() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let room = call["room_name"].as_str().unwrap();
+    let egress = app
+        .webhook(&lk_event("EV_1", "egress_started", room, None, now()))
+        .await;
+    assert_eq!(egress.body["result"], "ignored");
+    let track = app
+        .webhook(&lk_event(
+            "EV_2",
+            "track_published",
+            room,
+            Some(("Jane", "PA_1")),
+            now(),
+        ))
+        .await;
+    assert_eq!(track.body["result"], "recorded");
+    assert_eq!(count(&app.pool, "webhook_deliveries").await, 2);
+    assert_eq!(count(&app.pool, "participants").await, 0);
+}
+
+#[tokio::test]
+async fn transfers_follow_what_livekit_reports() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Agent B joining the briefing room is as good as accepting.
+    let joined = app
+        .webhook(&lk_event(
+            "EV_1",
+            "participant_joined",
+            &briefing,
+            Some(("agent_bob", "PA_B1")),
+            now(),
+        ))
+        .await;
+    assert_eq!(joined.body["result"], "applied", "{}", joined.body);
+    assert_eq!(app.transfer(&t).await["state"], "briefing");
+
+    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    // Someone else joining the caller's room does not complete the hand-off.
+    let other = app
+        .webhook(&lk_event(
+            "EV_2",
+            "participant_joined",
+            &room,
+            Some(("agent_mallory", "PA_M")),
+            now(),
+        ))
+        .await;
+    assert_eq!(other.body["result"], "recorded");
+    assert_eq!(app.transfer(&t).await["state"], "connecting");
+    // Agent B in the caller's room completes it.
+    let b = app
+        .webhook(&lk_event(
+            "EV_3",
+            "participant_joined",
+            &room,
+            Some(("agent_bob", "PA_B2")),
+            now(),
+        ))
+        .await;
+    assert_eq!(b.body["result"], "applied");
+    let done = app.transfer(&t).await;
+    assert_eq!(
+        (done["state"].as_str(), done["handoff_confirmed"].as_bool()),
+        (Some("completed"), Some(true))
+    );
+    let rows: (String, String) =
+        sqlx::query_as("SELECT result, detail FROM webhook_deliveries WHERE event_id = 'EV_3'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.0, "applied");
+    assert!(rows.1.contains("completed"), "{}", rows.1);
+}
+
+#[tokio::test]
+async fn the_caller_leaving_during_a_transfer_abandons_it_unless_they_are_back() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    app.webhook(&lk_event(
+        "EV_1",
+        "participant_joined",
+        &room,
+        Some(("Jane", "PA_1")),
+        now() - 60,
+    ))
+    .await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+
+    // A reconnect: the new session is reported before the old one's leave.
+    app.webhook(&lk_event(
+        "EV_2",
+        "participant_joined",
+        &room,
+        Some(("Jane", "PA_2")),
+        now(),
+    ))
+    .await;
+    let stale = app
+        .webhook(&lk_event(
+            "EV_3",
+            "participant_left",
+            &room,
+            Some(("Jane", "PA_1")),
+            now(),
+        ))
+        .await;
+    assert_eq!(stale.body["result"], "recorded");
+    assert_eq!(app.transfer(&t).await["state"], "initiated");
+
+    let gone = app
+        .webhook(&lk_event(
+            "EV_4",
+            "participant_left",
+            &room,
+            Some(("Jane", "PA_2")),
+            now() + 1,
+        ))
+        .await;
+    assert_eq!(gone.body["result"], "applied");
+    let abandoned = app.transfer(&t).await;
+    assert_eq!(
+        (abandoned["state"].as_str(), abandoned["outcome"].as_str()),
+        (Some("abandoned"), Some("caller_left"))
+    );
+}
+
+#[tokio::test]
+async fn the_call_rooms_finish_ends_the_call_but_a_briefing_rooms_does_not() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let closed = app
+        .webhook(&lk_event("EV_1", "room_finished", &briefing, None, now()))
+        .await;
+    assert_eq!(closed.body["result"], "recorded");
+    assert_eq!(
+        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        "transferring"
+    );
+
+    let finished = app
+        .webhook(&lk_event(
+            "EV_2",
+            "room_finished",
+            call["room_name"].as_str().unwrap(),
+            None,
+            now(),
+        ))
+        .await;
+    assert_eq!(finished.body["result"], "applied");
+    assert_eq!(
+        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        "ended"
+    );
+    assert_eq!(
+        app.transfer(&id(&created["transfer"])).await["outcome"],
+        "call_ended"
+    );
+}
+
+#[tokio::test]
+async fn participant_history_is_the_same_whatever_order_the_events_arrive_in() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    let t0 = now() - 1000;
+    // One recorded call: caller and agent join, the caller drops and rejoins, the room finishes
+    // before the last `left` is sent.
+    let recorded = [
+        ("room_started", None, 0),
+        ("participant_joined", Some(("Jane", "PA_1")), 1),
+        ("participant_joined", Some(("agent_alice", "PA_2")), 2),
+        ("participant_left", Some(("Jane", "PA_1")), 30),
+        ("participant_joined", Some(("Jane", "PA_3")), 35),
+        ("participant_left", Some(("agent_alice", "PA_2")), 50),
+        ("room_finished", None, 60),
+        ("participant_left", Some(("Jane", "PA_3")), 59),
+    ];
+    let mut expected: Option<(Value, Value)> = None;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for round in 0..12 {
+        // Each round is the same story in a call of its own, delivered in another order.
+        let room_name = if round == 0 {
+            room.clone()
+        } else {
+            app.create_call("Jane").await["room_name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let mut events: Vec<Value> = recorded
+            .iter()
+            .enumerate()
+            .map(|(i, (kind, who, offset))| {
+                lk_event(
+                    &format!("EV_{round}_{i}"),
+                    kind,
+                    &room_name,
+                    *who,
+                    t0 + offset,
+                )
+            })
+            .collect();
+        events.shuffle(&mut rng);
+        for event in &events {
+            assert_eq!(app.webhook(event).await.status, StatusCode::OK);
+        }
+        let history = app
+            .get(&format!(
+                "/v1/rooms/{room_name}/participants?include=history"
+            ))
+            .await;
+        let present = app
+            .get(&format!("/v1/rooms/{room_name}/participants"))
+            .await;
+        let summary = |body: &Value| -> Value {
+            Value::Array(
+                body["participants"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        json!([
+                            p["identity"],
+                            p["sid"],
+                            p["state"],
+                            p["joined_at"],
+                            p["left_at"]
+                        ])
+                    })
+                    .collect(),
+            )
+        };
+        let result = (summary(&history.body), summary(&present.body));
+        match &expected {
+            None => expected = Some(result),
+            Some(first) => assert_eq!(&result, first, "round {round} differs"),
+        }
+    }
+    let (history, present) = expected.unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 3);
+    assert_eq!(present, json!([]), "the room finished: nobody is in it");
+}
