@@ -112,20 +112,21 @@ pub async fn history(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Vec<Pa
     .await
 }
 
-/// Whether `identity` has a session in `room` that joined after `since` and has not left.
-pub async fn rejoined_since(
+/// Whether `identity` is still in `room` through another session than `sid` (a reconnect
+/// often joins before the old session's leave is reported).
+pub async fn present_elsewhere(
     db: impl PgExecutor<'_>,
     room: &str,
     identity: &str,
-    since: DateTime<Utc>,
+    sid: &str,
 ) -> sqlx::Result<bool> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM participants WHERE room = $1 AND identity = $2
-                        AND joined_at >= $3 AND left_at IS NULL)",
+                        AND participant_sid <> $3 AND joined_at IS NOT NULL AND left_at IS NULL)",
     )
     .bind(room)
     .bind(identity)
-    .bind(since)
+    .bind(sid)
     .fetch_one(db)
     .await
 }

@@ -528,13 +528,14 @@ pub async fn on_participant_joined(
 
 /// LiveKit saw `identity` leave `room` of call `call_id`: the caller leaving its room during a
 /// transfer abandons the transfer (unless it is the expected move of a `move_caller` hand-off,
-/// or the caller is back in the room with a newer session).
+/// or the caller is still in the room through another session).
 pub async fn on_participant_left(
     tx: &mut PgConnection,
     state: &AppState,
     call_id: Uuid,
     room: &str,
     identity: &str,
+    sid: &str,
     at: chrono::DateTime<Utc>,
 ) -> Result<Option<String>, ApiError> {
     let Some(call) = crate::calls::store::lock(tx, call_id).await? else {
@@ -551,7 +552,7 @@ pub async fn on_participant_left(
     {
         return Ok(None);
     }
-    if crate::participants::store::rejoined_since(&mut *tx, room, identity, at).await? {
+    if crate::participants::store::present_elsewhere(&mut *tx, room, identity, sid).await? {
         return Ok(None);
     }
     let change = Transition::ended(TransferState::Abandoned, Outcome::CallerLeft, None);

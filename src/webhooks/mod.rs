@@ -242,6 +242,15 @@ async fn participant(
     if joined {
         crate::transfers::on_participant_joined(tx, state, call.id, room, &p.identity, at).await
     } else {
-        crate::transfers::on_participant_left(tx, state, call.id, room, &p.identity, at).await
+        crate::transfers::on_participant_left(
+            tx,
+            state,
+            call.id,
+            room,
+            &p.identity,
+            sighting.sid,
+            at,
+        )
+        .await
     }
 }
