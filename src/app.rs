@@ -31,17 +31,26 @@ pub struct AppState {
     pub db: sqlx::PgPool,
     pub config: Arc<Config>,
     pub livekit: crate::livekit::LiveKit,
+    /// The model client, when a model is configured.
+    pub summarizer: Option<Arc<crate::summaries::llm::LlmSummarizer>>,
 }
 
 impl AppState {
     /// The state for a pool and a config.
-    pub fn new(db: sqlx::PgPool, config: Config) -> Self {
+    pub fn new(db: sqlx::PgPool, config: Config) -> anyhow::Result<Self> {
         let livekit = crate::livekit::LiveKit::new(config.livekit.clone());
-        Self {
+        let summarizer = match &config.summary_model {
+            Some(model) => Some(Arc::new(crate::summaries::llm::LlmSummarizer::new(
+                model.clone(),
+            )?)),
+            None => None,
+        };
+        Ok(Self {
             db,
             config: Arc::new(config),
             livekit,
-        }
+            summarizer,
+        })
     }
 }
 
@@ -61,6 +70,7 @@ impl AppState {
         (name = "tokens", description = "Scoped LiveKit access tokens"),
         (name = "rooms", description = "LiveKit rooms and who was in them"),
         (name = "webhooks", description = "Events from LiveKit"),
+        (name = "summaries", description = "Call summaries and briefing scripts"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(Problem, crate::error::FieldError))
@@ -78,6 +88,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::tokens::routes::router())
         .merge(crate::participants::routes::router())
         .merge(crate::webhooks::routes::router())
+        .merge(crate::summaries::routes::router())
 }
 
 /// The OpenAPI document of every route, as served at `/openapi.json`.

@@ -35,7 +35,26 @@ pub struct Config {
     pub livekit: LiveKitConfig,
     pub transfers: TransferConfig,
     pub jobs: JobConfig,
+    /// The model behind summaries; `None`: the local summarizer only.
+    pub summary_model: Option<SummaryConfig>,
 }
+
+/// Where summaries come from when a model is configured.
+#[derive(Debug, Clone)]
+pub struct SummaryConfig {
+    /// An OpenAI-compatible API root (`…/v1`); OpenRouter unless `SUMMARY_BASE_URL` says otherwise.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub model: String,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub retry_base: Duration,
+    /// Mask phone numbers, e-mails and card numbers before text leaves the service.
+    pub redact: bool,
+}
+
+/// OpenRouter's OpenAI-compatible API.
+pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
 
 /// LiveKit server address and credentials; defaults are `livekit-server --dev`'s.
 #[derive(Debug, Clone)]
@@ -125,7 +144,28 @@ impl Config {
             bail!("MAX_BODY_BYTES must be at least 1024");
         }
 
+        let api_key = var("SUMMARY_API_KEY").or_else(|| var("OPENROUTER_API_KEY"));
+        let base_url = var("SUMMARY_BASE_URL");
+        // A local model (Ollama, vLLM) needs a base URL and no key; OpenRouter needs a key.
+        let summary_model = if api_key.is_some() || base_url.is_some() {
+            Some(SummaryConfig {
+                base_url: base_url.unwrap_or_else(|| OPENROUTER_BASE_URL.to_owned()),
+                api_key: api_key.map(SecretString::from),
+                model: parsed("SUMMARY_MODEL", "openai/gpt-4o-mini")?,
+                timeout: secs("SUMMARY_TIMEOUT_SECS", "20")?,
+                max_retries: num("SUMMARY_MAX_RETRIES", parsed("SUMMARY_MAX_RETRIES", "2")?)?,
+                retry_base: Duration::from_millis(num(
+                    "SUMMARY_RETRY_BASE_MS",
+                    parsed("SUMMARY_RETRY_BASE_MS", "500")?,
+                )?),
+                redact: flag("SUMMARY_REDACT", false)?,
+            })
+        } else {
+            None
+        };
+
         Ok(Self {
+            summary_model,
             bind: num("BIND", parsed("BIND", "127.0.0.1")?)?,
             port: num("PORT", parsed("PORT", "8000")?)?,
             database_url: var("DATABASE_URL"),

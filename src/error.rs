@@ -7,8 +7,8 @@ use utoipa::ToSchema;
 
 /// SQLSTATE raised by the transfer state-machine trigger for a transition it does not allow.
 pub const SQLSTATE_TRANSITION_REFUSED: &str = "WL001";
-/// SQLSTATE raised when something tries to change the append-only event log.
-pub const SQLSTATE_EVENTS_APPEND_ONLY: &str = "WL002";
+/// SQLSTATE raised when something tries to change an append-only record (events, summaries).
+pub const SQLSTATE_APPEND_ONLY: &str = "WL002";
 
 /// One problem with one input field.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]

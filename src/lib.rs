@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod livekit;
 pub mod pagination;
 pub mod participants;
+pub mod summaries;
 pub mod telemetry;
 pub mod tokens;
 pub mod transcripts;
@@ -34,7 +35,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr} (set BIND/PORT to use another address)"))?;
-    let state = AppState::new(database.pool.clone(), config);
+    let state = AppState::new(database.pool.clone(), config)?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 

@@ -123,6 +123,10 @@ async fn execute(state: AppState, job: Job) -> RunOutcome {
         Job::HandoffTimeout { transfer_id } => {
             crate::transfers::fail_if_unconfirmed(&state, *transfer_id).await
         }
+        Job::GenerateSummary {
+            call_id,
+            transfer_id,
+        } => crate::summaries::generate_with_model(&state, *call_id, *transfer_id).await,
         Job::ConfirmHandoff { transfer_id } => {
             return match crate::transfers::confirm_handoff(&state, *transfer_id).await {
                 Ok(true) => RunOutcome::Done,

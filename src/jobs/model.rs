@@ -26,6 +26,11 @@ pub enum Job {
     ConfirmHandoff { transfer_id: Uuid },
     /// Timer: fail the transfer if its hand-off is still unconfirmed.
     HandoffTimeout { transfer_id: Uuid },
+    /// Ask the configured model for a summary and store it as a new row.
+    GenerateSummary {
+        call_id: Uuid,
+        transfer_id: Option<Uuid>,
+    },
 }
 
 impl Job {
@@ -39,6 +44,7 @@ impl Job {
             Self::ExpireTransfer { .. } => "expire_transfer",
             Self::ConfirmHandoff { .. } => "confirm_handoff",
             Self::HandoffTimeout { .. } => "handoff_timeout",
+            Self::GenerateSummary { .. } => "generate_summary",
         }
     }
 

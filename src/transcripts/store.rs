@@ -29,6 +29,25 @@ pub async fn insert_batch(
     Ok(done.rows_affected())
 }
 
+/// The whole transcript in spoken order (up to `limit` segments, the latest kept), for summaries.
+pub async fn all_for_call(
+    db: impl PgExecutor<'_>,
+    call_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<Segment>> {
+    sqlx::query_as(
+        "SELECT * FROM (
+             SELECT segment_id, speaker, role, text, start_ms, end_ms, spoken_at, created_at AS received_at, seq
+             FROM transcript_segments WHERE call_id = $1
+             ORDER BY start_ms DESC, seq DESC LIMIT $2) latest
+         ORDER BY start_ms, seq",
+    )
+    .bind(call_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// Segments in spoken order (start, then arrival), after the cursor `(start_ms, seq)`.
 pub async fn list(
     db: impl PgExecutor<'_>,

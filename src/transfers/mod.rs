@@ -79,6 +79,8 @@ pub async fn create(
         transfer_id: transfer.id,
     };
     enqueue(&mut tx, state, &transfer, &expire, Some(deadline)).await?;
+    // Written with the transfer, so Agent A and B never wait for a summary.
+    let summary = crate::summaries::write_local(&mut tx, state, call_id, Some(transfer.id)).await?;
     tx.commit().await?;
     tracing::info!(transfer_id = %transfer.id, %call_id, from = %transfer.from_agent, to = %transfer.to_agent, "transfer initiated");
 
@@ -86,7 +88,15 @@ pub async fn create(
     Ok(TransferWithToken {
         transfer,
         token: Some(token),
+        summary: Some(summary),
     })
+}
+
+/// One transfer with its best summary, or 404.
+pub async fn view(db: &PgPool, id: Uuid) -> Result<model::TransferView, ApiError> {
+    let transfer = get(db, id).await?;
+    let summary = crate::summaries::for_transfer(db, id).await?;
+    Ok(model::TransferView { transfer, summary })
 }
 
 /// One transfer, or 404.
@@ -132,9 +142,11 @@ pub async fn accept(
     tx.commit().await?;
     tracing::info!(transfer_id = %id, "transfer accepted");
     let token = briefing_token(state, &transfer, &transfer.to_agent)?;
+    let summary = crate::summaries::for_transfer(&state.db, id).await?;
     Ok(TransferWithToken {
         transfer,
         token: Some(token),
+        summary,
     })
 }
 
@@ -227,9 +239,11 @@ pub async fn complete(
             &token_metadata("caller", &transfer),
         ),
     }?;
+    let summary = crate::summaries::for_transfer(&state.db, id).await?;
     Ok(TransferWithToken {
         transfer,
         token: Some(token),
+        summary,
     })
 }
 

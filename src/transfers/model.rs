@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::domain::{Identity, MAX_NAME_CHARS, Validator, bounded_text};
 use crate::error::ApiError;
 use crate::livekit::model::IssuedToken;
+use crate::summaries::model::Summary;
 
 /// Longest free-text reason or detail.
 pub const MAX_REASON_CHARS: usize = 1000;
@@ -295,6 +296,18 @@ pub struct TransferWithToken {
     /// room. Complete: the token of whoever must join the final room (Agent B for
     /// `agent_joins_caller`, the caller for `move_caller`); absent once already completed.
     pub token: Option<IssuedToken>,
+    /// The summary and briefing script for Agent B: the model's once it has answered, the
+    /// local one until then.
+    pub summary: Option<Summary>,
+}
+
+/// A transfer with its summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferView {
+    #[serde(flatten)]
+    pub transfer: Transfer,
+    /// The summary and briefing script for Agent B (the model's once it has answered).
+    pub summary: Option<Summary>,
 }
 
 /// Filters and paging for the transfer list (newest first).

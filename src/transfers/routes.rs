@@ -8,7 +8,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::model::{
-    CreateTransfer, DeclineTransfer, Transfer, TransferAction, TransferListQuery, TransferWithToken,
+    CreateTransfer, DeclineTransfer, Transfer, TransferAction, TransferListQuery, TransferView,
+    TransferWithToken,
 };
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
@@ -74,15 +75,15 @@ async fn list_transfers(
 #[utoipa::path(get, path = "/v1/transfers/{id}", tag = "transfers",
     params(("id" = Uuid, Path, description = "Transfer id")),
     responses(
-        (status = 200, description = "The transfer", body = Transfer),
+        (status = 200, description = "The transfer and its summary", body = TransferView),
         (status = 404, description = "No such transfer", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_transfer(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
-) -> Result<Json<Transfer>, ApiError> {
-    Ok(Json(super::get(&state.db, id).await?))
+) -> Result<Json<TransferView>, ApiError> {
+    Ok(Json(super::view(&state.db, id).await?))
 }
 
 /// Agent B accepts: `initiated` → `briefing`, with Agent B's briefing-room token.

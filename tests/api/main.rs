@@ -9,6 +9,7 @@ mod jobs;
 mod migrations;
 mod openapi;
 mod rooms;
+mod summaries;
 mod tokens;
 mod transcripts;
 mod transfers;

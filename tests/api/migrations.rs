@@ -16,7 +16,7 @@ async fn the_event_log_refuses_updates_and_deletes() {
             .map(|c| c.into_owned());
         assert_eq!(
             code.as_deref(),
-            Some(warmline::error::SQLSTATE_EVENTS_APPEND_ONLY),
+            Some(warmline::error::SQLSTATE_APPEND_ONLY),
             "{sql}"
         );
     }

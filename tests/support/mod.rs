@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod livekit;
+pub mod openai;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -138,7 +139,7 @@ impl TestApp {
             .await
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = warmline::AppState::new(pool.clone(), config);
+        let state = warmline::AppState::new(pool.clone(), config).expect("app state");
         let config = state.config.clone();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(warmline::serve(listener, state, shutdown.clone()));

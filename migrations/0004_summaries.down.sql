@@ -1,0 +1,3 @@
+DROP TABLE summaries;
+DROP FUNCTION summaries_record_event();
+DROP FUNCTION summaries_forbid_change();

@@ -1,0 +1,91 @@
+//! SQL for summaries (insert and read: rows are never changed).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::model::{Provider, Summary, SummaryContent};
+
+const COLUMNS: &str = "id, call_id, transfer_id, provider, model, prompt_version, content, summary_text, \
+    briefing_script, fallback, error, latency_ms, prompt_tokens, completion_tokens, segments_used, created_at";
+
+/// A summary about to be stored.
+#[derive(Debug)]
+pub struct NewSummary<'a> {
+    pub call_id: Uuid,
+    pub transfer_id: Option<Uuid>,
+    pub provider: Provider,
+    pub model: &'a str,
+    pub prompt_version: &'a str,
+    pub content: &'a SummaryContent,
+    pub fallback: bool,
+    pub error: Option<&'a str>,
+    pub latency_ms: Option<i32>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub segments_used: i32,
+}
+
+/// Stores a summary.
+pub async fn insert(db: impl PgExecutor<'_>, s: &NewSummary<'_>) -> sqlx::Result<Summary> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO summaries (id, call_id, transfer_id, provider, model, prompt_version, content, summary_text,
+                                briefing_script, fallback, error, latency_ms, prompt_tokens, completion_tokens, segments_used)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING {COLUMNS}"
+    )))
+    .bind(Uuid::now_v7())
+    .bind(s.call_id)
+    .bind(s.transfer_id)
+    .bind(s.provider)
+    .bind(s.model)
+    .bind(s.prompt_version)
+    .bind(sqlx::types::Json(s.content))
+    .bind(s.content.to_text())
+    .bind(&s.content.briefing_script)
+    .bind(s.fallback)
+    .bind(s.error)
+    .bind(s.latency_ms)
+    .bind(s.prompt_tokens)
+    .bind(s.completion_tokens)
+    .bind(s.segments_used)
+    .fetch_one(db)
+    .await
+}
+
+/// The best summary of a transfer: the newest from a model, else the newest of any kind.
+pub async fn best_for_transfer(
+    db: impl PgExecutor<'_>,
+    transfer_id: Uuid,
+) -> sqlx::Result<Option<Summary>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM summaries WHERE transfer_id = $1
+         ORDER BY (provider = 'openai_compatible' AND NOT fallback) DESC, created_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(transfer_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A call's summaries, newest first, after the cursor `(created_at, id)`.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    call_id: Uuid,
+    transfer_id: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<Summary>> {
+    let (after_at, after_id) = after.unzip();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM summaries
+         WHERE call_id = $1 AND ($2::uuid IS NULL OR transfer_id = $2)
+           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+         ORDER BY created_at DESC, id DESC LIMIT $5"
+    )))
+    .bind(call_id)
+    .bind(transfer_id)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
