@@ -71,6 +71,7 @@ impl AppState {
         (name = "rooms", description = "LiveKit rooms and who was in them"),
         (name = "webhooks", description = "Events from LiveKit"),
         (name = "summaries", description = "Call summaries and briefing scripts"),
+        (name = "prototype-compatible", description = "The prototype's routes, served over the same services. Deprecated: use /v1"),
         (name = "health", description = "Liveness and readiness"),
     ),
     components(schemas(Problem, crate::error::FieldError))
@@ -89,6 +90,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::participants::routes::router())
         .merge(crate::webhooks::routes::router())
         .merge(crate::summaries::routes::router())
+        .merge(crate::compat::routes::router())
 }
 
 /// The OpenAPI document of every route, as served at `/openapi.json`.

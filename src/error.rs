@@ -68,6 +68,8 @@ pub enum ApiError {
     #[error("{resource} {id} not found")]
     NotFound { resource: &'static str, id: String },
     #[error("{0}")]
+    NothingFound(String),
+    #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
@@ -119,7 +121,9 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotFound { .. } | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound { .. } | Self::NothingFound(_) | Self::RouteNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -136,7 +140,9 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => ("malformed-request", "The request could not be read"),
             Self::Validation(_) => ("validation-failed", "The request is not valid"),
-            Self::NotFound { .. } => ("not-found", "The resource does not exist"),
+            Self::NotFound { .. } | Self::NothingFound(_) => {
+                ("not-found", "The resource does not exist")
+            }
             Self::RouteNotFound(_) => ("no-such-route", "No such route"),
             Self::Unauthorized(_) => ("unauthorized", "Not authenticated"),
             Self::Forbidden(_) => ("forbidden", "Not allowed"),

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod calls;
+pub mod compat;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -129,3 +129,24 @@ pub async fn resume_after_transfer(
     .await?;
     Ok(())
 }
+
+/// Calls not yet ended, newest first.
+pub async fn list_open(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Call>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM calls WHERE status <> 'ended' ORDER BY created_at DESC, id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The most recent call of a caller, by name (case-insensitive) or identity.
+pub async fn latest_of_caller(db: impl PgExecutor<'_>, name: &str) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM calls WHERE lower(caller_name) = lower($1) OR caller_identity = $1
+         ORDER BY created_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(name)
+    .fetch_optional(db)
+    .await
+}

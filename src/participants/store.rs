@@ -130,3 +130,38 @@ pub async fn present_elsewhere(
     .fetch_one(db)
     .await
 }
+
+/// Records what a client says is in a room.
+pub async fn record_report(
+    db: impl PgExecutor<'_>,
+    room: &str,
+    identities: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO room_reports (room, participants) VALUES ($1, $2)")
+        .bind(room)
+        .bind(identities)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The latest client report for a room.
+pub async fn latest_report(
+    db: impl PgExecutor<'_>,
+    room: &str,
+) -> sqlx::Result<Option<Vec<String>>> {
+    sqlx::query_scalar(
+        "SELECT participants FROM room_reports WHERE room = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(room)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether webhooks ever reported anyone in the room.
+pub async fn tracked(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM participants WHERE room = $1)")
+        .bind(room)
+        .fetch_one(db)
+        .await
+}

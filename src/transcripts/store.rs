@@ -70,3 +70,14 @@ pub async fn list(
     .fetch_all(db)
     .await
 }
+
+/// Where a segment appended after everything so far starts (ms from the start of the call).
+pub async fn next_start_ms(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(max(GREATEST(start_ms, COALESCE(end_ms, start_ms))) + 1, 0)
+         FROM transcript_segments WHERE call_id = $1",
+    )
+    .bind(call_id)
+    .fetch_one(db)
+    .await
+}

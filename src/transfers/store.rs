@@ -204,3 +204,31 @@ pub async fn list(
     .fetch_all(db)
     .await
 }
+
+/// The most recent transfer of a call.
+pub async fn latest_for_call(
+    db: impl PgExecutor<'_>,
+    call_id: Uuid,
+) -> sqlx::Result<Option<Transfer>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM transfers WHERE call_id = $1 ORDER BY initiated_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(call_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The most recent transfer to any of `identities` whose call is not over.
+pub async fn latest_to_agent(
+    db: impl PgExecutor<'_>,
+    identities: &[String],
+) -> sqlx::Result<Option<Transfer>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM transfers
+         WHERE to_agent = ANY($1) AND call_id IN (SELECT id FROM calls WHERE status <> 'ended')
+         ORDER BY initiated_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(identities)
+    .fetch_optional(db)
+    .await
+}

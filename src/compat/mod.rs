@@ -1,0 +1,651 @@
+//! The prototype's API, served unchanged over warmline's real services.
+//!
+//! Thin adapters: each route translates the prototype's shapes to a `/v1` service call (same
+//! rows, same state machine, same jobs, same summaries). Where the prototype was vague:
+//! - identities follow its conventions: Agent B is `agent_b_<name>` (a bare name typed by
+//!   Agent A gets the prefix), and the agent who transfers is the call's own agent;
+//! - a transfer is a `move_caller` hand-off into the briefing room, the prototype's flow, and
+//!   completing one nobody accepted yet accepts it first (the prototype had no accept step);
+//! - a caller name means that caller's most recent call; an agent name, its most recent
+//!   transfer whose call is not over;
+//! - tokens are exactly as scoped as on `/v1`: an unknown room is 404, a stranger 403.
+
+pub mod model;
+pub mod routes;
+
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::calls::model::{Call, CallStatus, CreateCall};
+use crate::domain::{Identity, bounded_text};
+use crate::error::ApiError;
+use crate::livekit::model::{IssuedToken, JoinCall, TokenRole};
+use crate::summaries::model::Summary;
+use crate::transcripts::model::{AppendSegments, NewSegment, SpeakerRole};
+use crate::transfers::model::{
+    CreateTransfer, Handoff, Transfer, TransferAction, TransferMode, TransferState,
+};
+use model::*;
+
+/// How many rows the prototype's unpaginated lists return at most.
+const LIST_LIMIT: i64 = 200;
+
+fn call_id(raw: &str) -> Result<Uuid, ApiError> {
+    // The prototype's ids are opaque strings: one that is not ours is simply not found.
+    Uuid::parse_str(raw.trim()).map_err(|_| ApiError::not_found("call", raw))
+}
+
+fn transfer_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw.trim()).map_err(|_| ApiError::not_found("transfer", raw))
+}
+
+/// Agent B's identity as the prototype's page uses it.
+fn agent_b_identity(typed: &str) -> String {
+    let typed = typed.trim();
+    if typed.starts_with("agent_b_") {
+        typed.to_owned()
+    } else {
+        format!("agent_b_{typed}")
+    }
+}
+
+fn call_status(status: CallStatus) -> &'static str {
+    match status {
+        CallStatus::Waiting => "initiated",
+        CallStatus::Active => "active",
+        CallStatus::Transferring => "transferring",
+        CallStatus::Ended => "ended",
+    }
+}
+
+/// The prototype called a transfer done once the caller had its token: from `connecting` on.
+fn transfer_status(state: TransferState) -> &'static str {
+    match state {
+        TransferState::Connecting | TransferState::Completed => "completed",
+        other => other.as_str(),
+    }
+}
+
+fn handed_over(state: TransferState) -> bool {
+    matches!(state, TransferState::Connecting | TransferState::Completed)
+}
+
+fn text_of(summary: &Option<Summary>) -> (String, String) {
+    summary
+        .as_ref()
+        .map(|s| (s.summary_text.clone(), s.briefing_script.clone()))
+        .unwrap_or_default()
+}
+
+fn prototype_token(issued: IssuedToken) -> PrototypeToken {
+    PrototypeToken {
+        token: issued.token,
+        url: issued.url,
+        identity: issued.identity,
+        room: issued.room,
+    }
+}
+
+/// `GET /` and `GET /health`.
+pub fn service_info() -> ServiceInfo {
+    ServiceInfo {
+        message:
+            "warmline: warm transfers over LiveKit (prototype-compatible API; see /docs for /v1)"
+                .into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        status: "running".into(),
+        timestamp: chrono::Utc::now(),
+    }
+}
+
+/// `GET /health`.
+pub fn health(state: &AppState) -> PrototypeHealth {
+    PrototypeHealth {
+        status: "healthy".into(),
+        livekit_configured: !state.config.livekit.api_key.is_empty(),
+        llm_configured: state.summarizer.is_some(),
+    }
+}
+
+/// `GET /token`, `POST /token`: a token for a room of a call or transfer the identity belongs to.
+pub async fn room_token(
+    state: &AppState,
+    request: RoomTokenRequest,
+) -> Result<PrototypeToken, ApiError> {
+    let identity =
+        Identity::parse(&request.identity).map_err(|m| ApiError::invalid("identity", m))?;
+    let room = request.room.trim();
+    let (call_id, transfer_id) = crate::transfers::store::room_owner(&state.db, room)
+        .await?
+        .ok_or_else(|| ApiError::not_found("room", room))?;
+    let call = crate::calls::get(&state.db, call_id).await?;
+    let role = if identity.as_str() == call.caller_identity {
+        TokenRole::Caller
+    } else {
+        TokenRole::Agent
+    };
+    let current = crate::transfers::store::current_caller_room(&state.db, call_id).await?;
+    let issued = if room == current {
+        let join = JoinCall {
+            identity: identity.to_string(),
+            role,
+            name: None,
+        };
+        crate::tokens::for_call(state, call_id, join).await?
+    } else if let Some(transfer_id) = transfer_id {
+        crate::tokens::for_transfer(state, transfer_id, &identity, None, role).await?
+    } else {
+        return Err(ApiError::conflict(format!(
+            "the call has moved to room {current}"
+        )));
+    };
+    Ok(prototype_token(issued))
+}
+
+/// `POST /call/{call_id}/join`.
+pub async fn join_call(
+    state: &AppState,
+    raw_id: &str,
+    request: JoinCallRequest,
+) -> Result<PrototypeToken, ApiError> {
+    let id = call_id(raw_id)?;
+    let call = crate::calls::get(&state.db, id).await?;
+    let (identity, by_agent_name) = match (request.identity, request.agent_name) {
+        (Some(identity), _) => (identity, false),
+        (None, Some(agent)) => (agent, true),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "identity",
+                "give `identity` or `agent_name`",
+            ));
+        }
+    };
+    let role = match request.role.as_deref() {
+        Some("caller") => TokenRole::Caller,
+        Some("agent") => TokenRole::Agent,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "role",
+                format!("`{other}` is not `caller` or `agent`"),
+            ));
+        }
+        None if !by_agent_name && identity.trim() == call.caller_identity => TokenRole::Caller,
+        None => TokenRole::Agent,
+    };
+    let issued = crate::tokens::for_call(
+        state,
+        id,
+        JoinCall {
+            identity,
+            role,
+            name: None,
+        },
+    )
+    .await?;
+    Ok(prototype_token(issued))
+}
+
+/// `POST /call/start`.
+pub async fn start_call(state: &AppState, request: StartCall) -> Result<StartedCall, ApiError> {
+    let info = request.caller_info.unwrap_or_default();
+    let name = request
+        .caller_name
+        .or(info.name)
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| format!("caller_{}", &Uuid::new_v4().simple().to_string()[..8]));
+    let create = CreateCall {
+        caller_name: name,
+        caller_identity: None,
+        caller_phone: info.phone.filter(|p| !p.trim().is_empty()),
+        issue: info.issue.filter(|i| !i.trim().is_empty()),
+        metadata: Some(serde_json::Map::from_iter([(
+            "source".to_owned(),
+            "prototype".into(),
+        )])),
+    };
+    let call = crate::calls::create(&state.db, create).await?;
+    let join = JoinCall {
+        identity: call.caller_identity.clone(),
+        role: TokenRole::Caller,
+        name: None,
+    };
+    let caller = crate::tokens::for_call(state, call.id, join).await?;
+    // The prototype handed out an Agent A token with the call. It is for the unnamed seat
+    // `agent_a`, in this call's room only; the call still goes to the first agent who joins.
+    let seat = serde_json::json!({"role": "agent", "call_id": call.id, "seat": "agent_a"});
+    let agent_a = state
+        .livekit
+        .mint("agent_a", "agent_a", &call.room_name, &seat)?;
+    Ok(StartedCall {
+        call_id: call.id.to_string(),
+        room_name: call.room_name,
+        caller_token: caller.token,
+        agent_a_token: agent_a.token,
+        livekit_url: caller.url,
+        status: "initiated".into(),
+    })
+}
+
+/// `GET /calls/latest`: the newest call not yet ended.
+pub async fn latest_call(state: &AppState) -> Result<LatestCall, ApiError> {
+    let call = crate::calls::store::list_open(&state.db, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::NothingFound("there is no call in progress".into()))?;
+    Ok(LatestCall {
+        call_id: call.id.to_string(),
+        room_name: call.room_name,
+        caller_name: call.caller_name,
+        status: call_status(call.status).into(),
+        created_at: call.created_at,
+    })
+}
+
+async fn prototype_call(state: &AppState, call: Call) -> Result<PrototypeCall, ApiError> {
+    let transfer = crate::transfers::store::latest_for_call(&state.db, call.id).await?;
+    let segments = crate::transcripts::store::all_for_call(&state.db, call.id, 2000).await?;
+    let transcript: Vec<String> = segments
+        .iter()
+        .map(|s| format!("{}: {}", s.speaker, s.text))
+        .collect();
+    let active = transfer.as_ref().filter(|t| !t.state.is_terminal());
+    Ok(PrototypeCall {
+        call_id: call.id.to_string(),
+        room_name: call.room_name,
+        caller_info: CallerInfo {
+            name: Some(call.caller_name.clone()),
+            phone: call.caller_phone,
+            issue: call.issue,
+        },
+        caller_name: call.caller_name,
+        agent_a: active.map(|t| t.from_agent.clone()).or(call.current_agent),
+        agent_b: transfer.map(|t| t.to_agent),
+        status: call_status(call.status).into(),
+        created_at: call.created_at,
+        transcript: transcript.join("\n"),
+        ended_at: call.ended_at,
+    })
+}
+
+/// `GET /calls/active`.
+pub async fn active_calls(state: &AppState) -> Result<ActiveCalls, ApiError> {
+    let mut active_calls = Vec::new();
+    for call in crate::calls::store::list_open(&state.db, LIST_LIMIT).await? {
+        active_calls.push(prototype_call(state, call).await?);
+    }
+    Ok(ActiveCalls { active_calls })
+}
+
+/// `GET /call/{call_id}`.
+pub async fn get_call(state: &AppState, raw_id: &str) -> Result<PrototypeCall, ApiError> {
+    let call = crate::calls::get(&state.db, call_id(raw_id)?).await?;
+    prototype_call(state, call).await
+}
+
+/// `POST /call/end`.
+pub async fn end_call(state: &AppState, request: EndCall) -> Result<CallEnded, ApiError> {
+    let call = crate::calls::end(state, call_id(&request.call_id)?).await?;
+    Ok(CallEnded {
+        status: "call_ended".into(),
+        call_id: call.id.to_string(),
+    })
+}
+
+/// Stores text typed into the prototype's page as one transcript segment (once per text).
+async fn append_typed(
+    state: &AppState,
+    call: Uuid,
+    speaker: &str,
+    role: SpeakerRole,
+    text: &str,
+) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let key = Uuid::new_v5(&call, text.as_bytes());
+    let start_ms = crate::transcripts::store::next_start_ms(&state.db, call).await?;
+    let segment = NewSegment {
+        segment_id: format!("typed-{key}"),
+        speaker: speaker.to_owned(),
+        role,
+        text: text.to_owned(),
+        start_ms,
+        end_ms: None,
+        spoken_at: None,
+    };
+    let grace = state.config.transcript_grace;
+    crate::transcripts::append(
+        &state.db,
+        call,
+        grace,
+        AppendSegments {
+            segments: vec![segment],
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// `POST /summarize`: with a known call, the transcript is stored and summarized with it.
+pub async fn summarize(state: &AppState, request: Summarize) -> Result<Summarized, ApiError> {
+    let text = bounded_text(
+        &request.transcript,
+        crate::transcripts::model::MAX_SEGMENT_CHARS,
+    )
+    .map_err(|m| ApiError::invalid("transcript", m))?;
+    let Some(raw_id) = request.call_id.filter(|id| !id.trim().is_empty()) else {
+        // No call to attach it to: summarize the text alone, store nothing.
+        let info = request.caller_info.unwrap_or_default();
+        let input = crate::summaries::SummaryInput {
+            caller_name: info.name.unwrap_or_else(|| "the caller".into()),
+            caller_phone: info.phone,
+            issue: info.issue,
+            turns: vec![crate::summaries::Turn {
+                speaker: "transcript".into(),
+                role: SpeakerRole::Caller,
+                text,
+            }],
+            ..Default::default()
+        };
+        return Ok(Summarized {
+            summary: crate::summaries::extractive::summarize(&input).to_text(),
+        });
+    };
+    let id = call_id(&raw_id)?;
+    let call = crate::calls::get(&state.db, id).await?;
+    let speaker = call
+        .current_agent
+        .clone()
+        .unwrap_or_else(|| "agent_a".into());
+    append_typed(state, id, &speaker, SpeakerRole::Agent, &text).await?;
+    let fresh = crate::summaries::regenerate(state, id, Default::default()).await?;
+    Ok(Summarized {
+        summary: fresh.summary.summary_text,
+    })
+}
+
+/// `POST /transfer` and `POST /call/{call_id}/transfer`.
+pub async fn create_transfer(
+    state: &AppState,
+    call: Uuid,
+    agent_a: &str,
+    agent_b: &str,
+    transcript: &str,
+    new_room: Option<&str>,
+) -> Result<TransferCreated, ApiError> {
+    let current = crate::calls::get(&state.db, call).await?;
+    let from_agent = match current.current_agent {
+        Some(agent) => agent,
+        None => {
+            // Nobody took the call through warmline yet: the named Agent A takes it now.
+            let join = JoinCall {
+                identity: agent_a.to_owned(),
+                role: TokenRole::Agent,
+                name: None,
+            };
+            crate::tokens::for_call(state, call, join).await?.identity
+        }
+    };
+    let to_agent = agent_b_identity(agent_b);
+    // The client's room name is kept when it is valid and free; otherwise warmline names it.
+    let briefing_room = match new_room.map(crate::transfers::model::parse_room_name) {
+        Some(Ok(room))
+            if crate::transfers::store::room_owner(&state.db, &room)
+                .await?
+                .is_none() =>
+        {
+            Some(room)
+        }
+        _ => None,
+    };
+    append_typed(state, call, &from_agent, SpeakerRole::Agent, transcript).await?;
+    let request = CreateTransfer {
+        from_agent,
+        to_agent,
+        reason: None,
+        mode: TransferMode::Consult,
+        handoff: Handoff::MoveCaller,
+        briefing_room,
+    };
+    let created = crate::transfers::create(state, call, request).await?;
+    let transfer = created.transfer;
+    let agent_b =
+        Identity::parse(&transfer.to_agent).map_err(|m| ApiError::invalid("agent_b", m))?;
+    let b_token =
+        crate::tokens::for_transfer(state, transfer.id, &agent_b, None, TokenRole::Agent).await?;
+    let (summary, agent_script) = text_of(&created.summary);
+    Ok(TransferCreated {
+        transfer_id: transfer.id.to_string(),
+        agentA_transfer_token: created.token.map(|t| t.token).unwrap_or_default(),
+        agentB_token: b_token.token,
+        caller_token: None,
+        transfer_room: transfer.briefing_room,
+        livekit_url: b_token.url,
+        summary,
+        agent_script,
+        status: "initiated".into(),
+    })
+}
+
+/// `POST /transfer` with the prototype's query parameters.
+pub async fn create_transfer_by_room(
+    state: &AppState,
+    query: TransferQuery,
+) -> Result<TransferCreated, ApiError> {
+    let (call, _) = crate::transfers::store::room_owner(&state.db, query.original_room.trim())
+        .await?
+        .ok_or_else(|| ApiError::not_found("room", &query.original_room))?;
+    create_transfer(
+        state,
+        call,
+        &query.agent_a,
+        &query.agent_b,
+        &query.transcript,
+        Some(&query.new_room),
+    )
+    .await
+}
+
+async fn prototype_transfer(
+    state: &AppState,
+    transfer: Transfer,
+) -> Result<PrototypeTransfer, ApiError> {
+    let call = crate::calls::get(&state.db, transfer.call_id).await?;
+    let summary = crate::summaries::for_transfer(&state.db, transfer.id).await?;
+    let (summary, agent_script) = text_of(&summary);
+    Ok(PrototypeTransfer {
+        transfer_id: transfer.id.to_string(),
+        original_room: transfer.caller_room,
+        transfer_room: transfer.briefing_room,
+        agent_a: transfer.from_agent,
+        agent_b: transfer.to_agent,
+        caller_name: call.caller_name,
+        summary,
+        agent_script,
+        status: transfer_status(transfer.state).into(),
+        created_at: transfer.initiated_at,
+        completed_at: transfer.completed_at.or(transfer.connecting_at),
+    })
+}
+
+/// `GET /transfer/{transfer_id}`.
+pub async fn get_transfer(state: &AppState, raw_id: &str) -> Result<PrototypeTransfer, ApiError> {
+    let transfer = crate::transfers::get(&state.db, transfer_id(raw_id)?).await?;
+    prototype_transfer(state, transfer).await
+}
+
+/// `GET /transfers/active`: transfers waiting for Agent B or in their briefing.
+pub async fn active_transfers(state: &AppState) -> Result<ActiveTransfers, ApiError> {
+    let filter = crate::transfers::store::TransferFilter {
+        active: Some(true),
+        ..Default::default()
+    };
+    let rows = crate::transfers::store::list(&state.db, &filter, None, LIST_LIMIT).await?;
+    let mut active_transfers = Vec::new();
+    for t in rows
+        .into_iter()
+        .filter(|t| t.state != TransferState::Connecting)
+    {
+        let shown = prototype_transfer(state, t).await?;
+        active_transfers.push(ActiveTransfer {
+            transfer_id: shown.transfer_id,
+            agent_a: shown.agent_a,
+            agent_b: shown.agent_b,
+            caller_name: shown.caller_name,
+            status: shown.status,
+            created_at: shown.created_at,
+            summary: shown.summary,
+        });
+    }
+    Ok(ActiveTransfers { active_transfers })
+}
+
+/// `POST /transfer/complete` and `POST /transfer/{transfer_id}/complete`.
+pub async fn complete_transfer(
+    state: &AppState,
+    raw_id: &str,
+) -> Result<TransferCompleted, ApiError> {
+    let id = transfer_id(raw_id)?;
+    if crate::transfers::get(&state.db, id).await?.state == TransferState::Initiated {
+        crate::transfers::accept(state, id, TransferAction::default()).await?;
+    }
+    let done = crate::transfers::complete(state, id, TransferAction::default()).await?;
+    let transfer = done.transfer;
+    let call = crate::calls::get(&state.db, transfer.call_id).await?;
+    let caller_token = match (transfer.handoff, done.token) {
+        (Handoff::MoveCaller, Some(token)) => token,
+        // Agent B comes to the caller: the caller keeps (or re-gets) its own room's token.
+        _ => caller_call_token(state, &call).await?,
+    };
+    Ok(TransferCompleted {
+        status: "transfer_completed".into(),
+        final_room: caller_token.room.clone(),
+        caller_token: caller_token.token,
+        agent_b: transfer.to_agent,
+        livekit_url: caller_token.url,
+    })
+}
+
+async fn caller_call_token(state: &AppState, call: &Call) -> Result<IssuedToken, ApiError> {
+    let join = JoinCall {
+        identity: call.caller_identity.clone(),
+        role: TokenRole::Caller,
+        name: None,
+    };
+    crate::tokens::for_call(state, call.id, join).await
+}
+
+/// Where the caller ends up and the caller's token for it, once a transfer is handed over.
+async fn caller_final_token(
+    state: &AppState,
+    call: &Call,
+    t: &Transfer,
+) -> Result<IssuedToken, ApiError> {
+    if t.state == TransferState::Connecting && t.handoff == Handoff::MoveCaller {
+        let caller =
+            Identity::parse(&call.caller_identity).map_err(|m| ApiError::invalid("caller", m))?;
+        return crate::tokens::for_transfer(state, t.id, &caller, None, TokenRole::Caller).await;
+    }
+    caller_call_token(state, call).await
+}
+
+/// `GET /caller/{caller_name}/transfer-status`: the caller's most recent call.
+pub async fn caller_status(state: &AppState, name: &str) -> Result<CallerTransferStatus, ApiError> {
+    let Some(call) = crate::calls::store::latest_of_caller(&state.db, name.trim()).await? else {
+        return Ok(CallerTransferStatus::default());
+    };
+    let transfer = crate::transfers::store::latest_for_call(&state.db, call.id).await?;
+    let Some(t) = transfer.filter(|t| handed_over(t.state) && call.status != CallStatus::Ended)
+    else {
+        return Ok(CallerTransferStatus::default());
+    };
+    let token = caller_final_token(state, &call, &t).await?;
+    Ok(CallerTransferStatus {
+        transfer_complete: true,
+        transfer_id: Some(t.id.to_string()),
+        final_room: Some(token.room),
+        agent_b: Some(t.to_agent),
+        caller_token: Some(token.token),
+        livekit_url: Some(token.url),
+    })
+}
+
+/// `GET /agent/{agent_name}/transfer-status`: the agent's most recent transfer of a live call.
+pub async fn agent_status(state: &AppState, name: &str) -> Result<AgentTransferStatus, ApiError> {
+    let mut names = vec![name.trim().to_owned(), agent_b_identity(name)];
+    names.dedup();
+    let Some(t) = crate::transfers::store::latest_to_agent(&state.db, &names).await? else {
+        return Ok(AgentTransferStatus::default());
+    };
+    if !handed_over(t.state) {
+        return Ok(AgentTransferStatus::default());
+    }
+    let call = crate::calls::get(&state.db, t.call_id).await?;
+    let agent = Identity::parse(&t.to_agent).map_err(|m| ApiError::invalid("agent", m))?;
+    let token = match (t.state, t.handoff) {
+        (TransferState::Connecting, Handoff::MoveCaller) => {
+            crate::tokens::for_transfer(state, t.id, &agent, None, TokenRole::Agent).await?
+        }
+        _ => {
+            let join = JoinCall {
+                identity: agent.to_string(),
+                role: TokenRole::Agent,
+                name: None,
+            };
+            crate::tokens::for_call(state, call.id, join).await?
+        }
+    };
+    Ok(AgentTransferStatus {
+        transfer_complete: true,
+        transfer_id: Some(t.id.to_string()),
+        final_room: Some(token.room),
+        caller_name: Some(call.caller_name),
+        agent_token: Some(token.token),
+        livekit_url: Some(token.url),
+    })
+}
+
+/// `POST /room/participants`: recorded beside, never over, what webhooks tracked.
+pub async fn report_room(state: &AppState, report: RoomReport) -> Result<RoomReported, ApiError> {
+    let room = report.room_name.trim().to_owned();
+    if crate::transfers::store::room_owner(&state.db, &room)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found("room", room));
+    }
+    if report.participants.len() > 100 {
+        return Err(ApiError::invalid("participants", "at most 100 identities"));
+    }
+    let mut identities = Vec::with_capacity(report.participants.len());
+    for (i, p) in report.participants.iter().enumerate() {
+        identities.push(
+            Identity::parse(p)
+                .map_err(|m| ApiError::invalid(format!("participants[{i}]"), m))?
+                .into_inner(),
+        );
+    }
+    crate::participants::store::record_report(&state.db, &room, &identities).await?;
+    Ok(RoomReported {
+        status: "updated".into(),
+        room,
+        participants: identities,
+    })
+}
+
+/// `GET /room/{room_name}/participants`: webhook-tracked members; a client's report only for a
+/// room LiveKit never told us about; an unknown room is empty.
+pub async fn room_members(state: &AppState, room: &str) -> Result<RoomMembers, ApiError> {
+    let room = room.trim().to_owned();
+    let participants = if crate::participants::store::tracked(&state.db, &room).await? {
+        let present = crate::participants::store::present(&state.db, &room).await?;
+        let mut identities: Vec<String> = present.into_iter().map(|p| p.identity).collect();
+        identities.dedup();
+        identities
+    } else {
+        crate::participants::store::latest_report(&state.db, &room)
+            .await?
+            .unwrap_or_default()
+    };
+    Ok(RoomMembers { room, participants })
+}
