@@ -131,13 +131,13 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let worker = tokio::spawn(crate::jobs::run_worker(state.clone(), shutdown.clone()));
+    let workers = tokio::spawn(crate::jobs::run_workers(state.clone(), shutdown.clone()));
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();
-    if let Err(e) = worker.await {
-        tracing::error!(error = %e, "the job worker panicked");
+    if let Err(e) = workers.await {
+        tracing::error!(error = %e, "the job workers panicked");
     }
     Ok(served?)
 }

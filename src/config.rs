@@ -82,6 +82,8 @@ pub struct TransferConfig {
 /// The durable job queue's retry policy.
 #[derive(Debug, Clone)]
 pub struct JobConfig {
+    /// Jobs run at once by one process (a slow model call must not hold up room operations).
+    pub concurrency: usize,
     pub max_attempts: i32,
     /// The first retry waits about this long; each further one twice as long (capped at 5 min).
     pub backoff_base: Duration,
@@ -197,6 +199,11 @@ impl Config {
                 handoff_confirmation,
             },
             jobs: JobConfig {
+                concurrency: match num::<usize>("JOB_CONCURRENCY", parsed("JOB_CONCURRENCY", "4")?)?
+                {
+                    0 => bail!("JOB_CONCURRENCY must be at least 1"),
+                    n => n,
+                },
                 max_attempts,
                 backoff_base: Duration::from_millis(num(
                     "JOB_BACKOFF_BASE_MS",

@@ -147,8 +147,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// A JSON body that may also be left out entirely (no body, no content type): then the
-/// default value. For actions whose every field is optional.
+/// A JSON body that may also be left out entirely (an empty body): then the default value.
+/// For actions whose every field is optional.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonOrEmpty<T>(pub T);
 
@@ -156,20 +156,27 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let has_body = req.headers().contains_key(axum::http::header::CONTENT_TYPE)
-            || req
-                .headers()
-                .contains_key(axum::http::header::TRANSFER_ENCODING)
-            || req
-                .headers()
-                .get(axum::http::header::CONTENT_LENGTH)
-                .is_some_and(|len| len.as_bytes() != b"0");
-        if !has_body {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|media| {
+                let media = media.trim();
+                media == "application/json" || media.ends_with("+json")
+            });
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
-        Json::<T>::from_request(req, state)
-            .await
-            .map(|Json(value)| Self(value))
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ));
+        }
+        axum::Json::<T>::from_bytes(&bytes)
+            .map(|axum::Json(value)| Self(value))
+            .map_err(json_rejection)
     }
 }
 

@@ -1,12 +1,16 @@
-//! The durable job queue and its worker: LiveKit room operations (the outbox) and transfer
+//! The durable job queue and its workers: LiveKit room operations (the outbox) and transfer
 //! timers. Jobs are rows, so they survive restarts; a crashed worker's job is taken again once
 //! its lease runs out.
 
 pub mod model;
 pub mod store;
 
+use std::sync::Arc;
+
 use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::app::AppState;
 use model::{ClaimedJob, Job, RunOutcome};
@@ -14,36 +18,66 @@ use model::{ClaimedJob, Job, RunOutcome};
 /// The channel the `jobs` insert trigger notifies.
 const CHANNEL: &str = "warmline_jobs";
 
-/// Runs jobs until `shutdown` is cancelled. Wakes on NOTIFY, and polls as a fallback.
-pub async fn run_worker(state: AppState, shutdown: CancellationToken) {
-    let mut listener = match PgListener::connect_with(&state.db).await {
-        Ok(mut l) => match l.listen(CHANNEL).await {
-            Ok(()) => Some(l),
-            Err(e) => {
-                tracing::warn!(error = %e, "job worker cannot LISTEN; polling only");
-                None
-            }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "job worker cannot LISTEN; polling only");
-            None
+/// Runs `concurrency` workers and one listener until `shutdown` is cancelled; returns when
+/// all have stopped (jobs in flight finish first).
+pub async fn run_workers(state: AppState, shutdown: CancellationToken) {
+    let wake = Arc::new(Notify::new());
+    let listener = tokio::spawn(listen(state.clone(), wake.clone(), shutdown.clone()));
+    let workers: Vec<_> = (0..state.config.jobs.concurrency)
+        .map(|_| tokio::spawn(run_worker(state.clone(), wake.clone(), shutdown.clone())))
+        .collect();
+    for worker in workers {
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "a job worker panicked");
         }
-    };
+    }
+    let _ = listener.await;
+}
+
+/// One connection LISTENs for new jobs and wakes the idle workers; without it they poll.
+async fn listen(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
     let poll = state.config.jobs.poll_interval;
-    tracing::debug!("job worker started");
     while !shutdown.is_cancelled() {
+        let connected = async {
+            let mut listener = PgListener::connect_with(&state.db).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let error = match connected.await {
+            Ok(mut listener) => loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    received = listener.recv() => match received {
+                        Ok(_) => wake.notify_waiters(),
+                        Err(e) => break e,
+                    },
+                }
+            },
+            Err(e) => e,
+        };
+        tracing::warn!(error = %error, "job notifications lost; polling until they are back");
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(poll * 5) => {}
+        }
+    }
+}
+
+/// Takes and runs due jobs until `shutdown` is cancelled.
+async fn run_worker(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
+    let poll = state.config.jobs.poll_interval;
+    while !shutdown.is_cancelled() {
+        // Registered before looking, so a job added meanwhile is not missed.
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         match store::claim_next(&state.db, state.config.jobs.lease).await {
             Ok(Some(job)) => run_claimed(&state, job).await,
             Ok(None) => {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(poll) => {}
-                    notified = wait_for_notify(&mut listener) => {
-                        if let Err(e) = notified {
-                            tracing::warn!(error = %e, "job notifications lost; polling only");
-                            listener = None;
-                        }
-                    }
+                    _ = woken => {}
                 }
             }
             Err(e) => {
@@ -55,26 +89,46 @@ pub async fn run_worker(state: AppState, shutdown: CancellationToken) {
             }
         }
     }
-    tracing::debug!("job worker stopped");
 }
 
-async fn wait_for_notify(listener: &mut Option<PgListener>) -> Result<(), sqlx::Error> {
-    match listener {
-        Some(l) => l.recv().await.map(|_| ()),
-        None => std::future::pending().await,
+/// Waits for a running job, renewing its lease meanwhile: a job may take longer than one lease
+/// (a slow model), yet a worker that dies still loses its claim within one lease.
+async fn keep_leased(
+    state: &AppState,
+    job: &ClaimedJob,
+    mut task: tokio::task::JoinHandle<RunOutcome>,
+) -> Result<RunOutcome, tokio::task::JoinError> {
+    let lease = state.config.jobs.lease;
+    let mut renew = tokio::time::interval(lease / 3);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            outcome = &mut task => return outcome,
+            _ = renew.tick() => {
+                if let Err(e) = store::extend_lease(&state.db, job, lease).await {
+                    tracing::warn!(error = %e, "renewing a job's lease failed");
+                }
+            }
+        }
     }
 }
 
 /// Runs one claimed job to an outcome and records it.
 pub async fn run_claimed(state: &AppState, job: ClaimedJob) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
-    let _enter = span.enter();
+    run_and_record(state, job).instrument(span).await
+}
+
+async fn run_and_record(state: &AppState, job: ClaimedJob) {
     let outcome = match serde_json::from_value::<Job>(job.payload.0.clone()) {
         // A panic inside a job fails that attempt, not the worker.
-        Ok(parsed) => match tokio::spawn(execute(state.clone(), parsed)).await {
-            Ok(outcome) => outcome,
-            Err(panic) => RunOutcome::Failed(anyhow::anyhow!("the job panicked: {panic}")),
-        },
+        Ok(parsed) => {
+            let task = tokio::spawn(execute(state.clone(), parsed).in_current_span());
+            match keep_leased(state, &job, task).await {
+                Ok(outcome) => outcome,
+                Err(panic) => RunOutcome::Failed(anyhow::anyhow!("the job panicked: {panic}")),
+            }
+        }
         Err(e) => RunOutcome::Failed(anyhow::anyhow!("unreadable payload: {e}")),
     };
     let recorded = match outcome {

@@ -54,6 +54,24 @@ pub async fn claim_next(
     .await
 }
 
+/// Keeps a running job ours for another `lease`.
+pub async fn extend_lease(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    lease: Duration,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE jobs SET locked_until = now() + $3 * interval '1 millisecond'
+         WHERE id = $1 AND attempts = $2 AND status = 'running'",
+    )
+    .bind(job.id)
+    .bind(job.attempts)
+    .bind(lease.as_millis() as f64)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Marks a job done and records the attempt. `false` when the job is no longer ours.
 pub async fn finish_done(db: impl PgExecutor<'_>, job: &ClaimedJob) -> sqlx::Result<bool> {
     record(

@@ -3,13 +3,9 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{TestApp, TestDb, eventually};
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
+use crate::support::{TestApp, TestDb, eventually, id};
 
 async fn job_status(app: &TestApp, kind: &str) -> (String, i32) {
     sqlx::query_as("SELECT status, attempts FROM jobs WHERE kind = $1 ORDER BY id DESC LIMIT 1")
@@ -82,11 +78,7 @@ async fn a_room_operation_that_keeps_failing_is_recorded_on_the_timeline_without
 #[tokio::test]
 async fn a_hand_off_livekit_keeps_refusing_to_confirm_fails_the_transfer() {
     let app = TestApp::spawn_with(&[("JOB_MAX_ATTEMPTS", "2")]).await;
-    let call = app.call_with_agent("Jane", "agent_alice").await;
-    let t = id(&app
-        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-        .await["transfer"]);
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let (_, t) = app.transfer_in_briefing("Jane").await;
     app.livekit.set_down(true);
     app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
     let failed = app.wait_for_state(&t, "failed").await;

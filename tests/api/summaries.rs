@@ -4,11 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::openai::{Behaviour, FakeOpenAi};
-use crate::support::{TestApp, count, eventually};
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
+use crate::support::{TestApp, count, eventually, id};
 
 async fn app_with_model(model: &FakeOpenAi, extra: &[(&str, &str)]) -> TestApp {
     let mut settings = vec![
@@ -339,4 +335,25 @@ async fn regenerating_adds_a_summary_and_bad_requests_add_nothing() {
         Some(warmline::error::SQLSTATE_APPEND_ONLY),
         "summaries are never changed"
     );
+}
+
+#[tokio::test]
+async fn a_job_running_longer_than_its_lease_is_not_taken_twice() {
+    let model = FakeOpenAi::start().await;
+    model.script([Behaviour::Slow(Duration::from_millis(2500))]);
+    let app = app_with_model(
+        &model,
+        &[("JOB_LEASE_SECS", "1"), ("SUMMARY_TIMEOUT_SECS", "10")],
+    )
+    .await;
+    let (call_id, _) = transfer_with_transcript(&app).await;
+    let rows = wait_for_summaries(&app, &call_id, 2).await;
+    assert_eq!(rows[0]["provider"], "openai_compatible");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        model.seen().len(),
+        1,
+        "the lease was renewed while the model thought"
+    );
+    assert_eq!(summaries(&app, &call_id).await.len(), 2);
 }

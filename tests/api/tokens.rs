@@ -1,11 +1,7 @@
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{TestApp, verify_token};
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
+use crate::support::{TestApp, id, verify_token};
 
 #[tokio::test]
 async fn the_first_agent_takes_a_waiting_call_and_nobody_else_gets_in() {

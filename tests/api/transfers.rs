@@ -1,11 +1,7 @@
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{TestApp, count, eventually, verify_token};
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
+use crate::support::{TestApp, count, eventually, id, verify_token};
 
 #[tokio::test]
 async fn a_warm_transfer_from_first_word_to_hand_off() {
@@ -386,13 +382,7 @@ async fn actions_out_of_order_or_by_the_wrong_agent_are_refused() {
 async fn two_concurrent_completes_of_one_transfer_one_wins_one_conflicts() {
     let app = TestApp::spawn().await;
     for round in 0..5 {
-        let call = app
-            .call_with_agent(&format!("Caller {round}"), "agent_alice")
-            .await;
-        let t = id(&app
-            .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-            .await["transfer"]);
-        app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+        let (_, t) = app.transfer_in_briefing(&format!("Caller {round}")).await;
         let path = format!("/v1/transfers/{t}/complete");
         let (first, second) = tokio::join!(app.post_empty(&path), app.post_empty(&path));
         let mut statuses = [first.status, second.status];
@@ -417,13 +407,7 @@ async fn two_concurrent_completes_of_one_transfer_one_wins_one_conflicts() {
 async fn a_concurrent_complete_and_cancel_never_both_succeed() {
     let app = TestApp::spawn().await;
     for round in 0..5 {
-        let call = app
-            .call_with_agent(&format!("Caller {round}"), "agent_alice")
-            .await;
-        let t = id(&app
-            .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-            .await["transfer"]);
-        app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+        let (_, t) = app.transfer_in_briefing(&format!("Caller {round}")).await;
         let (complete_path, cancel_path) = (
             format!("/v1/transfers/{t}/complete"),
             format!("/v1/transfers/{t}/cancel"),
@@ -482,11 +466,7 @@ async fn a_transfer_nobody_accepts_expires_by_itself() {
 #[tokio::test]
 async fn an_accepted_transfer_does_not_expire() {
     let app = TestApp::spawn_with(&[("TRANSFER_ACCEPT_TTL_SECS", "1")]).await;
-    let call = app.call_with_agent("Jane", "agent_alice").await;
-    let t = id(&app
-        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-        .await["transfer"]);
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let (_, t) = app.transfer_in_briefing("Jane").await;
     eventually("the expiry job has run", || async {
         let pending: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM jobs WHERE kind = 'expire_transfer' AND status <> 'done'",
@@ -503,11 +483,7 @@ async fn an_accepted_transfer_does_not_expire() {
 #[tokio::test]
 async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
     let app = TestApp::spawn_with(&[("HANDOFF_TIMEOUT_SECS", "1")]).await;
-    let call = app.call_with_agent("Jane", "agent_alice").await;
-    let t = id(&app
-        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-        .await["transfer"]);
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let (call, t) = app.transfer_in_briefing("Jane").await;
     app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
     let failed = app.wait_for_state(&t, "failed").await;
     assert_eq!(failed["outcome"], "handoff_timeout");
@@ -522,11 +498,7 @@ async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
 #[tokio::test]
 async fn with_agent_confirmation_complete_finishes_at_once_and_says_so() {
     let app = TestApp::spawn_with(&[("HANDOFF_CONFIRMATION", "agent")]).await;
-    let call = app.call_with_agent("Jane", "agent_alice").await;
-    let t = id(&app
-        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-        .await["transfer"]);
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let (_, t) = app.transfer_in_briefing("Jane").await;
     let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
     assert_eq!(done.body["transfer"]["state"], "completed");
     assert_eq!(done.body["transfer"]["handoff_confirmed"], false);
@@ -662,11 +634,7 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
 #[tokio::test]
 async fn ending_the_call_abandons_its_transfer() {
     let app = TestApp::spawn().await;
-    let call = app.call_with_agent("Jane", "agent_alice").await;
-    let t = id(&app
-        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-        .await["transfer"]);
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let (call, t) = app.transfer_in_briefing("Jane").await;
     app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let abandoned = app.transfer(&t).await;
@@ -754,4 +722,30 @@ async fn transfers_list_newest_first_with_filters_and_pages() {
     app.get("/v1/transfers?call_id=12")
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_action_with_an_empty_json_body_is_an_action_without_details() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    let response = app
+        .client
+        .post(format!("{}/v1/transfers/{t}/accept", app.base))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let form = app
+        .client
+        .post(format!("{}/v1/transfers/{t}/cancel", app.base))
+        .header("content-type", "text/plain")
+        .body("agent=agent_alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }

@@ -3,11 +3,7 @@ use rand::seq::SliceRandom;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, count, lk_event, sign_webhook};
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
+use crate::support::{TestApp, count, id, lk_event, sign_webhook};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()

@@ -455,3 +455,25 @@ pub fn hs256_jwt(claims: &Value, secret: &str) -> String {
         b64.encode(mac.finalize().into_bytes())
     )
 }
+
+/// The `id` of a JSON resource.
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+impl TestApp {
+    /// A call of `caller` handled by `agent_alice`, with a transfer to `agent_bob` that Bob
+    /// accepted: the call and the transfer's id.
+    pub async fn transfer_in_briefing(&self, caller: &str) -> (Value, String) {
+        let call = self.call_with_agent(caller, "agent_alice").await;
+        let created = self
+            .start_transfer(&call, "agent_alice", "agent_bob", serde_json::json!({}))
+            .await;
+        let transfer = id(&created["transfer"]);
+        let accepted = self
+            .post_empty(&format!("/v1/transfers/{transfer}/accept"))
+            .await;
+        assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+        (call, transfer)
+    }
+}
