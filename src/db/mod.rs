@@ -76,7 +76,9 @@ fn is_unreachable(err: &anyhow::Error) -> bool {
 pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .with_context(|| format!("DATABASE_URL {:?} is not a Postgres URL", redact(url)))?;
-    create_database_if_missing(&options).await?;
+    create_database_if_missing(&options)
+        .await
+        .with_context(|| format!("preparing the database at {}", redact(url)))?;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))

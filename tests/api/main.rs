@@ -4,6 +4,7 @@
 mod support;
 
 mod calls;
+mod cli;
 mod compat;
 mod health;
 mod jobs;

@@ -1,0 +1,166 @@
+//! The `warmline` binary itself: its commands, its start-up errors and its shutdown.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::TestDb;
+
+fn warmline() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warmline"));
+    // A directory of its own, so no developer's .env is read.
+    command
+        .current_dir(std::env::temp_dir())
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info");
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn openapi_prints_the_committed_document() {
+    let output = warmline().arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), committed);
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database_and_applies_every_migration() {
+    let db = TestDb::create().await;
+    // A database that does not exist yet: migrate creates it.
+    let url = format!("{}_fresh", db.url);
+    let output = warmline()
+        .arg("migrate")
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    assert!(warmline::db::migrations_current(&pool).await.unwrap());
+    pool.close().await;
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_start_up_error() {
+    let output = warmline()
+        .arg("serve")
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/warmline")
+        .env("PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_variable_named() {
+    let output = warmline()
+        .arg("serve")
+        .env("PORT", "eighty")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PORT"));
+}
+
+#[tokio::test]
+async fn serve_answers_and_stops_cleanly_on_sigterm() {
+    let db = TestDb::create().await;
+    let port = free_port();
+    let mut child = warmline()
+        .env("DATABASE_URL", &db.url)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let health = format!("http://127.0.0.1:{port}/readyz");
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(r) = client.get(&health).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the service did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("warmline stopped"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_private_cluster_is_started_from_the_installed_binaries() {
+    let Some(binaries) = warmline::db::embedded::find_binaries() else {
+        eprintln!(
+            "no initdb/pg_ctl on this machine: the private-cluster fallback cannot be exercised here"
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!(
+        "warmline-cluster-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let cluster = warmline::db::EmbeddedPostgres::start(binaries.clone(), &dir.join("postgres"))
+        .await
+        .unwrap();
+    let pool = warmline::db::open(&cluster.url("warmline"), 2)
+        .await
+        .unwrap();
+    warmline::db::migrate(&pool).await.unwrap();
+    assert!(warmline::db::migrations_current(&pool).await.unwrap());
+    pool.close().await;
+    // A second start finds the cluster running and joins it.
+    let again = warmline::db::EmbeddedPostgres::start(binaries, &dir.join("postgres"))
+        .await
+        .unwrap();
+    assert_eq!(again.url("x"), cluster.url("x"));
+    cluster.stop().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
