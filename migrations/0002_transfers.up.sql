@@ -169,7 +169,7 @@ CREATE TABLE job_attempts (
     attempt     integer     NOT NULL,
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT now(),
-    outcome     text        NOT NULL CONSTRAINT job_attempts_outcome_known CHECK (outcome IN ('done', 'retry', 'dead', 'not_yet')),
+    outcome     text        NOT NULL CONSTRAINT job_attempts_outcome_known CHECK (outcome IN ('done', 'retry', 'dead')),
     error       text,
     CONSTRAINT job_attempts_pkey PRIMARY KEY (job_id, attempt, started_at)
 );

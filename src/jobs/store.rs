@@ -82,7 +82,6 @@ pub async fn finish_done(db: impl PgExecutor<'_>, job: &ClaimedJob) -> sqlx::Res
          RETURNING id, attempts, 'done'::text AS outcome, NULL::text AS error",
         None,
         Duration::ZERO,
-        0,
     )
     .await
     .map(|o| o.is_some())
@@ -94,19 +93,18 @@ pub async fn finish_not_yet(
     job: &ClaimedJob,
     after: Duration,
 ) -> sqlx::Result<bool> {
-    record(
-        db,
-        job,
+    // A check that found nothing yet is not an attempt, and not worth a row of history.
+    let done = sqlx::query(
         "UPDATE jobs SET status = 'pending', attempts = attempts - 1, locked_until = NULL,
-                run_after = now() + $4 * interval '1 millisecond', updated_at = now()
-         WHERE id = $1 AND attempts = $2 AND status = 'running'
-         RETURNING id, attempts + 1 AS attempts, 'not_yet'::text AS outcome, NULL::text AS error",
-        None,
-        after,
-        0,
+                run_after = now() + $3 * interval '1 millisecond', updated_at = now()
+         WHERE id = $1 AND attempts = $2 AND status = 'running'",
     )
-    .await
-    .map(|o| o.is_some())
+    .bind(job.id)
+    .bind(job.attempts)
+    .bind(after.as_millis() as f64)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records a failure: retried after an exponential, jittered backoff (capped at 5 minutes),
@@ -124,39 +122,37 @@ pub async fn finish_failed(
                 status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'pending' END,
                 last_error = $3, locked_until = NULL, updated_at = now(),
                 finished_at = CASE WHEN attempts >= max_attempts THEN now() END,
-                run_after = now() + least($5 * power(2, attempts - 1), 300000) * (0.75 + random() * 0.5)
+                run_after = now() + least($4 * power(2, attempts - 1), 300000) * (0.75 + random() * 0.5)
                                     * interval '1 millisecond'
          WHERE id = $1 AND attempts = $2 AND status = 'running'
          RETURNING id, attempts, CASE status WHEN 'dead' THEN 'dead' ELSE 'retry' END AS outcome, last_error AS error",
         Some(error),
-        Duration::ZERO,
-        backoff_base.as_millis() as i64,
+        backoff_base,
     )
     .await?;
     Ok(outcome.map(|o| o == "dead"))
 }
 
-/// Runs one of the finishing updates and writes its attempt row in the same statement.
+/// Runs one of the finishing updates (`$1` id, `$2` attempts, `$3` error, `$4` backoff base
+/// in ms) and writes its attempt row in the same statement.
 async fn record(
     db: impl PgExecutor<'_>,
     job: &ClaimedJob,
     update: &'static str,
     error: Option<&str>,
-    after: Duration,
-    backoff_base_ms: i64,
+    backoff_base: Duration,
 ) -> sqlx::Result<Option<String>> {
     let sql = format!(
         "WITH finished AS ({update})
          INSERT INTO job_attempts (job_id, attempt, started_at, outcome, error)
-         SELECT id, attempts, $6, outcome, error FROM finished
+         SELECT id, attempts, $5, outcome, error FROM finished
          RETURNING outcome"
     );
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(job.id)
         .bind(job.attempts)
         .bind(error)
-        .bind(after.as_millis() as f64)
-        .bind(backoff_base_ms as f64)
+        .bind(backoff_base.as_millis() as f64)
         .bind(job.claimed_at)
         .fetch_optional(db)
         .await
