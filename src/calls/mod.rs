@@ -47,6 +47,13 @@ pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiEr
             .filter(|c| !c.is_empty()),
         created_after: query.created_after,
         created_before: query.created_before,
+        q: match query.q.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(q) if q.chars().count() > 200 => {
+                return Err(ApiError::invalid("q", "must be at most 200 characters"));
+            }
+            Some(q) => Some(q.to_owned()),
+        },
     };
     let rows = store::list(db, &filter, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |c| (c.created_at, c.id)))

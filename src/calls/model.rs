@@ -156,6 +156,9 @@ pub struct CallListQuery {
     pub created_after: Option<DateTime<Utc>>,
     /// Only calls created before this instant (RFC 3339).
     pub created_before: Option<DateTime<Utc>>,
+    /// Full-text search over what was said and the summaries (web-search syntax: words,
+    /// `"a phrase"`, `-word`, `or`), and the caller's name and issue.
+    pub q: Option<String>,
     /// Page size, 1–200 (default 50).
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.

@@ -52,6 +52,7 @@ pub struct CallFilter {
     pub caller: Option<String>,
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub q: Option<String>,
 }
 
 /// Calls newest first, starting after `after`, at most `limit` rows.
@@ -69,6 +70,12 @@ pub async fn list(
            AND ($3::timestamptz IS NULL OR created_at >= $3)
            AND ($4::timestamptz IS NULL OR created_at < $4)
            AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+           AND ($8::text IS NULL
+                OR to_tsvector('simple', caller_name || ' ' || COALESCE(issue, '')) @@ websearch_to_tsquery('simple', $8)
+                OR EXISTS (SELECT 1 FROM transcript_segments t
+                           WHERE t.call_id = calls.id AND t.search @@ websearch_to_tsquery('simple', $8))
+                OR EXISTS (SELECT 1 FROM summaries s
+                           WHERE s.call_id = calls.id AND s.search @@ websearch_to_tsquery('simple', $8)))
          ORDER BY created_at DESC, id DESC
          LIMIT $7"
     )))
@@ -79,6 +86,7 @@ pub async fn list(
     .bind(after_at)
     .bind(after_id)
     .bind(limit)
+    .bind(&filter.q)
     .fetch_all(db)
     .await
 }

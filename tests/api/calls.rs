@@ -310,3 +310,57 @@ async fn the_timeline_records_creation_transcript_batches_and_the_end_in_order()
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn supervisors_find_calls_by_what_was_said_or_summarized() {
+    let app = TestApp::spawn().await;
+    let refund = app.create_call("Jane").await;
+    let other = app
+        .post(
+            "/v1/calls",
+            json!({"caller_name": "John", "issue": "Password reset"}),
+        )
+        .await
+        .body;
+    let id = refund["id"].as_str().unwrap();
+    app.post(
+        &format!("/v1/calls/{id}/transcript"),
+        json!({"segments": [{"segment_id": "1", "speaker": "Jane", "role": "caller", "start_ms": 0,
+                             "text": "I want a refund for the blender"}]}),
+    )
+    .await;
+    let ids = |reply: &crate::support::Reply| -> Vec<String> {
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&app.get("/v1/calls?q=blender").await), [id]);
+    assert_eq!(
+        ids(&app.get("/v1/calls?q=password").await),
+        [other["id"].as_str().unwrap()]
+    );
+    assert_eq!(
+        ids(&app.get("/v1/calls?q=refund%20-blender").await),
+        Vec::<String>::new()
+    );
+    assert_eq!(ids(&app.get("/v1/calls?q=%22refund%20for%22").await), [id]);
+    // Summaries are searched too.
+    app.post_empty(&format!(
+        "/v1/calls/{}/summaries",
+        other["id"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(ids(&app.get("/v1/calls?q=John").await).len(), 1);
+    let long = "x".repeat(201);
+    app.get(&format!("/v1/calls?q={long}"))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    // Odd syntax is not an error: websearch syntax never fails to parse.
+    assert_eq!(
+        app.get("/v1/calls?q=%22%22%20or%20-").await.status,
+        StatusCode::OK
+    );
+}
