@@ -95,12 +95,54 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    with_common_errors(api_router().into_openapi())
+}
+
+/// Adds the errors any route can answer (an unavailable database, an internal error, a
+/// request that ran too long) to every operation, so the document lists them all.
+fn with_common_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    let common = [
+        ("408", "The request took longer than REQUEST_TIMEOUT_SECS"),
+        ("500", "Internal error (logged with the request id)"),
+        ("503", "The database is unavailable; retry later"),
+    ];
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, description) in common {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            }
+        }
+    }
+    spec
 }
 
 /// The full router with its middleware, ready to serve (tests can `oneshot` it).
 pub fn router(state: AppState) -> Router {
     let (api, spec) = api_router().split_for_parts();
+    let spec = with_common_errors(spec);
     let config = state.config.clone();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(|| async { ApiError::RouteNotFound("no route matches this path".into()) })

@@ -215,10 +215,18 @@ impl IntoResponse for ApiError {
 /// Anything else is an internal error.
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        if let sqlx::Error::RowNotFound = err {
-            return Self::Internal(
-                anyhow::Error::new(err).context("a row expected to exist is gone"),
-            );
+        match &err {
+            sqlx::Error::RowNotFound => {
+                return Self::Internal(
+                    anyhow::Error::new(err).context("a row expected to exist is gone"),
+                );
+            }
+            // The database is down or saturated: a retry later may work, so say so.
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::error!(error = %err, "the database is unavailable");
+                return Self::Unavailable("the database is unavailable; try again shortly".into());
+            }
+            _ => {}
         }
         if let Some(db) = err.as_database_error() {
             if db.code().as_deref() == Some(SQLSTATE_TRANSITION_REFUSED) {

@@ -97,3 +97,12 @@ async fn shutdown_lets_the_server_stop_cleanly() {
         "no longer listening"
     );
 }
+
+#[tokio::test]
+async fn a_lost_database_is_a_503_not_a_500() {
+    let app = TestApp::spawn().await;
+    app.pool.close().await;
+    app.post("/v1/calls", json!({"caller_name": "Jane"}))
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+}
