@@ -1,4 +1,4 @@
-use crate::support::{TestApp, TestDb};
+use crate::support::{TestApp, TestDb, sqlstate};
 
 #[tokio::test]
 async fn the_event_log_refuses_updates_and_deletes() {
@@ -9,11 +9,7 @@ async fn the_event_log_refuses_updates_and_deletes() {
         "DELETE FROM events",
         "TRUNCATE events",
     ] {
-        let err = sqlx::query(sql).execute(&app.pool).await.expect_err(sql);
-        let code = err
-            .as_database_error()
-            .and_then(|e| e.code())
-            .map(|c| c.into_owned());
+        let code = sqlstate(&app.pool, sql, None).await;
         assert_eq!(
             code.as_deref(),
             Some(warmline::error::SQLSTATE_APPEND_ONLY),
@@ -48,39 +44,18 @@ async fn the_database_refuses_a_forbidden_transfer_state_change_whoever_asks() {
     let created = app
         .start_transfer(&call, "agent_alice", "agent_bob", serde_json::json!({}))
         .await;
-    let id = uuid::Uuid::parse_str(created["transfer"]["id"].as_str().unwrap()).unwrap();
-    let code = |e: sqlx::Error| {
-        e.as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.into_owned())
-    };
+    let id = Some(uuid::Uuid::parse_str(created["transfer"]["id"].as_str().unwrap()).unwrap());
+    let refused = Some(warmline::error::SQLSTATE_TRANSITION_REFUSED.to_owned());
 
     // initiated -> completed skips the briefing and the hand-off.
-    let err = sqlx::query("UPDATE transfers SET state = 'completed' WHERE id = $1")
-        .bind(id)
-        .execute(&app.pool)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        code(err).as_deref(),
-        Some(warmline::error::SQLSTATE_TRANSITION_REFUSED)
-    );
+    let skip = "UPDATE transfers SET state = 'completed' WHERE id = $1";
+    assert_eq!(sqlstate(&app.pool, skip, id).await, refused);
     // Setting the state it already has is not a transition either.
-    let err = sqlx::query("UPDATE transfers SET state = 'initiated' WHERE id = $1")
-        .bind(id)
-        .execute(&app.pool)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        code(err).as_deref(),
-        Some(warmline::error::SQLSTATE_TRANSITION_REFUSED)
-    );
+    let same = "UPDATE transfers SET state = 'initiated' WHERE id = $1";
+    assert_eq!(sqlstate(&app.pool, same, id).await, refused);
     // A listed transition passes and stamps its time.
-    sqlx::query("UPDATE transfers SET state = 'briefing' WHERE id = $1")
-        .bind(id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let brief = "UPDATE transfers SET state = 'briefing' WHERE id = $1";
+    assert_eq!(sqlstate(&app.pool, brief, id).await, None);
     let stamped: bool =
         sqlx::query_scalar("SELECT briefing_at IS NOT NULL FROM transfers WHERE id = $1")
             .bind(id)
@@ -89,22 +64,10 @@ async fn the_database_refuses_a_forbidden_transfer_state_change_whoever_asks() {
             .unwrap();
     assert!(stamped);
     // Terminal states are final.
-    sqlx::query(
-        "UPDATE transfers SET state = 'cancelled', outcome = 'agent_cancelled' WHERE id = $1",
-    )
-    .bind(id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    let err = sqlx::query("UPDATE transfers SET state = 'briefing' WHERE id = $1")
-        .bind(id)
-        .execute(&app.pool)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        code(err).as_deref(),
-        Some(warmline::error::SQLSTATE_TRANSITION_REFUSED)
-    );
+    let cancel =
+        "UPDATE transfers SET state = 'cancelled', outcome = 'agent_cancelled' WHERE id = $1";
+    assert_eq!(sqlstate(&app.pool, cancel, id).await, None);
+    assert_eq!(sqlstate(&app.pool, brief, id).await, refused);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::openai::{Behaviour, FakeOpenAi};
-use crate::support::{TestApp, count, eventually, id};
+use crate::support::{TestApp, count, eventually, id, sqlstate};
 
 async fn app_with_model(model: &FakeOpenAi, extra: &[(&str, &str)]) -> TestApp {
     let mut settings = vec![
@@ -322,16 +322,9 @@ async fn regenerating_adds_a_summary_and_bad_requests_add_nothing() {
         .problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(count(&app.pool, "summaries").await, 3);
 
-    let err = sqlx::query("UPDATE summaries SET summary_text = 'rewritten'")
-        .execute(&app.pool)
-        .await
-        .unwrap_err();
-    let code = err
-        .as_database_error()
-        .and_then(|e| e.code())
-        .map(|c| c.into_owned());
+    let rewrite = "UPDATE summaries SET summary_text = 'rewritten'";
     assert_eq!(
-        code.as_deref(),
+        sqlstate(&app.pool, rewrite, None).await.as_deref(),
         Some(warmline::error::SQLSTATE_APPEND_ONLY),
         "summaries are never changed"
     );

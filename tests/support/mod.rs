@@ -477,3 +477,20 @@ impl TestApp {
         (call, transfer)
     }
 }
+
+/// The SQLSTATE a statement fails with (`$1`, when present, bound to `id`); `None` if it runs.
+pub async fn sqlstate(pool: &PgPool, sql: &str, id: Option<uuid::Uuid>) -> Option<String> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    if let Some(id) = id {
+        query = query.bind(id);
+    }
+    match query.execute(pool).await {
+        Ok(_) => None,
+        Err(e) => Some(
+            e.as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|| e.to_string()),
+        ),
+    }
+}
