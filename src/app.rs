@@ -33,6 +33,10 @@ pub struct AppState {
     pub livekit: crate::livekit::LiveKit,
     /// The model client, when a model is configured.
     pub summarizer: Option<Arc<crate::summaries::llm::LlmSummarizer>>,
+    /// Wake-ups from the database's NOTIFY channels.
+    pub signals: Arc<crate::notify::Signals>,
+    /// Cancelled when the service stops; long-lived responses (event streams) end with it.
+    pub shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -50,6 +54,8 @@ impl AppState {
             config: Arc::new(config),
             livekit,
             summarizer,
+            signals: crate::notify::Signals::new(),
+            shutdown: CancellationToken::new(),
         })
     }
 }
@@ -173,6 +179,17 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let state = AppState {
+        shutdown: shutdown.clone(),
+        ..state
+    };
+    let retry = state.config.jobs.poll_interval * 5;
+    let notifications = tokio::spawn(crate::notify::listen(
+        state.db.clone(),
+        state.signals.clone(),
+        shutdown.clone(),
+        retry,
+    ));
     let workers = tokio::spawn(crate::jobs::run_workers(state.clone(), shutdown.clone()));
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -181,6 +198,7 @@ pub async fn serve(
     if let Err(e) = workers.await {
         tracing::error!(error = %e, "the job workers panicked");
     }
+    let _ = notifications.await;
     Ok(served?)
 }
 

@@ -1,4 +1,4 @@
-//! The append-only event log: timelines now, replay and live streams later.
+//! The append-only event log: call timelines and live event streams.
 
 pub mod model;
 pub mod routes;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::pagination::{self, Page};
-use model::{Event, TimelineQuery};
+use model::{Event, EventStreamQuery, TimelineQuery};
 
 /// A page of a call's timeline, oldest first.
 pub async fn timeline(
@@ -22,4 +22,86 @@ pub async fn timeline(
     crate::calls::get(db, call_id).await?;
     let rows = store::list_for_call(db, call_id, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |e| e.id))
+}
+
+/// Events fetched per query while a stream catches up.
+const STREAM_BATCH: i64 = 100;
+/// How often a stream looks for events when no notification arrives.
+const STREAM_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A live stream of events matching `query`, starting after `last_event_id` (a reconnecting
+/// client's `Last-Event-ID`), `query.after`, or now. Ends when the service stops.
+pub async fn stream(
+    state: &crate::app::AppState,
+    query: EventStreamQuery,
+    last_event_id: Option<&str>,
+) -> Result<impl futures_util::Stream<Item = Event> + use<>, ApiError> {
+    let resume = match last_event_id.map(str::trim) {
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .map_err(|_| ApiError::invalid("Last-Event-ID", "must be an event id"))?,
+        ),
+        None => query.after,
+    };
+    if resume.is_some_and(|id| id < 0) {
+        return Err(ApiError::invalid("after", "must not be negative"));
+    }
+    if query
+        .kind
+        .as_deref()
+        .is_some_and(|k| k.trim().is_empty() || k.len() > 100)
+    {
+        return Err(ApiError::invalid("kind", "must be 1 to 100 characters"));
+    }
+    let start = match resume {
+        Some(id) => id,
+        None => store::latest_id(&state.db).await?,
+    };
+    let feed = Feed {
+        db: state.db.clone(),
+        shutdown: state.shutdown.clone(),
+        wake: state.signals.events.subscribe(),
+        query,
+        last_id: start,
+        pending: std::collections::VecDeque::new(),
+    };
+    Ok(futures_util::stream::unfold(feed, Feed::next))
+}
+
+struct Feed {
+    db: PgPool,
+    shutdown: tokio_util::sync::CancellationToken,
+    wake: tokio::sync::watch::Receiver<u64>,
+    query: EventStreamQuery,
+    last_id: i64,
+    pending: std::collections::VecDeque<Event>,
+}
+
+impl Feed {
+    async fn next(mut self) -> Option<(Event, Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((event, self));
+            }
+            if self.shutdown.is_cancelled() {
+                return None;
+            }
+            // Seen before querying, so an event written during the query still wakes us.
+            self.wake.borrow_and_update();
+            match store::list_after(&self.db, &self.query, self.last_id, STREAM_BATCH).await {
+                Ok(rows) if !rows.is_empty() => {
+                    self.last_id = rows.last().map_or(self.last_id, |e| e.id);
+                    self.pending.extend(rows);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "reading events for a live stream failed"),
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                _ = self.wake.changed() => {}
+                _ = tokio::time::sleep(STREAM_POLL) => {}
+            }
+        }
+    }
 }

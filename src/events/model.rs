@@ -38,3 +38,19 @@ pub struct TimelineQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// What a live event stream carries.
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventStreamQuery {
+    /// Only events of this call.
+    pub call_id: Option<Uuid>,
+    /// Only events of this transfer.
+    pub transfer_id: Option<Uuid>,
+    /// Only events whose kind starts with this (`transfer.`, `participant.`, `summary.created`).
+    pub kind: Option<String>,
+    /// Start after this event id (replaying what came since); by default, only new events.
+    /// The `Last-Event-ID` header, sent by reconnecting clients, takes precedence.
+    pub after: Option<i64>,
+}

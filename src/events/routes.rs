@@ -5,7 +5,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{Event, TimelineQuery};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::StreamExt;
+
+use super::model::{Event, EventStreamQuery, TimelineQuery};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
@@ -13,7 +20,38 @@ use crate::pagination::Page;
 
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(call_timeline))
+    OpenApiRouter::new()
+        .routes(routes!(call_timeline))
+        .routes(routes!(event_stream))
+}
+
+/// Live events (Server-Sent Events).
+///
+/// Each SSE message has the event's `id`, its `kind` as the SSE event name, and the event as
+/// JSON data. Filter by call, transfer or kind prefix. A reconnecting client sends
+/// `Last-Event-ID` and gets what it missed; `after` does the same explicitly. Events come
+/// from the database's own log (NOTIFY wakes the stream), so every replica sees all of them.
+#[utoipa::path(get, path = "/v1/events", tag = "calls",
+    params(EventStreamQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "The last event id the client received")),
+    responses(
+        (status = 200, description = "A stream of `text/event-stream` messages, one per event", content_type = "text/event-stream", body = Event),
+        (status = 422, description = "Invalid filter or event id", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn event_stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<EventStreamQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+    let events = super::stream(&state, query, last).await?;
+    let messages = events.map(|event| {
+        SseEvent::default()
+            .id(event.id.to_string())
+            .event(event.kind.clone())
+            .json_data(&event)
+    });
+    Ok(Sse::new(messages).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// A call's timeline: every recorded event in order.

@@ -23,3 +23,34 @@ pub async fn list_for_call(
     .fetch_all(db)
     .await
 }
+
+/// Events after `after` matching the stream's filters, in order.
+pub async fn list_after(
+    db: impl PgExecutor<'_>,
+    filter: &super::model::EventStreamQuery,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Event>> {
+    sqlx::query_as(
+        "SELECT id, call_id, transfer_id, kind, data, created_at FROM events
+         WHERE id > $1
+           AND ($2::uuid IS NULL OR call_id = $2)
+           AND ($3::uuid IS NULL OR transfer_id = $3)
+           AND ($4::text IS NULL OR starts_with(kind, $4))
+         ORDER BY id LIMIT $5",
+    )
+    .bind(after)
+    .bind(filter.call_id)
+    .bind(filter.transfer_id)
+    .bind(&filter.kind)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The id of the newest event (0 when there is none).
+pub async fn latest_id(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM events")
+        .fetch_one(db)
+        .await
+}

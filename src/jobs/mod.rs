@@ -5,70 +5,31 @@
 pub mod model;
 pub mod store;
 
-use std::sync::Arc;
-
-use sqlx::postgres::PgListener;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::app::AppState;
 use model::{ClaimedJob, Job, RunOutcome};
 
-/// The channel the `jobs` insert trigger notifies.
-const CHANNEL: &str = "warmline_jobs";
-
-/// Runs `concurrency` workers and one listener until `shutdown` is cancelled; returns when
-/// all have stopped (jobs in flight finish first).
+/// Runs `concurrency` workers until `shutdown` is cancelled; returns when all have stopped
+/// (jobs in flight finish first).
 pub async fn run_workers(state: AppState, shutdown: CancellationToken) {
-    let wake = Arc::new(Notify::new());
-    let listener = tokio::spawn(listen(state.clone(), wake.clone(), shutdown.clone()));
     let workers: Vec<_> = (0..state.config.jobs.concurrency)
-        .map(|_| tokio::spawn(run_worker(state.clone(), wake.clone(), shutdown.clone())))
+        .map(|_| tokio::spawn(run_worker(state.clone(), shutdown.clone())))
         .collect();
     for worker in workers {
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "a job worker panicked");
         }
     }
-    let _ = listener.await;
-}
-
-/// One connection LISTENs for new jobs and wakes the idle workers; without it they poll.
-async fn listen(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
-    let poll = state.config.jobs.poll_interval;
-    while !shutdown.is_cancelled() {
-        let connected = async {
-            let mut listener = PgListener::connect_with(&state.db).await?;
-            listener.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let error = match connected.await {
-            Ok(mut listener) => loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    received = listener.recv() => match received {
-                        Ok(_) => wake.notify_waiters(),
-                        Err(e) => break e,
-                    },
-                }
-            },
-            Err(e) => e,
-        };
-        tracing::warn!(error = %error, "job notifications lost; polling until they are back");
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(poll * 5) => {}
-        }
-    }
 }
 
 /// Takes and runs due jobs until `shutdown` is cancelled.
-async fn run_worker(state: AppState, wake: Arc<Notify>, shutdown: CancellationToken) {
+async fn run_worker(state: AppState, shutdown: CancellationToken) {
     let poll = state.config.jobs.poll_interval;
     while !shutdown.is_cancelled() {
         // Registered before looking, so a job added meanwhile is not missed.
-        let woken = wake.notified();
+        let woken = state.signals.jobs.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
         match store::claim_next(&state.db, state.config.jobs.lease).await {

@@ -6,6 +6,7 @@ mod support;
 mod calls;
 mod cli;
 mod compat;
+mod events;
 mod health;
 mod jobs;
 mod migrations;
