@@ -54,3 +54,30 @@ pub async fn latest_id(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
         .fetch_one(db)
         .await
 }
+
+/// What happened around a transfer: its own events, and who came and went in its rooms
+/// between `from` and `to`.
+pub async fn for_transfer(
+    db: impl PgExecutor<'_>,
+    call_id: Uuid,
+    transfer_id: Uuid,
+    rooms: &[String],
+    from: chrono::DateTime<chrono::Utc>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> sqlx::Result<Vec<Event>> {
+    sqlx::query_as(
+        "SELECT id, call_id, transfer_id, kind, data, created_at FROM events
+         WHERE call_id = $1
+           AND (transfer_id = $2
+                OR (starts_with(kind, 'participant.') AND data->>'room' = ANY($3)
+                    AND created_at >= $4 AND ($5::timestamptz IS NULL OR created_at <= $5)))
+         ORDER BY id",
+    )
+    .bind(call_id)
+    .bind(transfer_id)
+    .bind(rooms)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await
+}

@@ -79,3 +79,20 @@ pub enum RunOutcome {
     NotYet(std::time::Duration),
     Failed(anyhow::Error),
 }
+
+/// A job as replay shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct JobRecord {
+    pub id: i64,
+    /// `create_room`, `delete_room`, `remove_participant`, `confirm_handoff`, …
+    pub kind: String,
+    /// What was asked (room, identity, …).
+    #[schema(value_type = Object)]
+    pub payload: sqlx::types::Json<serde_json::Value>,
+    /// `pending`, `running`, `done` or `dead`.
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}

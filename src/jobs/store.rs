@@ -157,3 +157,17 @@ async fn record(
         .fetch_optional(db)
         .await
 }
+
+/// What was asked of the queue for a transfer, oldest first (for replay).
+pub async fn for_transfer(
+    db: impl PgExecutor<'_>,
+    transfer_id: Uuid,
+) -> sqlx::Result<Vec<super::model::JobRecord>> {
+    sqlx::query_as(
+        "SELECT id, kind, payload, status, attempts, last_error, created_at, finished_at
+         FROM jobs WHERE transfer_id = $1 ORDER BY id",
+    )
+    .bind(transfer_id)
+    .fetch_all(db)
+    .await
+}

@@ -600,3 +600,86 @@ pub async fn on_room_finished(
     crate::calls::end_in(tx, state, call_id).await?;
     Ok(Some(format!("call {call_id} ended: its room finished")))
 }
+
+/// Rebuilds a transfer from the records: states and timings, summaries, transcript up to the
+/// hand-off, events, room history and LiveKit operations.
+pub async fn replay(db: &PgPool, id: Uuid) -> Result<model::TransferReplay, ApiError> {
+    let transfer = get(db, id).await?;
+    let call = crate::calls::get(db, transfer.call_id).await?;
+    let stamps = [
+        (TransferState::Initiated, Some(transfer.initiated_at)),
+        (TransferState::Briefing, transfer.briefing_at),
+        (TransferState::Connecting, transfer.connecting_at),
+        (TransferState::Completed, transfer.completed_at),
+        (TransferState::Cancelled, transfer.cancelled_at),
+        (TransferState::Declined, transfer.declined_at),
+        (TransferState::Expired, transfer.expired_at),
+        (TransferState::Failed, transfer.failed_at),
+        (TransferState::Abandoned, transfer.abandoned_at),
+    ];
+    let ms =
+        |from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| (to - from).num_milliseconds();
+    let mut steps: Vec<model::ReplayStep> = stamps
+        .into_iter()
+        .filter_map(|(state, at)| {
+            at.map(|at| model::ReplayStep {
+                state,
+                at,
+                after_ms: ms(transfer.initiated_at, at),
+            })
+        })
+        .collect();
+    steps.sort_by_key(|s| s.at);
+    let ended_at = steps.iter().find(|s| s.state.is_terminal()).map(|s| s.at);
+    let durations = model::ReplayDurations {
+        to_accept_ms: transfer.briefing_at.map(|b| ms(transfer.initiated_at, b)),
+        briefing_ms: transfer
+            .briefing_at
+            .zip(transfer.connecting_at)
+            .map(|(b, c)| ms(b, c)),
+        handoff_ms: transfer.connecting_at.zip(ended_at).map(|(c, e)| ms(c, e)),
+        total_ms: ended_at.map(|e| ms(transfer.initiated_at, e)),
+    };
+
+    let mut summaries = crate::summaries::store::list(db, call.id, Some(id), None, 200).await?;
+    summaries.reverse();
+    let briefing_summary_id = transfer.briefing_at.and_then(|began| {
+        let known: Vec<_> = summaries.iter().filter(|s| s.created_at <= began).collect();
+        let from_model = known.iter().rev().find(|s| {
+            !s.fallback && s.provider == crate::summaries::model::Provider::OpenaiCompatible
+        });
+        from_model.or(known.last()).map(|s| s.id)
+    });
+    let mut transcript = crate::transcripts::store::all_for_call(db, call.id, 2000).await?;
+    if let Some(handoff) = transfer.connecting_at {
+        transcript.retain(|s| s.received_at <= handoff);
+    }
+    let rooms_names = vec![transfer.caller_room.clone(), transfer.briefing_room.clone()];
+    let events = crate::events::store::for_transfer(
+        db,
+        call.id,
+        id,
+        &rooms_names,
+        transfer.initiated_at,
+        ended_at,
+    )
+    .await?;
+    let mut rooms = Vec::new();
+    for room in rooms_names {
+        let participants = crate::participants::store::history(db, &room).await?;
+        rooms.push(model::RoomHistory { room, participants });
+    }
+    let jobs = crate::jobs::store::for_transfer(db, id).await?;
+    Ok(model::TransferReplay {
+        transfer,
+        call,
+        steps,
+        durations,
+        summaries,
+        briefing_summary_id,
+        transcript,
+        events,
+        rooms,
+        jobs,
+    })
+}

@@ -330,3 +330,54 @@ pub struct TransferListQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// One step of a transfer's life.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayStep {
+    pub state: TransferState,
+    pub at: DateTime<Utc>,
+    /// Milliseconds since the transfer was initiated.
+    pub after_ms: i64,
+}
+
+/// How long each phase took, in milliseconds (absent for phases never reached).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayDurations {
+    /// Initiated until Agent B accepted.
+    pub to_accept_ms: Option<i64>,
+    /// Accepted until Agent A handed over.
+    pub briefing_ms: Option<i64>,
+    /// Handed over until the transfer ended.
+    pub handoff_ms: Option<i64>,
+    /// Initiated until the transfer ended.
+    pub total_ms: Option<i64>,
+}
+
+/// Who was in one of the transfer's rooms, session by session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomHistory {
+    pub room: String,
+    pub participants: Vec<crate::participants::model::Participant>,
+}
+
+/// Everything QA needs to replay a transfer, from the stored records alone.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferReplay {
+    pub transfer: Transfer,
+    pub call: crate::calls::model::Call,
+    /// Every state the transfer went through, in order.
+    pub steps: Vec<ReplayStep>,
+    pub durations: ReplayDurations,
+    /// Every summary written for the transfer, oldest first.
+    pub summaries: Vec<Summary>,
+    /// The summary Agent B had when the briefing began (the best one written by then).
+    pub briefing_summary_id: Option<Uuid>,
+    /// What was said up to the hand-off (segments received before `connecting_at`).
+    pub transcript: Vec<crate::transcripts::model::Segment>,
+    /// The transfer's events and the comings and goings in its rooms, in order.
+    pub events: Vec<crate::events::model::Event>,
+    /// Session history of the caller's room and the briefing room.
+    pub rooms: Vec<RoomHistory>,
+    /// What LiveKit was asked to do, and how that went.
+    pub jobs: Vec<crate::jobs::model::JobRecord>,
+}

@@ -8,8 +8,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::model::{
-    CreateTransfer, DeclineTransfer, Transfer, TransferAction, TransferListQuery, TransferView,
-    TransferWithToken,
+    CreateTransfer, DeclineTransfer, Transfer, TransferAction, TransferListQuery, TransferReplay,
+    TransferView, TransferWithToken,
 };
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
@@ -22,6 +22,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_transfer))
         .routes(routes!(list_transfers))
         .routes(routes!(get_transfer))
+        .routes(routes!(replay_transfer))
         .routes(routes!(accept_transfer))
         .routes(routes!(decline_transfer))
         .routes(routes!(cancel_transfer))
@@ -166,4 +167,23 @@ async fn complete_transfer(
     JsonOrEmpty(action): JsonOrEmpty<TransferAction>,
 ) -> Result<Json<TransferWithToken>, ApiError> {
     Ok(Json(super::complete(&state, id, action).await?))
+}
+
+/// Replay a transfer for QA, from the stored records alone.
+///
+/// Every state with its time and the phase durations; every summary written for it, and which
+/// one Agent B had when the briefing began; the transcript up to the hand-off; the transfer's
+/// events and who came and went in its rooms; and what LiveKit was asked to do.
+#[utoipa::path(get, path = "/v1/transfers/{id}/replay", tag = "transfers",
+    params(("id" = Uuid, Path, description = "Transfer id")),
+    responses(
+        (status = 200, description = "The transfer, replayed", body = TransferReplay),
+        (status = 404, description = "No such transfer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn replay_transfer(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TransferReplay>, ApiError> {
+    Ok(Json(super::replay(&state.db, id).await?))
 }

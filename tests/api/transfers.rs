@@ -749,3 +749,134 @@ async fn an_action_with_an_empty_json_body_is_an_action_without_details() {
         .unwrap();
     assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+#[tokio::test]
+async fn qa_can_replay_a_transfer_from_the_records_alone() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let call_id = id(&call);
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now().timestamp();
+    app.webhook(&crate::support::lk_event(
+        "EV_1",
+        "participant_joined",
+        &room,
+        Some(("Jane", "PA_J")),
+        now,
+    ))
+    .await;
+    app.post(
+        &format!("/v1/calls/{call_id}/transcript"),
+        json!({"segments": [{"segment_id": "before", "speaker": "Jane", "role": "caller", "text": "My order 4411 is broken", "start_ms": 0}]}),
+    )
+    .await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.webhook(&crate::support::lk_event(
+        "EV_2",
+        "participant_joined",
+        &briefing,
+        Some(("agent_bob", "PA_B")),
+        now + 1,
+    ))
+    .await;
+    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    app.post(
+        &format!("/v1/calls/{call_id}/transcript"),
+        json!({"segments": [{"segment_id": "after", "speaker": "agent_bob", "role": "agent", "text": "Hi, Bob here", "start_ms": 9000}]}),
+    )
+    .await;
+    app.webhook(&crate::support::lk_event(
+        "EV_3",
+        "participant_joined",
+        &room,
+        Some(("agent_bob", "PA_B2")),
+        now + 2,
+    ))
+    .await;
+    eventually("Agent A's removal ran", || async {
+        !app.livekit.calls_of("RemoveParticipant").is_empty()
+    })
+    .await;
+
+    let replay = app.get(&format!("/v1/transfers/{t}/replay")).await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.body);
+    let r = &replay.body;
+    let steps: Vec<_> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(steps, ["initiated", "briefing", "connecting", "completed"]);
+    assert_eq!(r["steps"][0]["after_ms"], 0);
+    for phase in ["to_accept_ms", "briefing_ms", "handoff_ms", "total_ms"] {
+        assert!(
+            r["durations"][phase].as_i64().is_some_and(|ms| ms >= 0),
+            "{phase}"
+        );
+    }
+    assert_eq!(r["call"]["id"], call["id"]);
+    assert_eq!(r["summaries"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        r["briefing_summary_id"], r["summaries"][0]["id"],
+        "Agent B was briefed with it"
+    );
+    let said: Vec<_> = r["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["segment_id"].clone())
+        .collect();
+    assert_eq!(
+        said,
+        [json!("before")],
+        "the transcript stops at the hand-off"
+    );
+    let kinds: Vec<_> = r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        kinds.contains(&"participant.joined".to_owned())
+            && kinds.contains(&"transfer.completed".to_owned()),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&"call.created".to_owned()),
+        "only what concerns the transfer"
+    );
+    let rooms: Vec<_> = r["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["room"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(rooms, [room.clone(), briefing.clone()]);
+    assert_eq!(r["rooms"][1]["participants"][0]["identity"], "agent_bob");
+    let jobs: Vec<_> = r["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        jobs.contains(&"create_room".to_owned()) && jobs.contains(&"remove_participant".to_owned()),
+        "{jobs:?}"
+    );
+
+    app.get("/v1/transfers/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80/replay")
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    app.get("/v1/transfers/nope/replay")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
