@@ -33,6 +33,8 @@ pub struct AppState {
     pub livekit: crate::livekit::LiveKit,
     /// The model client, when a model is configured.
     pub summarizer: Option<Arc<crate::summaries::llm::LlmSummarizer>>,
+    /// Counters and histograms served at `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Wake-ups from the database's NOTIFY channels.
     pub signals: Arc<crate::notify::Signals>,
     /// Cancelled when the service stops; long-lived responses (event streams) end with it.
@@ -54,6 +56,7 @@ impl AppState {
             config: Arc::new(config),
             livekit,
             summarizer,
+            metrics: crate::metrics::Metrics::new(),
             signals: crate::notify::Signals::new(),
             shutdown: CancellationToken::new(),
         })
@@ -88,6 +91,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
+        .routes(routes!(metrics))
         .merge(crate::calls::routes::router())
         .merge(crate::transcripts::routes::router())
         .merge(crate::events::routes::router())
@@ -155,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not accept that method".into())
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
         .layer(CorsLayer::permissive().expose_headers([REQUEST_ID]))
@@ -254,4 +259,30 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiErr
             "the database did not answer within 5 s".into(),
         )),
     }
+}
+
+/// Prometheus metrics.
+///
+/// Requests by route and status, request durations, job runs by kind and outcome, webhook
+/// deliveries by event and result, and (read at scrape time) transfers by state and jobs by
+/// status. All prefixed `warmline_`.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses(
+        (status = 200, description = "The Prometheus text exposition", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 503, description = "The database could not be read", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn metrics(
+    State(state): State<AppState>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let text = state.metrics.render(&state.db).await.map_err(|e| {
+        tracing::warn!(error = format!("{e:#}"), "rendering metrics failed");
+        ApiError::Unavailable("metrics could not be read from the database".into())
+    })?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
 }

@@ -11,6 +11,7 @@ pub mod events;
 pub mod extract;
 pub mod jobs;
 pub mod livekit;
+pub mod metrics;
 pub mod notify;
 pub mod pagination;
 pub mod participants;

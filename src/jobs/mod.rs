@@ -93,10 +93,10 @@ async fn run_and_record(state: &AppState, job: ClaimedJob) {
         Err(e) => RunOutcome::Failed(anyhow::anyhow!("unreadable payload: {e}")),
     };
     let recorded = match outcome {
-        RunOutcome::Done => store::finish_done(&state.db, &job).await.map(|_| ()),
+        RunOutcome::Done => store::finish_done(&state.db, &job).await.map(|_| "done"),
         RunOutcome::NotYet(after) => store::finish_not_yet(&state.db, &job, after)
             .await
-            .map(|_| ()),
+            .map(|_| "not_yet"),
         RunOutcome::Failed(error) => {
             let message = format!("{error:#}");
             match store::finish_failed(&state.db, &job, &message, state.config.jobs.backoff_base)
@@ -105,16 +105,17 @@ async fn run_and_record(state: &AppState, job: ClaimedJob) {
                 Ok(Some(true)) => {
                     tracing::error!(error = %message, "job gave up after its last attempt");
                     on_dead(state, &job).await;
-                    Ok(())
+                    Ok("dead")
                 }
                 Ok(_) => {
                     tracing::warn!(error = %message, "job failed; it will be retried");
-                    Ok(())
+                    Ok("retry")
                 }
                 Err(e) => Err(e),
             }
         }
     };
+    let recorded = recorded.map(|outcome| state.metrics.job_ran(&job.kind, outcome));
     if let Err(e) = recorded {
         // The lease runs out and another worker takes the job again.
         tracing::error!(error = %e, "recording a job's outcome failed");

@@ -171,3 +171,10 @@ pub async fn for_transfer(
     .fetch_all(db)
     .await
 }
+
+/// How many jobs are in each status (for metrics).
+pub async fn count_by_status(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT status, count(*) FROM jobs GROUP BY status")
+        .fetch_all(db)
+        .await
+}

@@ -232,3 +232,10 @@ pub async fn latest_to_agent(
     .fetch_optional(db)
     .await
 }
+
+/// How many transfers are in each state (for metrics).
+pub async fn count_by_state(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT state::text, count(*) FROM transfers GROUP BY state")
+        .fetch_all(db)
+        .await
+}

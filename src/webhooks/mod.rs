@@ -36,7 +36,8 @@ pub enum DeliveryResult {
 }
 
 impl DeliveryResult {
-    fn as_str(self) -> &'static str {
+    /// The name stored and reported.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Applied => "applied",
             Self::Recorded => "recorded",
@@ -51,6 +52,9 @@ impl DeliveryResult {
 pub struct WebhookAck {
     #[schema(example = "EV_4fK2pQ")]
     pub event_id: String,
+    /// The event type, as LiveKit named it.
+    #[schema(example = "participant_joined")]
+    pub event: String,
     pub result: DeliveryResult,
     /// What the event changed, when it changed something.
     pub detail: Option<String>,
@@ -103,6 +107,7 @@ pub async fn receive(
         tracing::debug!(event_id = %event.id, "webhook redelivered; ignored");
         return Ok(WebhookAck {
             event_id: event.id,
+            event: event.event,
             result: DeliveryResult::Duplicate,
             detail: None,
         });
@@ -113,6 +118,7 @@ pub async fn receive(
     tracing::info!(event_id = %event.id, event = %event.event, room, result = result.as_str(), detail, "webhook");
     Ok(WebhookAck {
         event_id: event.id,
+        event: event.event,
         result,
         detail,
     })

@@ -52,5 +52,8 @@ async fn livekit_webhook(
         &body,
     )
     .await?;
+    state
+        .metrics
+        .webhook_received(&ack.event, ack.result.as_str());
     Ok(Json(ack))
 }

@@ -106,3 +106,51 @@ async fn a_lost_database_is_a_503_not_a_500() {
         .await
         .problem(StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_jobs_and_transfers_by_state() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    app.get(&format!("/v1/calls/{}", call["id"].as_str().unwrap()))
+        .await;
+    app.get("/v1/calls/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80")
+        .await;
+    app.start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    crate::support::eventually("the briefing room job ran", || async {
+        !app.livekit.calls_of("CreateRoom").is_empty()
+    })
+    .await;
+    let text = |reply: &crate::support::Reply| reply.body.as_str().unwrap_or_default().to_owned();
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        let reply = app.get("/metrics").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert!(
+            reply.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        metrics = text(&reply);
+        if metrics.contains("kind=\"create_room\",outcome=\"done\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for line in [
+        "warmline_http_requests_total{method=\"POST\",route=\"/v1/calls\",status=\"201\"} 1",
+        "warmline_http_requests_total{method=\"GET\",route=\"/v1/calls/{id}\",status=\"200\"} ",
+        "warmline_http_requests_total{method=\"GET\",route=\"/v1/calls/{id}\",status=\"404\"} 1",
+        "warmline_job_runs_total{kind=\"create_room\",outcome=\"done\"} 1",
+        "warmline_transfers{state=\"initiated\"} 1",
+        "warmline_transfers{state=\"completed\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
+    assert!(metrics.contains("warmline_http_request_duration_seconds_bucket"));
+    assert!(
+        !metrics.contains("0193a5b0"),
+        "routes, never raw paths, label requests"
+    );
+}
