@@ -229,6 +229,13 @@ impl From<sqlx::Error> for ApiError {
             _ => {}
         }
         if let Some(db) = err.as_database_error() {
+            // Deadlock or serialization failure: the request did nothing and may be retried.
+            if matches!(db.code().as_deref(), Some("40P01" | "40001")) {
+                tracing::warn!(error = %db, "a transaction lost a race; the client may retry");
+                return Self::Unavailable(
+                    "the request collided with a concurrent one; retry it".into(),
+                );
+            }
             if db.code().as_deref() == Some(SQLSTATE_TRANSITION_REFUSED) {
                 // The trigger's message is "<from> -> <to>": keep both for the client.
                 let message = db.message().to_owned();

@@ -36,9 +36,11 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Call>
 }
 
 /// One call, locked until the transaction ends, so its status cannot change under us.
+/// `NO KEY UPDATE`, not `UPDATE`: rows that reference the call (segments, participants,
+/// jobs) take `KEY SHARE` locks on it, and `UPDATE` would make two such writers deadlock.
 pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM calls WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM calls WHERE id = $1 FOR NO KEY UPDATE"
     )))
     .bind(id)
     .fetch_optional(tx)

@@ -50,9 +50,10 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Trans
 }
 
 /// One transfer, locked until the transaction ends: concurrent actions on it queue up here.
+/// (`NO KEY UPDATE`: jobs and summaries referencing it must not deadlock with it.)
 pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Transfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM transfers WHERE id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM transfers WHERE id = $1 FOR NO KEY UPDATE"
     )))
     .bind(id)
     .fetch_optional(tx)
@@ -66,7 +67,7 @@ pub async fn lock_active_for_call(
 ) -> sqlx::Result<Option<Transfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM transfers
-         WHERE call_id = $1 AND state IN ('initiated', 'briefing', 'connecting') FOR UPDATE"
+         WHERE call_id = $1 AND state IN ('initiated', 'briefing', 'connecting') FOR NO KEY UPDATE"
     )))
     .bind(call_id)
     .fetch_optional(tx)

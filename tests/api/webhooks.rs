@@ -392,3 +392,27 @@ async fn participant_history_is_the_same_whatever_order_the_events_arrive_in() {
     assert_eq!(history.as_array().unwrap().len(), 3);
     assert_eq!(present, json!([]), "the room finished: nobody is in it");
 }
+
+#[tokio::test]
+async fn concurrent_deliveries_for_one_room_do_not_deadlock() {
+    let app = TestApp::spawn_with(&[("DATABASE_MAX_CONNECTIONS", "8")]).await;
+    let call = app.create_call("Jane").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    let deliveries = (0..40).map(|n| {
+        let event = lk_event(
+            &format!("EV_{n}"),
+            "participant_joined",
+            &room,
+            Some(("agent", &format!("PA_{n}"))),
+            now(),
+        );
+        let app = &app;
+        async move { app.webhook(&event).await.status }
+    });
+    let statuses = futures_util::future::join_all(deliveries).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(count(&app.pool, "participants").await, 40);
+}

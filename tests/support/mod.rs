@@ -49,8 +49,13 @@ impl TestDb {
 
     /// A small pool: tests run in parallel and the server allows 100 connections.
     pub async fn pool(&self) -> PgPool {
+        self.pool_of(4).await
+    }
+
+    /// A pool of `size` connections.
+    pub async fn pool_of(&self, size: u32) -> PgPool {
         PgPoolOptions::new()
-            .max_connections(4)
+            .max_connections(size)
             .connect(&self.url)
             .await
             .expect("connect to test database")
@@ -119,7 +124,12 @@ impl TestApp {
     pub async fn spawn_with(settings: &[(&str, &str)]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let db = TestDb::create().await;
-        let pool = db.pool().await;
+        let size = settings
+            .iter()
+            .find(|(k, _)| *k == "DATABASE_MAX_CONNECTIONS")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(4);
+        let pool = db.pool_of(size).await;
         warmline::db::migrate(&pool).await.expect("migrate");
         let fake = livekit::FakeLiveKit::start().await;
         // Quick timers so the worker's retries and checks fit in a test; settings can override.
