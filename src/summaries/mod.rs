@@ -249,5 +249,5 @@ pub async fn list(
 
 /// The summary to show with a transfer: the model's when there is one.
 pub async fn for_transfer(db: &PgPool, transfer_id: Uuid) -> Result<Option<Summary>, ApiError> {
-    Ok(store::best_for_transfer(db, transfer_id).await?)
+    Ok(store::best_for_transfer(db, transfer_id, None).await?)
 }

@@ -52,16 +52,20 @@ pub async fn insert(db: impl PgExecutor<'_>, s: &NewSummary<'_>) -> sqlx::Result
     .await
 }
 
-/// The best summary of a transfer: the newest from a model, else the newest of any kind.
+/// The best summary of a transfer written by `written_by` (by now when `None`): the newest
+/// from a model, else the newest of any kind.
 pub async fn best_for_transfer(
     db: impl PgExecutor<'_>,
     transfer_id: Uuid,
+    written_by: Option<DateTime<Utc>>,
 ) -> sqlx::Result<Option<Summary>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM summaries WHERE transfer_id = $1
+        "SELECT {COLUMNS} FROM summaries
+         WHERE transfer_id = $1 AND ($2::timestamptz IS NULL OR created_at <= $2)
          ORDER BY (provider = 'openai_compatible' AND NOT fallback) DESC, created_at DESC, id DESC LIMIT 1"
     )))
     .bind(transfer_id)
+    .bind(written_by)
     .fetch_optional(db)
     .await
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::calls::model::{Call, CallStatus};
-use crate::domain::{Identity, MAX_NAME_CHARS, bounded_text};
+use crate::domain::{Identity, MAX_NAME_CHARS, Validator, bounded_text};
 use crate::error::{ApiError, FieldError};
 use crate::livekit::model::{IssuedToken, JoinCall, TokenRequest, TokenRole};
 use crate::transfers::model::{Handoff, TransferState};
@@ -163,20 +163,11 @@ fn parse_identity(
     identity: &str,
     name: Option<&str>,
 ) -> Result<(Identity, Option<String>), ApiError> {
-    let mut errors = Vec::new();
-    let identity = Identity::parse(identity)
-        .map_err(|m| errors.push(FieldError::new("identity", m)))
-        .ok();
-    let name = match name.map(|n| bounded_text(n, MAX_NAME_CHARS)) {
-        Some(Err(m)) => {
-            errors.push(FieldError::new("name", m));
-            None
-        }
-        Some(Ok(n)) => Some(n),
-        None => None,
+    let mut v = Validator::default();
+    let identity = v.check("identity", Identity::parse(identity));
+    let name = v.check_opt("name", name, |n| bounded_text(n, MAX_NAME_CHARS));
+    let (Some(identity), Some(name)) = (identity, name) else {
+        return Err(v.into_error());
     };
-    match identity {
-        Some(identity) if errors.is_empty() => Ok((identity, name)),
-        _ => Err(ApiError::Validation(errors)),
-    }
+    Ok((identity, name))
 }

@@ -643,13 +643,13 @@ pub async fn replay(db: &PgPool, id: Uuid) -> Result<model::TransferReplay, ApiE
 
     let mut summaries = crate::summaries::store::list(db, call.id, Some(id), None, 200).await?;
     summaries.reverse();
-    let briefing_summary_id = transfer.briefing_at.and_then(|began| {
-        let known: Vec<_> = summaries.iter().filter(|s| s.created_at <= began).collect();
-        let from_model = known.iter().rev().find(|s| {
-            !s.fallback && s.provider == crate::summaries::model::Provider::OpenaiCompatible
-        });
-        from_model.or(known.last()).map(|s| s.id)
-    });
+    // What `accept` would have answered at that moment.
+    let briefing_summary_id = match transfer.briefing_at {
+        Some(began) => crate::summaries::store::best_for_transfer(db, id, Some(began))
+            .await?
+            .map(|s| s.id),
+        None => None,
+    };
     let mut transcript = crate::transcripts::store::all_for_call(db, call.id, 2000).await?;
     if let Some(handoff) = transfer.connecting_at {
         transcript.retain(|s| s.received_at <= handoff);
