@@ -1,4 +1,15 @@
 //! warmline: warm (attended) call transfers over LiveKit, stored in Postgres.
+//!
+//! Dependencies run one way, from the bottom up (`tests/api/structure.rs` fails on a cycle):
+//! 1. foundations: `config`, `error`, `domain`, `extract`, `pagination`, `telemetry`, `notify`,
+//!    `db`, and the outside clients `livekit` and `summaries::llm`;
+//! 2. `app`: the shared state, and `metrics`, which it carries;
+//! 3. records: each resource's `model` and `store` (its SQL), and `rooms`; a store uses
+//!    models, never services;
+//! 4. services, each using records of any resource and only the services listed before it:
+//!    `participants`, `transcripts`, `summaries`, `transfers`, `calls` (a call's life, ending it
+//!    ends its transfer), `tokens`, `webhooks`, `events`, `jobs` (the worker), `compat`;
+//! 5. each module's `routes`, then `router`, which assembles them, and `serve` here.
 
 pub mod app;
 pub mod calls;
@@ -9,12 +20,15 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod health;
 pub mod jobs;
 pub mod livekit;
 pub mod metrics;
 pub mod notify;
 pub mod pagination;
 pub mod participants;
+pub mod rooms;
+pub mod router;
 pub mod summaries;
 pub mod telemetry;
 pub mod tokens;
@@ -25,8 +39,9 @@ pub mod webhooks;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-pub use app::{AppState, openapi, router, serve};
+pub use app::AppState;
 pub use config::Config;
+pub use router::{openapi, router};
 
 /// Runs the service until SIGTERM or ctrl-c: database, migrations, HTTP.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -52,6 +67,36 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("warmline stopped");
     served
+}
+
+/// Serves `router(state)` on `listener` and runs the job worker, until `shutdown` is
+/// cancelled; requests and jobs in flight finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let state = AppState {
+        shutdown: shutdown.clone(),
+        ..state
+    };
+    let retry = state.config.jobs.poll_interval * 5;
+    let notifications = tokio::spawn(crate::notify::listen(
+        state.db.clone(),
+        state.signals.clone(),
+        shutdown.clone(),
+        retry,
+    ));
+    let workers = tokio::spawn(crate::jobs::run_workers(state.clone(), shutdown.clone()));
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .await;
+    shutdown.cancel();
+    if let Err(e) = workers.await {
+        tracing::error!(error = %e, "the job workers panicked");
+    }
+    let _ = notifications.await;
+    Ok(served?)
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::pagination::{self, Page};
-use model::{Call, CallCursor, CallListQuery, CreateCall};
+use model::{Call, CallCursor, CallListQuery, CallStatus, CreateCall};
 
 /// Creates a call from a client's request.
 pub async fn create(db: &PgPool, request: CreateCall) -> Result<Call, ApiError> {
@@ -85,4 +85,29 @@ pub async fn end_in(
     crate::transfers::on_call_ended(tx, state, &call).await?;
     tracing::info!(call_id = %id, "call ended");
     Ok(Some(call))
+}
+
+/// LiveKit closed `room`: when it is where a call's caller is, the call is over.
+pub async fn on_room_finished(
+    tx: &mut PgConnection,
+    state: &AppState,
+    room: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>, ApiError> {
+    let Some(crate::rooms::RoomOwner { call_id, .. }) = crate::rooms::owner(&mut *tx, room).await?
+    else {
+        return Ok(None);
+    };
+    let Some(call) = store::lock(tx, call_id).await? else {
+        return Ok(None);
+    };
+    if call.status == CallStatus::Ended || crate::transfers::is_stale(at, call.created_at) {
+        return Ok(None);
+    }
+    // After a `move_caller` hand-off the old room is closed on purpose: the call lives on.
+    if crate::rooms::current_caller_room(&mut *tx, call_id).await? != room {
+        return Ok(None);
+    }
+    end_in(tx, state, call_id).await?;
+    Ok(Some(format!("call {call_id} ended: its room finished")))
 }

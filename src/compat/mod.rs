@@ -115,7 +115,10 @@ pub async fn room_token(
     let identity =
         Identity::parse(&request.identity).map_err(|m| ApiError::invalid("identity", m))?;
     let room = request.room.trim();
-    let (call_id, transfer_id) = crate::transfers::store::room_owner(&state.db, room)
+    let crate::rooms::RoomOwner {
+        call_id,
+        transfer_id,
+    } = crate::rooms::owner(&state.db, room)
         .await?
         .ok_or_else(|| ApiError::not_found("room", room))?;
     let call = crate::calls::get(&state.db, call_id).await?;
@@ -124,7 +127,7 @@ pub async fn room_token(
     } else {
         TokenRole::Agent
     };
-    let current = crate::transfers::store::current_caller_room(&state.db, call_id).await?;
+    let current = crate::rooms::current_caller_room(&state.db, call_id).await?;
     let issued = if room == current {
         let join = JoinCall {
             identity: identity.to_string(),
@@ -389,13 +392,7 @@ pub async fn create_transfer(
     let to_agent = agent_b_identity(agent_b);
     // The client's room name is kept when it is valid and free; otherwise warmline names it.
     let briefing_room = match new_room.map(crate::transfers::model::parse_room_name) {
-        Some(Ok(room))
-            if crate::transfers::store::room_owner(&state.db, &room)
-                .await?
-                .is_none() =>
-        {
-            Some(room)
-        }
+        Some(Ok(room)) if crate::rooms::owner(&state.db, &room).await?.is_none() => Some(room),
         _ => None,
     };
     append_typed(state, call, &from_agent, SpeakerRole::Agent, transcript).await?;
@@ -432,12 +429,12 @@ pub async fn create_transfer_by_room(
     state: &AppState,
     query: TransferQuery,
 ) -> Result<TransferCreated, ApiError> {
-    let (call, _) = crate::transfers::store::room_owner(&state.db, query.original_room.trim())
+    let owner = crate::rooms::owner(&state.db, query.original_room.trim())
         .await?
         .ok_or_else(|| ApiError::not_found("room", &query.original_room))?;
     create_transfer(
         state,
-        call,
+        owner.call_id,
         &query.agent_a,
         &query.agent_b,
         &query.transcript,
@@ -608,10 +605,7 @@ pub async fn agent_status(state: &AppState, name: &str) -> Result<AgentTransferS
 /// `POST /room/participants`: recorded beside, never over, what webhooks tracked.
 pub async fn report_room(state: &AppState, report: RoomReport) -> Result<RoomReported, ApiError> {
     let room = report.room_name.trim().to_owned();
-    if crate::transfers::store::room_owner(&state.db, &room)
-        .await?
-        .is_none()
-    {
+    if crate::rooms::owner(&state.db, &room).await?.is_none() {
         return Err(ApiError::not_found("room", room));
     }
     if report.participants.len() > 100 {

@@ -14,10 +14,7 @@ pub async fn of_room(
     room: String,
     query: ParticipantsQuery,
 ) -> Result<RoomParticipants, ApiError> {
-    if crate::transfers::store::room_owner(&state.db, &room)
-        .await?
-        .is_none()
-    {
+    if crate::rooms::owner(&state.db, &room).await?.is_none() {
         return Err(ApiError::not_found("room", room));
     }
     if query.live == Some(true) {

@@ -5,8 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::SummaryInput;
-use super::model::{MAX_SCRIPT_WORDS, Sentiment, SummaryContent};
+use super::model::{MAX_SCRIPT_WORDS, Sentiment, SummaryContent, SummaryInput};
 use crate::transcripts::model::SpeakerRole;
 
 /// The model name stored with extractive summaries.
@@ -601,7 +600,7 @@ fn trim_words(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summaries::Turn;
+    use crate::summaries::model::Turn;
 
     fn turn(role: SpeakerRole, text: &str) -> Turn {
         Turn {

@@ -8,8 +8,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::SummaryInput;
-use super::model::{MAX_SCRIPT_WORDS, SummaryContent};
+use super::model::{MAX_SCRIPT_WORDS, SummaryContent, SummaryInput};
 use crate::config::SummaryConfig;
 
 /// Changes whenever the prompt changes, so stored summaries say which prompt wrote them.

@@ -18,34 +18,14 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::jobs::model::Job;
 use crate::pagination::{self, Page};
-use crate::transcripts::model::SpeakerRole;
 use model::{
     Provider, RegenerateSummary, RegeneratedSummary, Summary, SummaryContent, SummaryListQuery,
 };
+pub use model::{SummaryInput, Turn};
 use store::NewSummary;
 
 /// Most transcript segments a summary reads (the latest are kept).
 const MAX_SEGMENTS: i64 = 2000;
-
-/// One turn of the conversation.
-#[derive(Debug, Clone)]
-pub struct Turn {
-    pub speaker: String,
-    pub role: SpeakerRole,
-    pub text: String,
-}
-
-/// Everything a summarizer reads.
-#[derive(Debug, Clone, Default)]
-pub struct SummaryInput {
-    pub caller_name: String,
-    pub caller_phone: Option<String>,
-    pub issue: Option<String>,
-    pub from_agent: Option<String>,
-    pub to_agent: Option<String>,
-    pub transfer_reason: Option<String>,
-    pub turns: Vec<Turn>,
-}
 
 /// Reads the call (and transfer) as they are now.
 async fn load_input(
@@ -242,7 +222,9 @@ pub async fn list(
 ) -> Result<Page<Summary>, ApiError> {
     let limit = pagination::limit(query.limit)?;
     let after = pagination::decode_cursor(query.cursor.as_deref())?;
-    crate::calls::get(db, call_id).await?;
+    crate::calls::store::get(db, call_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", call_id))?;
     let rows = store::list(db, call_id, query.transfer_id, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |s| (s.created_at, s.id)))
 }

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::transcripts::model::SpeakerRole;
+
 /// How the caller comes across.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -156,4 +158,24 @@ pub struct SummaryListQuery {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// One turn of the conversation.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub speaker: String,
+    pub role: SpeakerRole,
+    pub text: String,
+}
+
+/// Everything a summarizer reads.
+#[derive(Debug, Clone, Default)]
+pub struct SummaryInput {
+    pub caller_name: String,
+    pub caller_phone: Option<String>,
+    pub issue: Option<String>,
+    pub from_agent: Option<String>,
+    pub to_agent: Option<String>,
+    pub transfer_reason: Option<String>,
+    pub turns: Vec<Turn>,
 }

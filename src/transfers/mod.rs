@@ -58,7 +58,7 @@ pub async fn create(
             current_state: Some(active.state.as_str().to_owned()),
         });
     }
-    if store::room_owner(&mut *tx, &new.briefing_room)
+    if crate::rooms::owner(&mut *tx, &new.briefing_room)
         .await?
         .is_some()
     {
@@ -67,7 +67,7 @@ pub async fn create(
             new.briefing_room
         )));
     }
-    let caller_room = store::current_caller_room(&mut *tx, call_id).await?;
+    let caller_room = crate::rooms::current_caller_room(&mut *tx, call_id).await?;
     let deadline = Utc::now() + chrono_duration(state.config.transfers.accept_ttl);
     let transfer = store::insert(&mut *tx, call_id, &caller_room, &new, deadline).await?;
     crate::calls::store::set_status(&mut *tx, call_id, CallStatus::Transferring, None).await?;
@@ -494,7 +494,7 @@ fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
 }
 
 /// An event older than this (before the transfer began) says nothing about it.
-fn is_stale(at: chrono::DateTime<Utc>, since: chrono::DateTime<Utc>) -> bool {
+pub fn is_stale(at: chrono::DateTime<Utc>, since: chrono::DateTime<Utc>) -> bool {
     // Webhook times are whole seconds; our stamps are finer.
     at + chrono::Duration::seconds(1) < since
 }
@@ -577,35 +577,13 @@ pub async fn on_participant_left(
     )))
 }
 
-/// LiveKit closed `room`: when it is where a call's caller is, the call is over.
-pub async fn on_room_finished(
-    tx: &mut PgConnection,
-    state: &AppState,
-    room: &str,
-    at: chrono::DateTime<Utc>,
-) -> Result<Option<String>, ApiError> {
-    let Some((call_id, _)) = store::room_owner(&mut *tx, room).await? else {
-        return Ok(None);
-    };
-    let Some(call) = crate::calls::store::lock(tx, call_id).await? else {
-        return Ok(None);
-    };
-    if call.status == CallStatus::Ended || is_stale(at, call.created_at) {
-        return Ok(None);
-    }
-    // After a `move_caller` hand-off the old room is closed on purpose: the call lives on.
-    if store::current_caller_room(&mut *tx, call_id).await? != room {
-        return Ok(None);
-    }
-    crate::calls::end_in(tx, state, call_id).await?;
-    Ok(Some(format!("call {call_id} ended: its room finished")))
-}
-
 /// Rebuilds a transfer from the records: states and timings, summaries, transcript up to the
 /// hand-off, events, room history and LiveKit operations.
 pub async fn replay(db: &PgPool, id: Uuid) -> Result<model::TransferReplay, ApiError> {
     let transfer = get(db, id).await?;
-    let call = crate::calls::get(db, transfer.call_id).await?;
+    let call = crate::calls::store::get(db, transfer.call_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", transfer.call_id))?;
     let stamps = [
         (TransferState::Initiated, Some(transfer.initiated_at)),
         (TransferState::Briefing, transfer.briefing_at),

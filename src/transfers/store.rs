@@ -74,36 +74,6 @@ pub async fn lock_active_for_call(
     .await
 }
 
-/// Where the caller of a call is now: the final room of its latest completed transfer, or the
-/// call's own room.
-pub async fn current_caller_room(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Result<String> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(
-             (SELECT final_room FROM transfers WHERE call_id = $1 AND state = 'completed'
-              ORDER BY completed_at DESC LIMIT 1),
-             (SELECT room_name FROM calls WHERE id = $1))",
-    )
-    .bind(call_id)
-    .fetch_one(db)
-    .await
-}
-
-/// The call a room belongs to, and the transfer when it is a briefing room.
-pub async fn room_owner(
-    db: impl PgExecutor<'_>,
-    room: &str,
-) -> sqlx::Result<Option<(Uuid, Option<Uuid>)>> {
-    sqlx::query_as(
-        "SELECT id, NULL::uuid FROM calls WHERE room_name = $1
-         UNION ALL
-         SELECT call_id, id FROM transfers WHERE briefing_room = $1
-         LIMIT 1",
-    )
-    .bind(room)
-    .fetch_optional(db)
-    .await
-}
-
 /// A change of state and what comes with it. Unset fields keep their value.
 #[derive(Debug)]
 pub struct Transition {

@@ -201,7 +201,7 @@ async fn apply(
             crate::participants::store::record_room(&mut *tx, sid, &room.name, None, Some(at))
                 .await?;
             Ok(changed(
-                crate::transfers::on_room_finished(tx, state, &room.name, at).await?,
+                crate::calls::on_room_finished(tx, state, &room.name, at).await?,
             ))
         }
         "track_published" | "track_unpublished" => Ok((DeliveryResult::Recorded, None)),
@@ -217,8 +217,8 @@ async fn participant(
     joined: bool,
     at: DateTime<Utc>,
 ) -> Result<Option<String>, ApiError> {
-    let call = match crate::transfers::store::room_owner(&mut *tx, room).await? {
-        Some((call_id, _)) => crate::calls::store::get(&mut *tx, call_id).await?,
+    let call = match crate::rooms::owner(&mut *tx, room).await? {
+        Some(owner) => crate::calls::store::get(&mut *tx, owner.call_id).await?,
         None => None,
     };
     let role = match &call {

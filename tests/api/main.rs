@@ -12,6 +12,7 @@ mod jobs;
 mod migrations;
 mod openapi;
 mod rooms;
+mod structure;
 mod summaries;
 mod tokens;
 mod transcripts;

@@ -1,0 +1,38 @@
+//! SQL for the room registry.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// Whose a room is: a call's own room, or the briefing room of one of its transfers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct RoomOwner {
+    pub call_id: Uuid,
+    pub transfer_id: Option<Uuid>,
+}
+
+/// The call a room belongs to, and the transfer when it is a briefing room.
+pub async fn owner(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Option<RoomOwner>> {
+    sqlx::query_as(
+        "SELECT id AS call_id, NULL::uuid AS transfer_id FROM calls WHERE room_name = $1
+         UNION ALL
+         SELECT call_id, id FROM transfers WHERE briefing_room = $1
+         LIMIT 1",
+    )
+    .bind(room)
+    .fetch_optional(db)
+    .await
+}
+
+/// Where the caller of a call is now: the final room of its latest completed transfer, or the
+/// call's own room.
+pub async fn current_caller_room(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Result<String> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(
+             (SELECT final_room FROM transfers WHERE call_id = $1 AND state = 'completed'
+              ORDER BY completed_at DESC LIMIT 1),
+             (SELECT room_name FROM calls WHERE id = $1))",
+    )
+    .bind(call_id)
+    .fetch_one(db)
+    .await
+}

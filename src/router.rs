@@ -1,0 +1,129 @@
+//! The router: every module's routes, the middleware around them, and the OpenAPI document.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, StatusCode};
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::app::AppState;
+use crate::error::{ApiError, Problem};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "warmline",
+        description = "Warm (attended) call transfers over LiveKit: calls, transcripts, transfers, \
+                       participants and summaries, stored in Postgres.\n\nErrors are RFC 9457 \
+                       `application/problem+json` documents with a stable `type`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "calls", description = "Calls and their timelines"),
+        (name = "transcripts", description = "What was said on a call"),
+        (name = "transfers", description = "Warm transfers and their state machine"),
+        (name = "tokens", description = "Scoped LiveKit access tokens"),
+        (name = "rooms", description = "LiveKit rooms and who was in them"),
+        (name = "webhooks", description = "Events from LiveKit"),
+        (name = "summaries", description = "Call summaries and briefing scripts"),
+        (name = "prototype-compatible", description = "The prototype's routes, served over the same services. Deprecated: use /v1"),
+        (name = "health", description = "Liveness and readiness"),
+    ),
+    components(schemas(Problem, crate::error::FieldError))
+)]
+struct ApiDoc;
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::health::router())
+        .merge(crate::calls::routes::router())
+        .merge(crate::transcripts::routes::router())
+        .merge(crate::events::routes::router())
+        .merge(crate::transfers::routes::router())
+        .merge(crate::tokens::routes::router())
+        .merge(crate::participants::routes::router())
+        .merge(crate::webhooks::routes::router())
+        .merge(crate::summaries::routes::router())
+        .merge(crate::compat::routes::router())
+}
+
+/// The OpenAPI document of every route, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    with_common_errors(api_router().into_openapi())
+}
+
+/// Adds the errors any route can answer (an unavailable database, an internal error, a
+/// request that ran too long) to every operation, so the document lists them all.
+fn with_common_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    let common = [
+        ("408", "The request took longer than REQUEST_TIMEOUT_SECS"),
+        ("500", "Internal error (logged with the request id)"),
+        ("503", "The database is unavailable; retry later"),
+    ];
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, description) in common {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            }
+        }
+    }
+    spec
+}
+
+/// The full router with its middleware, ready to serve (tests can `oneshot` it).
+pub fn router(state: AppState) -> Router {
+    let (api, spec) = api_router().split_for_parts();
+    let spec = with_common_errors(spec);
+    let config = state.config.clone();
+    api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .fallback(|| async { ApiError::RouteNotFound("no route matches this path".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this route does not accept that method".into())
+        })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(CorsLayer::permissive().expose_headers([REQUEST_ID]))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+                    let request_id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok());
+                    tracing::info_span!("request", method = %req.method(), route, path = %req.uri().path(), request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
