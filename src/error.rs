@@ -10,6 +10,10 @@ pub const SQLSTATE_TRANSITION_REFUSED: &str = "WL001";
 /// SQLSTATE raised when something tries to change an append-only record (events, summaries).
 pub const SQLSTATE_APPEND_ONLY: &str = "WL002";
 
+/// Seconds a client is told to wait (`Retry-After`) before retrying a 503: long enough for a
+/// restarting database or a lost race to pass, short enough not to stall a live call.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
 /// One problem with one input field.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 pub struct FieldError {
@@ -207,6 +211,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         response
     }
 }
@@ -222,21 +231,38 @@ impl From<sqlx::Error> for ApiError {
                 );
             }
             // The database is down or saturated: a retry later may work, so say so.
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %err, "the database is unavailable");
-                return Self::Unavailable("the database is unavailable; try again shortly".into());
-            }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => return database_unavailable(&err),
             _ => {}
         }
         if let Some(db) = err.as_database_error() {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            // A restart or failover of the server ends the queries in flight (57P01 admin
+            // shutdown, 57P02 crash shutdown, 57P03 cannot connect now) or their connection
+            // (class 08); 53300 is a server out of connection slots. A retry soon may work.
+            if matches!(code, "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08") {
+                return database_unavailable(&err);
+            }
+            // Class 22, data exception: a value the database cannot take (a NUL character,
+            // a timestamp out of range, …) that no check before it caught. The client sent it.
+            if code.starts_with("22") {
+                tracing::warn!(error = %db, code, "the database refused a value from a request");
+                return Self::invalid(
+                    "request",
+                    format!("holds a value the database cannot store: {}", db.message()),
+                );
+            }
             // Deadlock or serialization failure: the request did nothing and may be retried.
-            if matches!(db.code().as_deref(), Some("40P01" | "40001")) {
+            if matches!(code, "40P01" | "40001") {
                 tracing::warn!(error = %db, "a transaction lost a race; the client may retry");
                 return Self::Unavailable(
                     "the request collided with a concurrent one; retry it".into(),
                 );
             }
-            if db.code().as_deref() == Some(SQLSTATE_TRANSITION_REFUSED) {
+            if code == SQLSTATE_TRANSITION_REFUSED {
                 // The trigger's message is "<from> -> <to>": keep both for the client.
                 let message = db.message().to_owned();
                 let current = message.split(" -> ").next().map(str::to_owned);
@@ -253,6 +279,11 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+fn database_unavailable(err: &sqlx::Error) -> ApiError {
+    tracing::error!(error = %err, "the database is unavailable");
+    ApiError::Unavailable("the database is unavailable; try again shortly".into())
+}
+
 /// The constraints a client can run into, and what to tell it.
 fn constraint_error(constraint: &str) -> Option<ApiError> {
     let conflict = |detail: &str| Some(ApiError::conflict(detail));
@@ -262,5 +293,75 @@ fn constraint_error(constraint: &str) -> Option<ApiError> {
             conflict("that room name is already in use")
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// A database error with only a SQLSTATE, as the server would send it.
+    #[derive(Debug)]
+    struct Refused(&'static str);
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "refused with {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Refused {}
+
+    impl sqlx::error::DatabaseError for Refused {
+        fn message(&self) -> &str {
+            "refused"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn status_of(code: &'static str) -> StatusCode {
+        ApiError::from(sqlx::Error::Database(Box::new(Refused(code)))).status()
+    }
+
+    #[test]
+    fn a_server_going_away_is_a_503_and_a_value_it_cannot_take_a_422() {
+        for code in [
+            "57P01", "57P02", "57P03", "08000", "08006", "08P01", "53300",
+        ] {
+            assert_eq!(status_of(code), StatusCode::SERVICE_UNAVAILABLE, "{code}");
+        }
+        for code in ["22P05", "22021", "22008", "22003", "22P02"] {
+            assert_eq!(status_of(code), StatusCode::UNPROCESSABLE_ENTITY, "{code}");
+        }
+        assert_eq!(status_of("XX000"), StatusCode::INTERNAL_SERVER_ERROR);
+        let pool = ApiError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(pool.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_503_says_when_to_retry() {
+        let response = ApiError::Unavailable("down".into()).into_response();
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&HeaderValue::from(RETRY_AFTER_SECS))
+        );
+        let response = ApiError::conflict("no").into_response();
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -154,3 +154,49 @@ async fn metrics_count_requests_by_route_jobs_and_transfers_by_state() {
         "routes, never raw paths, label requests"
     );
 }
+
+#[tokio::test]
+async fn a_database_restart_under_a_request_is_a_503_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let call_id = uuid::Uuid::parse_str(call["id"].as_str().unwrap()).unwrap();
+    // Holding the call's row keeps the request's UPDATE waiting, in flight, on the server.
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM calls WHERE id = $1 FOR UPDATE")
+        .bind(call_id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let path = format!("/v1/calls/{call_id}/end");
+    let end = app.post_empty(&path);
+    let terminate = async {
+        // What a server shutdown does to every backend: SQLSTATE 57P01 in flight.
+        let waiting = "SELECT pid FROM pg_stat_activity
+                       WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        for _ in 0..200 {
+            if let Some(pid) = sqlx::query_scalar::<_, i32>(waiting)
+                .fetch_optional(&app.pool)
+                .await
+                .unwrap()
+            {
+                sqlx::query("SELECT pg_terminate_backend($1)")
+                    .bind(pid)
+                    .execute(&app.pool)
+                    .await
+                    .unwrap();
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the request never waited on the lock");
+    };
+    let (reply, ()) = tokio::join!(end, terminate);
+    reply.problem(StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    holder.rollback().await.unwrap();
+}
