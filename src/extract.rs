@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::domain::{NUL_REFUSED, nul_in_json};
 use crate::error::ApiError;
 
 /// A JSON body in, a JSON body out.
@@ -20,11 +21,29 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
-        }
+        // axum checks the content type and reads the body; `object_body` does the rest.
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        object_body(value).map(Self)
     }
+}
+
+/// Reads a request body that was valid JSON into `T`, with no NUL character anywhere in it:
+/// Postgres refuses a NUL in any text.
+fn object_body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if let Some(field) = nul_in_json(&value) {
+        return Err(ApiError::invalid(field, NUL_REFUSED));
+    }
+    // serde_path_to_error names the field that failed, as axum's own extractor does.
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let field = e.path().to_string();
+        let message = e.into_inner().to_string();
+        match field.as_str() {
+            "." | "" => ApiError::invalid("body", message),
+            _ => ApiError::invalid(field, message),
+        }
+    })
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -35,19 +54,6 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        // serde's message names the field and what it expected, e.g.
-        // "caller_name: invalid type: integer `5`, expected a string at line 1 column 17".
-        JsonRejection::JsonDataError(e) => {
-            let text = e.body_text();
-            let text = text
-                .trim_start_matches("Failed to deserialize the JSON body into the target type: ");
-            // serde_path_to_error puts the field's path first ("segments[0].role: unknown variant").
-            let (field, message) = match text.split_once(": ") {
-                Some((path, rest)) if !path.contains(' ') => (path, rest),
-                _ => ("body", text),
-            };
-            ApiError::invalid(field, message)
-        }
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::BadRequest(format!("the body is not valid JSON: {}", source_text(&e)))
         }
@@ -77,6 +83,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Percent-decoded, a parameter may hold a NUL (`%00`), which no query can carry.
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await
+            && let Some((key, _)) = raw.iter().find(|(_, value)| value.contains('\0'))
+        {
+            return Err(ApiError::invalid(key, NUL_REFUSED));
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => Err(match e.kind() {
@@ -135,6 +147,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // Percent-decoded, a parameter may hold a NUL (`%00`), which no query can carry.
+        let query = parts.uri.query().unwrap_or_default();
+        if let Some((key, _)) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, value)| key.contains('\0') || value.contains('\0'))
+        {
+            return Err(ApiError::invalid(key.replace('\0', "\\u0000"), NUL_REFUSED));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::invalid(
@@ -174,9 +193,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
                 "send the body as JSON with `Content-Type: application/json`".into(),
             ));
         }
-        axum::Json::<T>::from_bytes(&bytes)
-            .map(|axum::Json(value)| Self(value))
-            .map_err(json_rejection)
+        let axum::Json(value) =
+            axum::Json::<serde_json::Value>::from_bytes(&bytes).map_err(json_rejection)?;
+        object_body(value).map(Self)
     }
 }
 

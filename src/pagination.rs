@@ -2,9 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::error::ApiError;
 
@@ -46,6 +48,22 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: Option<&str>) -> Result<Option
         .ok_or_else(|| ApiError::invalid("cursor", "is not a cursor returned by this API"))
 }
 
+/// Where a listing ordered by time and id resumes: after the row with this time and id.
+/// Written as `[time, id]`, the shape `page` gives a `(time, id)` key. A client can forge a
+/// cursor, so its time is checked like any instant a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeCursor(
+    #[serde(deserialize_with = "crate::domain::deserialize_instant")] pub DateTime<Utc>,
+    pub Uuid,
+);
+
+impl TimeCursor {
+    /// The time and id, as the stores take them.
+    pub fn into_parts(self) -> (DateTime<Utc>, Uuid) {
+        (self.0, self.1)
+    }
+}
+
 /// Makes a page from up to `limit + 1` rows: the extra row only says that more exist.
 pub fn page<T, K: Serialize>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> Page<T> {
     let more = rows.len() as i64 > limit;
@@ -75,6 +93,17 @@ mod tests {
         assert_eq!(key, Some((2, "k".to_owned())));
         assert!(decode_cursor::<(i32, String)>(Some("not-a-cursor")).is_err());
         assert!(page(vec![1, 2], 2, |n| *n).next_cursor.is_none());
+    }
+
+    #[test]
+    fn a_time_cursor_reads_what_page_wrote_and_refuses_impossible_times() {
+        let at: DateTime<Utc> = "2026-11-25T10:00:00Z".parse().unwrap();
+        let p = page(vec![(at, Uuid::nil()), (at, Uuid::nil())], 1, |r| *r);
+        let read: Option<TimeCursor> = decode_cursor(p.next_cursor.as_deref()).unwrap();
+        assert_eq!(read, Some(TimeCursor(at, Uuid::nil())));
+        let forged = URL_SAFE_NO_PAD
+            .encode(br#"["-9999-01-01T00:00:00Z","00000000-0000-0000-0000-000000000000"]"#);
+        assert!(decode_cursor::<TimeCursor>(Some(&forged)).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::pagination::{self, Page};
-use model::{Call, CallCursor, CallListQuery, CallStatus, CreateCall};
+use model::{Call, CallListQuery, CallStatus, CreateCall};
 
 /// Creates a call from a client's request.
 pub async fn create(db: &PgPool, request: CreateCall) -> Result<Call, ApiError> {
@@ -30,7 +30,7 @@ pub async fn get(db: &PgPool, id: Uuid) -> Result<Call, ApiError> {
 /// A page of calls, newest first.
 pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiError> {
     let limit = pagination::limit(query.limit)?;
-    let after: Option<CallCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
+    let after: Option<pagination::TimeCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
     if let (Some(from), Some(to)) = (query.created_after, query.created_before)
         && from >= to
     {
@@ -55,6 +55,7 @@ pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiEr
             Some(q) => Some(q.to_owned()),
         },
     };
+    let after = after.map(pagination::TimeCursor::into_parts);
     let rows = store::list(db, &filter, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |c| (c.created_at, c.id)))
 }

@@ -153,8 +153,16 @@ pub struct CallListQuery {
     /// Only calls of this caller (name, case-insensitive).
     pub caller: Option<String>,
     /// Only calls created at or after this instant (RFC 3339).
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::deserialize_optional_instant"
+    )]
     pub created_after: Option<DateTime<Utc>>,
     /// Only calls created before this instant (RFC 3339).
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::deserialize_optional_instant"
+    )]
     pub created_before: Option<DateTime<Utc>>,
     /// Full-text search over what was said and the summaries (web-search syntax: words,
     /// `"a phrase"`, `-word`, `or`), and the caller's name and issue.

@@ -221,10 +221,11 @@ pub async fn list(
     query: SummaryListQuery,
 ) -> Result<Page<Summary>, ApiError> {
     let limit = pagination::limit(query.limit)?;
-    let after = pagination::decode_cursor(query.cursor.as_deref())?;
+    let after: Option<pagination::TimeCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
     crate::calls::store::get(db, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    let after = after.map(pagination::TimeCursor::into_parts);
     let rows = store::list(db, call_id, query.transfer_id, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |s| (s.created_at, s.id)))
 }

@@ -75,6 +75,10 @@ pub struct NewSegment {
     /// End, in milliseconds from the start of the call (≥ `start_ms`).
     pub end_ms: Option<i64>,
     /// Wall-clock time the segment was spoken.
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::deserialize_optional_instant"
+    )]
     pub spoken_at: Option<DateTime<Utc>>,
 }
 

@@ -109,7 +109,7 @@ pub async fn get(db: &PgPool, id: Uuid) -> Result<Transfer, ApiError> {
 /// A page of transfers, newest first.
 pub async fn list(db: &PgPool, query: TransferListQuery) -> Result<Page<Transfer>, ApiError> {
     let limit = pagination::limit(query.limit)?;
-    let after = pagination::decode_cursor(query.cursor.as_deref())?;
+    let after: Option<pagination::TimeCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
     if let (Some(state), Some(active)) = (query.state, query.active)
         && state.is_terminal() == active
     {
@@ -125,6 +125,7 @@ pub async fn list(db: &PgPool, query: TransferListQuery) -> Result<Page<Transfer
         from_agent: query.from_agent.map(|a| a.trim().to_owned()),
         call_id: query.call_id,
     };
+    let after = after.map(pagination::TimeCursor::into_parts);
     let rows = store::list(db, &filter, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |t| (t.initiated_at, t.id)))
 }

@@ -90,11 +90,18 @@ pub async fn receive(
         lk.api_secret.expose_secret(),
     ));
     let event = receiver.receive(body, token).map_err(explain)?;
+    // Signed by LiveKit's key, yet still input: Postgres refuses a NUL in any text we store.
+    if let Some(field) = serde_json::from_str(body)
+        .ok()
+        .and_then(|value| crate::domain::nul_in_json(&value))
+    {
+        return Err(ApiError::invalid(field, crate::domain::NUL_REFUSED));
+    }
     if event.id.is_empty() {
         return Err(ApiError::invalid("id", "the event has no id"));
     }
     let occurred_at = DateTime::from_timestamp(event.created_at, 0)
-        .filter(|_| event.created_at > 0)
+        .filter(|at| event.created_at > 0 && crate::domain::instant(*at).is_ok())
         .unwrap_or_else(Utc::now);
     let room = event
         .room

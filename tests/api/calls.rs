@@ -364,3 +364,49 @@ async fn supervisors_find_calls_by_what_was_said_or_summarized() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn text_postgres_cannot_store_is_422_wherever_it_comes_in() {
+    let app = TestApp::spawn().await;
+    // A NUL in a metadata value and in a metadata key (jsonb refuses both).
+    for (body, field) in [
+        (
+            json!({"caller_name": "a", "metadata": {"k": "\u{0}"}}),
+            "metadata.k",
+        ),
+        (
+            json!({"caller_name": "a", "metadata": {"k\u{0}": 1}}),
+            "metadata.k\\u0000",
+        ),
+    ] {
+        let reply = app.post("/v1/calls", body).await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.error_fields(), [field], "{}", reply.body);
+    }
+    assert_eq!(count(&app.pool, "calls").await, 0);
+    // A NUL in a filter.
+    for (query, field) in [("q=a%00b", "q"), ("caller=a%00b", "caller")] {
+        let reply = app.get(&format!("/v1/calls?{query}")).await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.error_fields(), [field]);
+    }
+    // An instant chrono reads and Postgres does not: in a forged cursor and in a filter.
+    use base64::Engine;
+    let cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(br#"["-9999-01-01T00:00:00Z","00000000-0000-0000-0000-000000000000"]"#);
+    let reply = app.get(&format!("/v1/calls?cursor={cursor}")).await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.error_fields(), ["cursor"]);
+    app.get("/v1/calls?created_after=-9999-01-01T00:00:00Z")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let call = app.create_call("Jane").await;
+    let reply = app
+        .post(
+            &format!("/v1/calls/{}/transcript", call["id"].as_str().unwrap()),
+            json!({"segments": [{"segment_id": "1", "speaker": "Jane", "role": "caller",
+                                 "text": "hi", "start_ms": 0, "spoken_at": "+99999-01-01T00:00:00Z"}]}),
+        )
+        .await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+}

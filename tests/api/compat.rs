@@ -560,3 +560,26 @@ async fn summarize_without_a_call_summarizes_the_text_alone() {
     );
     assert_eq!(count(&app.pool, "summaries").await, 0);
 }
+
+#[tokio::test]
+async fn a_nul_in_a_name_on_the_old_routes_is_422_not_a_database_error() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/caller/a%00b/transfer-status",
+        "/agent/a%00b/transfer-status",
+        "/room/a%00b/participants",
+        "/rooms/a%00b/participants",
+    ] {
+        app.get(path)
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let reply = app
+        .post(
+            "/room/participants",
+            json!({"room_name": "a\u{0}b", "participants": []}),
+        )
+        .await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.error_fields(), ["room_name"]);
+}

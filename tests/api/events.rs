@@ -139,7 +139,14 @@ async fn open_streams_end_when_the_service_stops() {
 #[tokio::test]
 async fn bad_stream_parameters_are_422() {
     let app = TestApp::spawn().await;
-    for query in ["?after=-1", "?call_id=nope", "?kind=", "?colour=red"] {
+    // A NUL in `kind` used to answer 200 and then deliver nothing (the query failed).
+    for query in [
+        "?after=-1",
+        "?call_id=nope",
+        "?kind=",
+        "?colour=red",
+        "?kind=a%00b",
+    ] {
         app.get(&format!("/v1/events{query}"))
             .await
             .problem(StatusCode::UNPROCESSABLE_ENTITY);

@@ -81,3 +81,11 @@ async fn contradictory_or_unknown_options_are_422() {
             .problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+#[tokio::test]
+async fn a_nul_in_a_room_name_is_422_not_a_database_error() {
+    let app = TestApp::spawn().await;
+    let reply = app.get("/v1/rooms/a%00b/participants").await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.error_fields(), ["room"]);
+}

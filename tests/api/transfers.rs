@@ -880,3 +880,13 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_nul_in_an_agent_filter_is_422_not_a_database_error() {
+    let app = TestApp::spawn().await;
+    for query in ["to_agent=a%00b", "from_agent=a%00b"] {
+        let reply = app.get(&format!("/v1/transfers?{query}")).await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.error_fields(), [query.split('=').next().unwrap()]);
+    }
+}

@@ -416,3 +416,33 @@ async fn concurrent_deliveries_for_one_room_do_not_deadlock() {
     );
     assert_eq!(count(&app.pool, "participants").await, 40);
 }
+
+#[tokio::test]
+async fn a_signed_event_with_a_nul_in_any_text_is_422_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let room = call["room_name"].as_str().unwrap();
+    let joined = |id: &str, event: &str, room: &str, identity: &str| {
+        lk_event(id, event, room, Some((identity, "PA_1")), now())
+    };
+    for (event, field) in [
+        (joined("EV_\u{0}", "participant_joined", room, "Jane"), "id"),
+        (
+            joined("EV_1", "participant_\u{0}joined", room, "Jane"),
+            "event",
+        ),
+        (
+            joined("EV_2", "participant_joined", room, "Ja\u{0}ne"),
+            "participant.identity",
+        ),
+        (
+            joined("EV_3", "participant_joined", "call_\u{0}", "Jane"),
+            "room.name",
+        ),
+    ] {
+        let reply = app.webhook(&event).await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.error_fields(), [field], "{}", reply.body);
+    }
+    assert_eq!(count(&app.pool, "webhook_deliveries").await, 0);
+}
