@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::{NUL_REFUSED, nul_in_json};
 use crate::error::ApiError;
 
-/// A JSON body in, a JSON body out.
+/// A JSON body in, a JSON body out. The body must be a JSON object.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -29,9 +29,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// Reads a request body that was valid JSON into `T`, with no NUL character anywhere in it:
-/// Postgres refuses a NUL in any text.
+/// Reads a request body that was valid JSON into `T`: only a JSON object, and no NUL
+/// character anywhere in it. serde would otherwise fill a struct from an array, field by
+/// position, and Postgres refuses a NUL in any text.
 fn object_body<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
     if let Some(field) = nul_in_json(&value) {
         return Err(ApiError::invalid(field, NUL_REFUSED));
     }
@@ -166,8 +170,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// A JSON body that may also be left out entirely (an empty body): then the default value.
-/// For actions whose every field is optional.
+/// A JSON object that may also be left out entirely (an empty body, or `null`): then the
+/// default value. For actions whose every field is optional.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JsonOrEmpty<T>(pub T);
 
@@ -195,6 +199,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for JsonOrEmp
         }
         let axum::Json(value) =
             axum::Json::<serde_json::Value>::from_bytes(&bytes).map_err(json_rejection)?;
+        // The spec documents these bodies as an object or `null`: `null` says "nothing".
+        if value.is_null() {
+            return Ok(Self(T::default()));
+        }
         object_body(value).map(Self)
     }
 }

@@ -410,3 +410,19 @@ async fn text_postgres_cannot_store_is_422_wherever_it_comes_in() {
         .await;
     reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn a_body_must_be_a_json_object_not_an_array_or_null() {
+    let app = TestApp::spawn().await;
+    // serde would fill the struct's fields from an array, by position.
+    for body in [
+        json!(["Array Caller", null, null, null, null]),
+        json!(null),
+        json!("Jane"),
+    ] {
+        let reply = app.post("/v1/calls", body).await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.error_fields(), ["body"], "{}", reply.body);
+    }
+    assert_eq!(count(&app.pool, "calls").await, 0);
+}

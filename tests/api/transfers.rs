@@ -882,6 +882,28 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
 }
 
 #[tokio::test]
+async fn an_action_body_is_an_object_or_nothing_never_an_array() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    // serde would read `[agent, detail]` by position, and cancel the transfer.
+    let array = app
+        .post(&format!("/v1/transfers/{t}/cancel"), json!([null, null]))
+        .await;
+    array.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(array.error_fields(), ["body"]);
+    assert_eq!(app.transfer(&t).await["state"], "initiated");
+    // The spec allows `null` for these optional bodies: it means no details.
+    let null = app
+        .post(&format!("/v1/transfers/{t}/cancel"), json!(null))
+        .await;
+    assert_eq!(null.status, StatusCode::OK, "{}", null.body);
+    assert_eq!(null.body["state"], "cancelled");
+}
+
+#[tokio::test]
 async fn a_nul_in_an_agent_filter_is_422_not_a_database_error() {
     let app = TestApp::spawn().await;
     for query in ["to_agent=a%00b", "from_agent=a%00b"] {
