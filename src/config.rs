@@ -9,6 +9,11 @@ use secrecy::SecretString;
 /// Where `DATABASE_URL` points when it is not set: the machine's own Postgres.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/warmline";
 
+/// The range `DATABASE_ACQUIRE_TIMEOUT_MS` is clamped to: below it a busy but healthy pool
+/// turns requests away; above it a request waits on a database that is down.
+pub const DATABASE_ACQUIRE_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(30));
+
 /// How a `connecting` transfer becomes `completed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandoffConfirmation {
@@ -26,6 +31,8 @@ pub struct Config {
     /// `None` means: the default local server, with the embedded-cluster fallback.
     pub database_url: Option<String>,
     pub database_max_connections: u32,
+    /// How long a request waits for a pooled connection before it is answered 503.
+    pub database_acquire_timeout: Duration,
     pub auto_migrate: bool,
     pub data_dir: std::path::PathBuf,
     pub max_body_bytes: usize,
@@ -175,6 +182,14 @@ impl Config {
                 "DATABASE_MAX_CONNECTIONS",
                 parsed("DATABASE_MAX_CONNECTIONS", "10")?,
             )?,
+            database_acquire_timeout: {
+                let (low, high) = DATABASE_ACQUIRE_TIMEOUT_BOUNDS;
+                let ms: u64 = num(
+                    "DATABASE_ACQUIRE_TIMEOUT_MS",
+                    parsed("DATABASE_ACQUIRE_TIMEOUT_MS", "2000")?,
+                )?;
+                Duration::from_millis(ms).clamp(low, high)
+            },
             auto_migrate: flag("AUTO_MIGRATE", true)?,
             data_dir: parsed("DATA_DIR", "data")?.into(),
             max_body_bytes,

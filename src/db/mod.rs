@@ -3,7 +3,6 @@
 pub mod embedded;
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -25,13 +24,13 @@ pub struct Database {
 /// answers and Postgres is installed, a private cluster under the data directory.
 pub async fn connect(config: &Config) -> anyhow::Result<Database> {
     if let Some(url) = &config.database_url {
-        let pool = open(url, config.database_max_connections).await?;
+        let pool = open(url, config).await?;
         return Ok(Database {
             pool,
             embedded: None,
         });
     }
-    match open(DEFAULT_DATABASE_URL, config.database_max_connections).await {
+    match open(DEFAULT_DATABASE_URL, config).await {
         Ok(pool) => Ok(Database {
             pool,
             embedded: None,
@@ -52,7 +51,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Database> {
             let cluster = EmbeddedPostgres::start(binaries, &config.data_dir.join("postgres"))
                 .await
                 .context("starting a private Postgres cluster")?;
-            let pool = open(&cluster.url("warmline"), config.database_max_connections).await?;
+            let pool = open(&cluster.url("warmline"), config).await?;
             Ok(Database {
                 pool,
                 embedded: Some(cluster),
@@ -73,15 +72,17 @@ fn is_unreachable(err: &anyhow::Error) -> bool {
 }
 
 /// Opens a pool on `url`, creating its database first when the server does not have it.
-pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+pub async fn open(url: &str, config: &Config) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .with_context(|| format!("DATABASE_URL {:?} is not a Postgres URL", redact(url)))?;
     create_database_if_missing(&options)
         .await
         .with_context(|| format!("preparing the database at {}", redact(url)))?;
     PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(config.database_max_connections)
+        // While the database is down, a request waits this long for a connection before it
+        // is answered 503: short, so clients and load balancers learn it at once.
+        .acquire_timeout(config.database_acquire_timeout)
         .connect_with(options.clone())
         .await
         .with_context(|| format!("connecting to {}", redact(url)))

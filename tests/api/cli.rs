@@ -150,7 +150,11 @@ async fn a_private_cluster_is_started_from_the_installed_binaries() {
     let cluster = warmline::db::EmbeddedPostgres::start(binaries.clone(), &dir.join("postgres"))
         .await
         .unwrap();
-    let pool = warmline::db::open(&cluster.url("warmline"), 2)
+    let config = warmline::Config::from_lookup(|key| {
+        (key == "DATABASE_MAX_CONNECTIONS").then(|| "2".to_owned())
+    })
+    .unwrap();
+    let pool = warmline::db::open(&cluster.url("warmline"), &config)
         .await
         .unwrap();
     warmline::db::migrate(&pool).await.unwrap();

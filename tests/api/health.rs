@@ -1,3 +1,5 @@
+use std::time::{Duration, Instant};
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -199,4 +201,130 @@ async fn a_database_restart_under_a_request_is_a_503_with_retry_after() {
         .unwrap();
     assert!((1..=10).contains(&retry_after), "{retry_after}");
     holder.rollback().await.unwrap();
+}
+
+/// A TCP relay to the test database that can be cut, as a network or a server going away.
+struct Relay {
+    url: String,
+    cut: tokio_util::sync::CancellationToken,
+}
+
+impl Relay {
+    async fn start(db_url: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let parsed = url::Url::parse(db_url).unwrap();
+        let upstream = format!(
+            "{}:{}",
+            parsed.host_str().unwrap(),
+            parsed.port().unwrap_or(5432)
+        );
+        let mut relayed = parsed.clone();
+        relayed.set_port(Some(port)).unwrap();
+        let cut = tokio_util::sync::CancellationToken::new();
+        let stop = cut.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((mut client, _)) = accepted else {
+                    return;
+                };
+                let upstream = upstream.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    }
+                });
+            }
+        });
+        Self {
+            url: relayed.to_string(),
+            cut,
+        }
+    }
+}
+
+#[tokio::test]
+async fn while_the_database_is_down_requests_fail_fast_and_readiness_answers_within_a_second() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = crate::support::TestDb::create().await;
+    let relay = Relay::start(&db.url).await;
+    let fake = crate::support::livekit::FakeLiveKit::start().await;
+    let settings = [
+        ("DATABASE_URL", relay.url.as_str()),
+        ("DATABASE_MAX_CONNECTIONS", "2"),
+        ("DATABASE_ACQUIRE_TIMEOUT_MS", "1500"),
+        ("LIVEKIT_URL", fake.url.as_str()),
+    ];
+    let config = warmline::Config::from_lookup(|k| {
+        settings
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| v.to_string())
+    })
+    .unwrap();
+    assert_eq!(config.database_acquire_timeout, Duration::from_millis(1500));
+    let pool = warmline::db::open(&relay.url, &config).await.unwrap();
+    warmline::db::migrate(&pool).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = warmline::AppState::new(pool.clone(), config).unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(warmline::serve(listener, state, shutdown.clone()));
+    let client = reqwest::Client::new();
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    relay.cut.cancel();
+    let started = Instant::now();
+    let ready = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.headers().contains_key("retry-after"));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "readiness took {:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    let created = client
+        .post(format!("{base}/v1/calls"))
+        .json(&json!({"caller_name": "Jane"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(created.headers().contains_key("retry-after"));
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(4),
+        "a request waited {waited:?} for a database that is down"
+    );
+    shutdown.cancel();
+    let _ = server.await;
+    pool.close().await;
+}
+
+#[test]
+fn the_acquire_timeout_is_clamped_to_sane_bounds() {
+    let acquire = |value: &str| {
+        let value = value.to_owned();
+        warmline::Config::from_lookup(move |k| {
+            (k == "DATABASE_ACQUIRE_TIMEOUT_MS").then(|| value.clone())
+        })
+        .unwrap()
+        .database_acquire_timeout
+    };
+    assert_eq!(acquire(""), Duration::from_secs(2), "the default");
+    assert_eq!(acquire("750"), Duration::from_millis(750));
+    assert_eq!(acquire("0"), Duration::from_millis(100));
+    assert_eq!(acquire("3600000"), Duration::from_secs(30));
 }
