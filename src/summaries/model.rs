@@ -17,9 +17,9 @@ pub enum Sentiment {
     Frustrated,
 }
 
-/// What Agent B needs to know, in fixed fields.
+/// What Agent B needs to know, in fixed fields. Keys beyond these are ignored: models often
+/// add one (`"summary"`), and the fields asked for are all still required and validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "reason_for_call": "Order 4411 arrived damaged",
     "key_facts": ["Caller: Jane Doe (+1 415 555 0100)", "Order number: 4411"],

@@ -97,6 +97,12 @@ pub async fn receive(
     {
         return Err(ApiError::invalid(field, crate::domain::NUL_REFUSED));
     }
+    // protojson leaves out empty fields: no `event` means the body is no event at all.
+    if event.event.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the body is not a LiveKit webhook event: it has no `event` type".into(),
+        ));
+    }
     if event.id.is_empty() {
         return Err(ApiError::invalid("id", "the event has no id"));
     }

@@ -350,3 +350,21 @@ async fn a_job_running_longer_than_its_lease_is_not_taken_twice() {
     );
     assert_eq!(summaries(&app, &call_id).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_key_beside_the_asked_ones_is_ignored_not_refused() {
+    let model = FakeOpenAi::start().await;
+    model.script([Behaviour::ExtraKey]);
+    let app = app_with_model(&model, &[]).await;
+    let (call_id, _) = transfer_with_transcript(&app).await;
+    let rows = wait_for_summaries(&app, &call_id, 2).await;
+    assert_eq!(
+        (rows[0]["provider"].as_str(), rows[0]["fallback"].as_bool()),
+        (Some("openai_compatible"), Some(false)),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows[0]["content"]["reason_for_call"], "Damaged order 4411");
+    assert!(rows[0]["content"].get("summary").is_none());
+    assert_eq!(model.seen().len(), 1, "no repair was asked for");
+}

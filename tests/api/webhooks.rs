@@ -446,3 +446,13 @@ async fn a_signed_event_with_a_nul_in_any_text_is_422_and_stores_nothing() {
     }
     assert_eq!(count(&app.pool, "webhook_deliveries").await, 0);
 }
+
+#[tokio::test]
+async fn a_signed_body_without_an_event_type_is_400_not_ignored() {
+    let app = TestApp::spawn().await;
+    let reply = app
+        .webhook(&json!({"id": "EV_1", "createdAt": now().to_string()}))
+        .await;
+    reply.problem(StatusCode::BAD_REQUEST);
+    assert_eq!(count(&app.pool, "webhook_deliveries").await, 0);
+}

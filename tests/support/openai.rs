@@ -23,6 +23,8 @@ pub enum Behaviour {
     NotJson,
     /// JSON, but not in the schema.
     WrongShape,
+    /// A good answer with a key nobody asked for beside the asked ones.
+    ExtraKey,
 }
 
 /// One recorded request.
@@ -135,6 +137,11 @@ async fn complete(
         Behaviour::NotJson => completion("Sure! Here is a summary: the caller is unhappy.".into()),
         Behaviour::WrongShape => {
             completion(json!({"summary": "the caller is unhappy"}).to_string())
+        }
+        Behaviour::ExtraKey => {
+            let mut answer = good_summary();
+            answer["summary"] = json!("Jane's order arrived damaged.");
+            completion(answer.to_string())
         }
     }
 }
