@@ -36,7 +36,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "prototype-compatible", description = "The prototype's routes, served over the same services. Deprecated: use /v1"),
         (name = "health", description = "Liveness and readiness"),
     ),
-    components(schemas(Problem, crate::error::FieldError))
+    components(schemas(Problem, crate::error::FieldError, crate::participants::model::Include))
 )]
 struct ApiDoc;
 
@@ -56,24 +56,31 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of every route, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    with_common_errors(api_router().into_openapi())
+    documented(api_router().into_openapi())
+}
+
+/// Everything the router adds to every route, written into the document.
+fn documented(spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    with_body_errors(with_common_errors(spec))
+}
+
+/// A problem+json answer, for the document.
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
 }
 
 /// Adds the errors any route can answer (an unavailable database, an internal error, a
 /// request that ran too long) to every operation, so the document lists them all.
 fn with_common_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let problem = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .build()
-    };
     let common = [
         ("408", "The request took longer than REQUEST_TIMEOUT_SECS"),
         ("500", "Internal error (logged with the request id)"),
@@ -93,7 +100,42 @@ fn with_common_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
                     .responses
                     .responses
                     .entry(status.to_owned())
-                    .or_insert_with(|| problem(description).into());
+                    .or_insert_with(|| problem_response(description).into());
+            }
+        }
+    }
+    spec
+}
+
+/// Adds the answers of a request body that cannot be read (400), is too large (413) or is not
+/// JSON (415) to every operation that takes a body: the extractors give them on every route.
+fn with_body_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let body_errors = [
+        ("400", "The body is not valid JSON"),
+        ("413", "The body is larger than MAX_BODY_BYTES"),
+        (
+            "415",
+            "The body is not JSON (`Content-Type: application/json`)",
+        ),
+    ];
+    for item in spec.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_none() {
+                continue;
+            }
+            for (status, description) in body_errors {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| problem_response(description).into());
             }
         }
     }
@@ -103,7 +145,7 @@ fn with_common_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
 /// The full router with its middleware, ready to serve (tests can `oneshot` it).
 pub fn router(state: AppState) -> Router {
     let (api, spec) = api_router().split_for_parts();
-    let spec = with_common_errors(spec);
+    let spec = documented(spec);
     let config = state.config.clone();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(|| async { ApiError::RouteNotFound("no route matches this path".into()) })

@@ -34,3 +34,38 @@ fn every_operation_documents_its_errors_as_problem_json() {
         }
     }
 }
+
+#[test]
+fn every_schema_the_document_refers_to_is_defined() {
+    let spec = serde_json::to_value(warmline::openapi()).unwrap();
+    let defined = spec["components"]["schemas"].as_object().unwrap();
+    let text = spec.to_string();
+    let missing: Vec<&str> = text
+        .split("\"#/components/schemas/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| !defined.contains_key(*name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "referenced but not defined: {missing:?}"
+    );
+}
+
+#[test]
+fn every_operation_with_a_body_documents_unreadable_and_wrongly_typed_bodies() {
+    let spec = serde_json::to_value(warmline::openapi()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_none() {
+                continue;
+            }
+            for status in ["400", "413", "415"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} takes a body but does not list {status}"
+                );
+            }
+        }
+    }
+}
