@@ -38,6 +38,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub transcript_grace: Duration,
+    /// How long the response to a POST with an `Idempotency-Key` is kept and replayed.
+    pub idempotency_key_ttl: Duration,
     pub log_json: bool,
     pub livekit: LiveKitConfig,
     pub transfers: TransferConfig,
@@ -195,6 +197,7 @@ impl Config {
             max_body_bytes,
             request_timeout: secs("REQUEST_TIMEOUT_SECS", "30")?,
             transcript_grace: secs("TRANSCRIPT_GRACE_SECS", "300")?,
+            idempotency_key_ttl: secs("IDEMPOTENCY_KEY_TTL_SECS", "86400")?,
             log_json: flag("LOG_JSON", false)?,
             livekit: LiveKitConfig {
                 url: parsed("LIVEKIT_URL", "ws://localhost:7880")?,

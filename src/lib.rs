@@ -3,7 +3,8 @@
 //! Dependencies run one way, from the bottom up (`tests/api/structure.rs` fails on a cycle):
 //! 1. foundations: `config`, `error`, `domain`, `extract`, `pagination`, `telemetry`, `notify`,
 //!    `db`, and the outside clients `livekit` and `summaries::llm`;
-//! 2. `app`: the shared state, and `metrics`, which it carries;
+//! 2. `app`: the shared state, and `metrics`, which it carries; `idempotency`, the middleware
+//!    that replays a POST's first response;
 //! 3. records: each resource's `model` and `store` (its SQL), and `rooms`; a store uses
 //!    models, never services;
 //! 4. services, each using records of any resource and only the services listed before it:
@@ -21,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod jobs;
 pub mod livekit;
 pub mod metrics;
@@ -88,6 +90,11 @@ pub async fn serve(
         retry,
     ));
     let workers = tokio::spawn(crate::jobs::run_workers(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::idempotency::purge_expired_keys(
+        state.db.clone(),
+        state.config.idempotency_key_ttl,
+        shutdown.clone(),
+    ));
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;

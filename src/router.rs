@@ -40,6 +40,10 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 )]
 struct ApiDoc;
 
+/// POST routes that ignore `Idempotency-Key`: LiveKit's event id already makes a webhook
+/// delivery idempotent.
+const WITHOUT_IDEMPOTENCY_KEY: [&str; 1] = ["/v1/webhooks/livekit"];
+
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::health::router())
@@ -61,7 +65,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Everything the router adds to every route, written into the document.
 fn documented(spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    with_body_errors(with_common_errors(spec))
+    with_idempotency_keys(with_body_errors(with_common_errors(spec)))
 }
 
 /// A problem+json answer, for the document.
@@ -107,6 +111,26 @@ fn with_common_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
     spec
 }
 
+/// Every POST of a route runs under its `Idempotency-Key`, when it sends one. Inside the
+/// timeout, so a request that runs out of time lets its key go instead of storing a 408.
+async fn idempotent_posts(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let keyed = request.method() == axum::http::Method::POST
+        && route.is_some_and(|route| !WITHOUT_IDEMPOTENCY_KEY.contains(&route));
+    if keyed {
+        crate::idempotency::run(&state, request, next).await
+    } else {
+        next.run(request).await
+    }
+}
+
 /// Adds the answers of a request body that cannot be read (400), is too large (413) or is not
 /// JSON (415) to every operation that takes a body: the extractors give them on every route.
 fn with_body_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
@@ -142,6 +166,92 @@ fn with_body_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::Open
     spec
 }
 
+/// Documents `Idempotency-Key` on every POST that honours it: the header, the replay marker on
+/// its successful answers, and what its 409 and 422 then also mean.
+fn with_idempotency_keys(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{HeaderBuilder, ObjectBuilder, RefOr, Required, Type};
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(format!(
+            "Makes a retry safe: the first response to this key (and this request) is stored \
+             for IDEMPOTENCY_KEY_TTL_SECS (24 h) and replayed, with `Idempotent-Replayed: true`, \
+             to any request with the same key and the same method, path and body. Keys are \
+             scoped by the `Authorization` header. 5xx, 409 and 429 answers are not stored: \
+             the retry runs again. 1 to {} printable ASCII characters; a UUID is a good key.",
+            crate::idempotency::MAX_KEY_CHARS
+        )))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(crate::idempotency::MAX_KEY_CHARS)),
+        ))
+        .build();
+    let replayed = HeaderBuilder::new()
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["true"])),
+        ))
+        .description(Some(
+            "`true` when this is a stored response played back (Idempotency-Key)",
+        ))
+        .build();
+    let meanings = [
+        (
+            "409",
+            "A request with the same Idempotency-Key is still in progress",
+        ),
+        (
+            "422",
+            "The Idempotency-Key was used for a different request, or is malformed",
+        ),
+    ];
+    for (path, item) in spec.paths.paths.iter_mut() {
+        if WITHOUT_IDEMPOTENCY_KEY.contains(&path.as_str()) {
+            continue;
+        }
+        let Some(operation) = item.post.as_mut() else {
+            continue;
+        };
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(parameter.clone()));
+        for (status, response) in operation.responses.responses.iter_mut() {
+            if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                response
+                    .headers
+                    .insert("Idempotent-Replayed".to_owned(), RefOr::T(replayed.clone()));
+            }
+        }
+        for (status, meaning) in meanings {
+            match operation.responses.responses.get_mut(status) {
+                Some(RefOr::T(response)) => {
+                    let (first, rest) = meaning.split_at(1);
+                    response.description = format!(
+                        "{}; or {}{rest}",
+                        response.description,
+                        first.to_lowercase()
+                    );
+                }
+                Some(RefOr::Ref(_)) => {}
+                None => {
+                    let response = problem_response(meaning);
+                    operation
+                        .responses
+                        .responses
+                        .insert(status.to_owned(), response.into());
+                }
+            }
+        }
+    }
+    spec
+}
+
 /// The full router with its middleware, ready to serve (tests can `oneshot` it).
 pub fn router(state: AppState) -> Router {
     let (api, spec) = api_router().split_for_parts();
@@ -152,6 +262,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not accept that method".into())
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotent_posts))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))

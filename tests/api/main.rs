@@ -8,6 +8,7 @@ mod cli;
 mod compat;
 mod events;
 mod health;
+mod idempotency;
 mod jobs;
 mod migrations;
 mod openapi;

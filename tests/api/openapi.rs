@@ -69,3 +69,32 @@ fn every_operation_with_a_body_documents_unreadable_and_wrongly_typed_bodies() {
         }
     }
 }
+
+#[test]
+fn every_post_but_the_webhook_documents_idempotency_keys() {
+    let spec = serde_json::to_value(warmline::openapi()).unwrap();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        let Some(post) = item.get("post") else {
+            continue;
+        };
+        let takes_key = post["parameters"].as_array().is_some_and(|params| {
+            params
+                .iter()
+                .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+        });
+        if path == "/v1/webhooks/livekit" {
+            assert!(!takes_key, "LiveKit's event id already dedupes webhooks");
+            continue;
+        }
+        assert!(takes_key, "POST {path} does not document Idempotency-Key");
+        for status in ["409", "422"] {
+            let description = post["responses"][status]["description"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                description.contains("Idempotency-Key"),
+                "POST {path} {status} does not say what it means for Idempotency-Key"
+            );
+        }
+    }
+}

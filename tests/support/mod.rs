@@ -180,6 +180,30 @@ impl TestApp {
         Reply::read(response).await
     }
 
+    /// Sends a request with extra headers (`Idempotency-Key`, `Authorization`, …).
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request = match body {
+            Body::Json(value) => request.json(&value),
+            Body::Raw {
+                content_type,
+                bytes,
+            } => request.header("content-type", content_type).body(bytes),
+            Body::None => request,
+        };
+        let response = request.send().await.expect("request reaches the app");
+        Reply::read(response).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, Body::None).await
     }
