@@ -38,6 +38,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub transcript_grace: Duration,
+    /// A call no agent has joined by then ends.
+    pub call_unanswered_timeout: Duration,
     /// How long the response to a POST with an `Idempotency-Key` is kept and replayed.
     pub idempotency_key_ttl: Duration,
     pub log_json: bool,
@@ -197,6 +199,7 @@ impl Config {
             max_body_bytes,
             request_timeout: secs("REQUEST_TIMEOUT_SECS", "30")?,
             transcript_grace: secs("TRANSCRIPT_GRACE_SECS", "300")?,
+            call_unanswered_timeout: secs("CALL_UNANSWERED_TIMEOUT_SECS", "600")?,
             idempotency_key_ttl: secs("IDEMPOTENCY_KEY_TTL_SECS", "86400")?,
             log_json: flag("LOG_JSON", false)?,
             livekit: LiveKitConfig {

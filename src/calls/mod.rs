@@ -9,13 +9,31 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::jobs::model::Job;
 use crate::pagination::{self, Page};
 use model::{Call, CallListQuery, CallStatus, CreateCall};
 
-/// Creates a call from a client's request.
-pub async fn create(db: &PgPool, request: CreateCall) -> Result<Call, ApiError> {
+/// Creates a call from a client's request, with the timer that ends it if no agent answers.
+pub async fn create(state: &AppState, request: CreateCall) -> Result<Call, ApiError> {
     let call = request.parse()?;
-    let created = store::insert(db, &call).await?;
+    let mut tx = state.db.begin().await?;
+    let created = store::insert(&mut *tx, &call).await?;
+    let deadline = chrono::Duration::from_std(state.config.call_unanswered_timeout)
+        .ok()
+        .and_then(|timeout| created.created_at.checked_add_signed(timeout))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    crate::jobs::store::enqueue(
+        &mut *tx,
+        &Job::ExpireUnansweredCall {
+            call_id: created.id,
+        },
+        created.id,
+        None,
+        Some(deadline),
+        state.config.jobs.max_attempts,
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(call_id = %created.id, room = %created.room_name, "call created");
     Ok(created)
 }
@@ -86,6 +104,21 @@ pub async fn end_in(
     crate::transfers::on_call_ended(tx, state, &call).await?;
     tracing::info!(call_id = %id, "call ended");
     Ok(Some(call))
+}
+
+/// Timer: a call still `waiting` (no agent joined) when its time is up ends.
+pub async fn end_if_unanswered(state: &AppState, id: Uuid) -> anyhow::Result<()> {
+    let mut tx = state.db.begin().await?;
+    let Some(call) = store::lock(&mut tx, id).await? else {
+        return Ok(());
+    };
+    if call.status != CallStatus::Waiting {
+        return Ok(());
+    }
+    end_in(&mut tx, state, id).await?;
+    tx.commit().await?;
+    tracing::info!(call_id = %id, "call ended: no agent answered it in time");
+    Ok(())
 }
 
 /// LiveKit closed `room`: when it is where a call's caller is, the call is over.

@@ -38,7 +38,7 @@ async fn create_call(
     State(state): State<AppState>,
     Json(request): Json<CreateCall>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let call = super::create(&state.db, request).await?;
+    let call = super::create(&state, request).await?;
     let location = format!("/v1/calls/{}", call.id);
     Ok((
         StatusCode::CREATED,

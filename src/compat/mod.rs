@@ -206,7 +206,7 @@ pub async fn start_call(state: &AppState, request: StartCall) -> Result<StartedC
             "prototype".into(),
         )])),
     };
-    let call = crate::calls::create(&state.db, create).await?;
+    let call = crate::calls::create(state, create).await?;
     let join = JoinCall {
         identity: call.caller_identity.clone(),
         role: TokenRole::Caller,

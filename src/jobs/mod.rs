@@ -136,6 +136,9 @@ async fn execute(state: AppState, job: Job) -> RunOutcome {
         Job::ExpireTransfer { transfer_id } => {
             crate::transfers::expire_if_unanswered(&state, *transfer_id).await
         }
+        Job::ExpireUnansweredCall { call_id } => {
+            crate::calls::end_if_unanswered(&state, *call_id).await
+        }
         Job::HandoffTimeout { transfer_id } => {
             crate::transfers::fail_if_unconfirmed(&state, *transfer_id).await
         }

@@ -22,6 +22,8 @@ pub enum Job {
     },
     /// Timer: expire the transfer if it is still waiting for Agent B.
     ExpireTransfer { transfer_id: Uuid },
+    /// Timer: end the call if no agent has joined it yet.
+    ExpireUnansweredCall { call_id: Uuid },
     /// Check LiveKit for the receiving side of a hand-off; repeats until seen or timed out.
     ConfirmHandoff { transfer_id: Uuid },
     /// Timer: fail the transfer if its hand-off is still unconfirmed.
@@ -42,6 +44,7 @@ impl Job {
             Self::RemoveParticipant { .. } => "remove_participant",
             Self::MoveParticipant { .. } => "move_participant",
             Self::ExpireTransfer { .. } => "expire_transfer",
+            Self::ExpireUnansweredCall { .. } => "expire_unanswered_call",
             Self::ConfirmHandoff { .. } => "confirm_handoff",
             Self::HandoffTimeout { .. } => "handoff_timeout",
             Self::GenerateSummary { .. } => "generate_summary",

@@ -426,3 +426,36 @@ async fn a_body_must_be_a_json_object_not_an_array_or_null() {
     }
     assert_eq!(count(&app.pool, "calls").await, 0);
 }
+
+#[tokio::test]
+async fn a_call_no_agent_answers_ends_by_itself() {
+    let app = TestApp::spawn_with(&[("CALL_UNANSWERED_TIMEOUT_SECS", "1")]).await;
+    let unanswered = app.create_call("Jane").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answered = app.call_with_agent("John", "agent_alice").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::support::eventually("both calls' timers have run", || async {
+        let done: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM jobs WHERE kind = 'expire_unanswered_call' AND status = 'done'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        done == 2
+    })
+    .await;
+    let ended = app.get(&format!("/v1/calls/{unanswered}")).await.body;
+    assert_eq!(ended["status"], "ended");
+    assert!(ended["ended_at"].is_string());
+    assert!(
+        app.timeline_kinds(&unanswered)
+            .await
+            .contains(&"call.ended".to_owned())
+    );
+    let going_on = app.get(&format!("/v1/calls/{answered}")).await.body;
+    assert_eq!(going_on["status"], "active", "an answered call goes on");
+}
