@@ -368,3 +368,28 @@ async fn a_key_beside_the_asked_ones_is_ignored_not_refused() {
     assert!(rows[0]["content"].get("summary").is_none());
     assert_eq!(model.seen().len(), 1, "no repair was asked for");
 }
+
+#[test]
+fn the_model_client_has_root_certificates_to_verify_tls_with() {
+    // reqwest's rustls verifies against the platform's roots (rustls-platform-verifier, which
+    // reads them with rustls-native-certs): the same load, the same store. Empty, no https
+    // model API could be reached, and the client could not even be built.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let loaded = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(loaded.certs);
+    assert!(
+        !roots.is_empty(),
+        "no TLS root certificates on this system (install ca-certificates): {:?}",
+        loaded.errors
+    );
+    let config = warmline::Config::from_lookup(|key| match key {
+        "SUMMARY_BASE_URL" => Some("https://openrouter.ai/api/v1".to_owned()),
+        "SUMMARY_API_KEY" => Some("sk-test".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let model = config.summary_model.expect("a model is configured");
+    warmline::summaries::llm::LlmSummarizer::new(model)
+        .expect("the model client builds with the system's roots");
+}
