@@ -89,6 +89,8 @@ fn bad_settings_are_refused_with_the_variable_named() {
 
 #[tokio::test]
 async fn serve_answers_and_stops_cleanly_on_sigterm() {
+    // The client below needs it; run alone, no other test has installed it yet.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::create().await;
     let port = free_port();
     let mut child = warmline()
