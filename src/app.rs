@@ -17,6 +17,10 @@ pub struct AppState {
     pub summarizer: Option<Arc<crate::summaries::llm::LlmSummarizer>>,
     /// Counters and histograms served at `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// API keys seen recently, and whether any exists.
+    pub keys: Arc<crate::auth::keys::KeyCache>,
+    /// Event streams open per API key.
+    pub streams: Arc<crate::auth::limits::StreamCounts>,
     /// Wake-ups from the database's NOTIFY channels.
     pub signals: Arc<crate::notify::Signals>,
     /// Cancelled when the service stops; long-lived responses (event streams) end with it.
@@ -33,12 +37,15 @@ impl AppState {
             )?)),
             None => None,
         };
+        let config_ttl = config.auth.key_cache_ttl;
         Ok(Self {
             db,
             config: Arc::new(config),
             livekit,
             summarizer,
             metrics: crate::metrics::Metrics::new(),
+            keys: Arc::new(crate::auth::keys::KeyCache::new(config_ttl)),
+            streams: Arc::default(),
             signals: crate::notify::Signals::new(),
             shutdown: CancellationToken::new(),
         })

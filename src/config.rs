@@ -48,7 +48,33 @@ pub struct Config {
     pub jobs: JobConfig,
     /// The model behind summaries; `None`: the local summarizer only.
     pub summary_model: Option<SummaryConfig>,
+    pub auth: AuthConfig,
 }
+
+/// Access control, CORS and per-key limits.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `WARMLINE_AUTH=disabled`: serve without keys on any address (logged loudly).
+    pub disabled: bool,
+    /// How long a key lookup is trusted when no change notification arrives.
+    pub key_cache_ttl: Duration,
+    /// Browser origins allowed to call the API (never `*`).
+    pub cors_origins: Vec<String>,
+    /// Writes per second per API key (or per address without a key); 0: no limit.
+    pub writes_per_key_per_sec: u32,
+    /// Writes per second per client address; 0: no limit.
+    pub writes_per_address_per_sec: u32,
+    /// Event streams one key may hold open at once.
+    pub max_event_streams_per_key: usize,
+}
+
+/// The prototype's page, served by its dev server on these origins.
+pub const PROTOTYPE_ORIGINS: [&str; 4] = [
+    "http://localhost:3000",
+    "http://localhost:3001",
+    "http://127.0.0.1:3000",
+    "http://127.0.0.1:3001",
+];
 
 /// Where summaries come from when a model is configured.
 #[derive(Debug, Clone)]
@@ -177,9 +203,59 @@ impl Config {
             None
         };
 
+        let bind: IpAddr = num("BIND", parsed("BIND", "127.0.0.1")?)?;
+        let auth_disabled = match parsed("WARMLINE_AUTH", "auto")?.as_str() {
+            "auto" => false,
+            "disabled" => true,
+            other => bail!("WARMLINE_AUTH={other:?}: expected `auto` or `disabled`"),
+        };
+        let cors_origins = match var("CORS_ORIGINS") {
+            Some(list) => {
+                let origins: Vec<String> = list
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect();
+                for origin in &origins {
+                    let parsed = url::Url::parse(origin).map_err(|e| {
+                        anyhow::anyhow!("CORS_ORIGINS: {origin:?} is not an origin: {e}")
+                    })?;
+                    if !matches!(parsed.scheme(), "http" | "https") || parsed.path() != "/" {
+                        bail!(
+                            "CORS_ORIGINS: {origin:?} must be scheme://host[:port], e.g. https://app.example.com (`*` is not allowed)"
+                        );
+                    }
+                }
+                origins
+            }
+            None if bind.is_loopback() => PROTOTYPE_ORIGINS.map(str::to_owned).to_vec(),
+            None => Vec::new(),
+        };
+        let auth = AuthConfig {
+            disabled: auth_disabled,
+            key_cache_ttl: secs("API_KEY_CACHE_SECS", "10")?,
+            cors_origins,
+            writes_per_key_per_sec: num(
+                "RATE_LIMIT_WRITES_PER_KEY",
+                parsed("RATE_LIMIT_WRITES_PER_KEY", "100")?,
+            )?,
+            writes_per_address_per_sec: num(
+                "RATE_LIMIT_WRITES_PER_ADDRESS",
+                parsed("RATE_LIMIT_WRITES_PER_ADDRESS", "50")?,
+            )?,
+            max_event_streams_per_key: match num::<usize>(
+                "MAX_EVENT_STREAMS_PER_KEY",
+                parsed("MAX_EVENT_STREAMS_PER_KEY", "20")?,
+            )? {
+                0 => bail!("MAX_EVENT_STREAMS_PER_KEY must be at least 1"),
+                n => n,
+            },
+        };
+
         Ok(Self {
             summary_model,
-            bind: num("BIND", parsed("BIND", "127.0.0.1")?)?,
+            auth,
+            bind,
             port: num("PORT", parsed("PORT", "8000")?)?,
             database_url: var("DATABASE_URL"),
             database_max_connections: num(

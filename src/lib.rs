@@ -12,7 +12,9 @@
 //!    ends its transfer), `tokens`, `webhooks`, `events`, `jobs` (the worker), `compat`;
 //! 5. each module's `routes`, then `router`, which assembles them, and `serve` here.
 
+pub mod agents;
 pub mod app;
+pub mod auth;
 pub mod calls;
 pub mod compat;
 pub mod config;
@@ -52,6 +54,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         db::migrate(&database.pool).await?;
     }
     let addr = config.listen_addr();
+    check_open_mode(&database.pool, &config).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr} (set BIND/PORT to use another address)"))?;
@@ -83,6 +86,16 @@ pub async fn serve(
         ..state
     };
     let retry = state.config.jobs.poll_interval * 5;
+    // Until this succeeds keys are assumed to exist: nothing is served open by mistake.
+    if let Err(e) = state.keys.refresh(&state.db).await {
+        tracing::warn!(error = %e, "reading whether API keys exist failed; requiring keys until it works");
+    }
+    if auth::is_open(&state) {
+        tracing::warn!(
+            "no API key exists: serving WITHOUT authentication. Create one with `warmline keys create --role admin`"
+        );
+    }
+    let keys = tokio::spawn(auth::follow_key_changes(state.clone(), shutdown.clone()));
     let notifications = tokio::spawn(crate::notify::listen(
         state.db.clone(),
         state.signals.clone(),
@@ -95,7 +108,8 @@ pub async fn serve(
         state.config.idempotency_key_ttl,
         shutdown.clone(),
     ));
-    let served = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
     shutdown.cancel();
@@ -103,7 +117,32 @@ pub async fn serve(
         tracing::error!(error = %e, "the job workers panicked");
     }
     let _ = notifications.await;
+    let _ = keys.await;
     Ok(served?)
+}
+
+/// With no API key, serving is open; that is only allowed on a loopback address, unless
+/// `WARMLINE_AUTH=disabled` says so.
+async fn check_open_mode(db: &sqlx::PgPool, config: &Config) -> anyhow::Result<()> {
+    if config.auth.disabled {
+        tracing::warn!(
+            "WARMLINE_AUTH=disabled: every route is open to anyone who can reach {}",
+            config.listen_addr()
+        );
+        return Ok(());
+    }
+    let has_keys = auth::store::any_active(db)
+        .await
+        .context("reading whether API keys exist")?;
+    if !has_keys && !config.bind.is_loopback() {
+        anyhow::bail!(
+            "refusing to serve without authentication on {}: no API key exists. Create one with \
+             `warmline keys create --role admin`, or bind to 127.0.0.1, or set WARMLINE_AUTH=disabled \
+             to serve open on purpose",
+            config.bind
+        );
+    }
+    Ok(())
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {

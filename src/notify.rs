@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 pub const JOBS_CHANNEL: &str = "warmline_jobs";
 /// The channel the `events` insert trigger notifies.
 pub const EVENTS_CHANNEL: &str = "warmline_events";
+/// The channel the `api_keys` trigger notifies when a key is created or revoked.
+pub const API_KEYS_CHANNEL: &str = "warmline_api_keys";
 
 /// What listeners can wait on.
 #[derive(Debug)]
@@ -22,6 +24,9 @@ pub struct Signals {
     pub jobs: Notify,
     /// Bumped when an event is written (the value only changes; readers query what is new).
     pub events: watch::Sender<u64>,
+    /// Bumped when an API key changes, and on every (re)connection, when changes may have
+    /// been missed.
+    pub api_keys: watch::Sender<u64>,
 }
 
 impl Signals {
@@ -30,6 +35,7 @@ impl Signals {
         Arc::new(Self {
             jobs: Notify::new(),
             events: watch::Sender::new(0),
+            api_keys: watch::Sender::new(0),
         })
     }
 }
@@ -44,20 +50,29 @@ pub async fn listen(
     while !shutdown.is_cancelled() {
         let connected = async {
             let mut listener = PgListener::connect_with(&db).await?;
-            listener.listen_all([JOBS_CHANNEL, EVENTS_CHANNEL]).await?;
+            listener
+                .listen_all([JOBS_CHANNEL, EVENTS_CHANNEL, API_KEYS_CHANNEL])
+                .await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let error = match connected.await {
-            Ok(mut listener) => loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    received = listener.recv() => match received {
-                        Ok(n) if n.channel() == JOBS_CHANNEL => signals.jobs.notify_waiters(),
-                        Ok(_) => signals.events.send_modify(|n| *n = n.wrapping_add(1)),
-                        Err(e) => break e,
-                    },
+            Ok(mut listener) => {
+                // Key changes made while no one listened must not stay cached.
+                signals.api_keys.send_modify(|n| *n = n.wrapping_add(1));
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        received = listener.recv() => match received {
+                            Ok(n) if n.channel() == JOBS_CHANNEL => signals.jobs.notify_waiters(),
+                            Ok(n) if n.channel() == API_KEYS_CHANNEL => {
+                                signals.api_keys.send_modify(|n| *n = n.wrapping_add(1));
+                            }
+                            Ok(_) => signals.events.send_modify(|n| *n = n.wrapping_add(1)),
+                            Err(e) => break e,
+                        },
+                    }
                 }
-            },
+            }
             Err(e) => e,
         };
         tracing::warn!(error = %error, "database notifications lost; polling until they are back");

@@ -1,9 +1,15 @@
 //! The router: every module's routes, the middleware around them, and the OpenAPI document.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, StatusCode};
-use tower_http::cors::CorsLayer;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::KeyExtractor;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -12,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::app::AppState;
+use crate::auth::limits::{PerAddress, PerKey};
 use crate::error::{ApiError, Problem};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -33,6 +40,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "rooms", description = "LiveKit rooms and who was in them"),
         (name = "webhooks", description = "Events from LiveKit"),
         (name = "summaries", description = "Call summaries and briefing scripts"),
+        (name = "agents", description = "The agents who take calls"),
+        (name = "access", description = "API keys and their roles"),
         (name = "prototype-compatible", description = "The prototype's routes, served over the same services. Deprecated: use /v1"),
         (name = "health", description = "Liveness and readiness"),
     ),
@@ -55,6 +64,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::participants::routes::router())
         .merge(crate::webhooks::routes::router())
         .merge(crate::summaries::routes::router())
+        .merge(crate::agents::routes::router())
+        .merge(crate::auth::routes::router())
         .merge(crate::compat::routes::router())
 }
 
@@ -65,7 +76,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Everything the router adds to every route, written into the document.
 fn documented(spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    with_idempotency_keys(with_body_errors(with_common_errors(spec)))
+    with_access_rules(with_idempotency_keys(with_body_errors(with_common_errors(
+        spec,
+    ))))
 }
 
 /// A problem+json answer, for the document.
@@ -81,6 +94,72 @@ fn problem_response(description: &str) -> utoipa::openapi::Response {
         )
         .build()
 }
+
+/// Writes the access table into the document: the bearer scheme, and on each operation the
+/// roles it allows (as the security requirement's scopes, which OpenAPI 3.1 allows for role
+/// names) and the 401/403/429 it can answer.
+fn with_access_rules(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+
+    use crate::auth::policy::{Access, access};
+
+    let scheme = SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("wl_<prefix>_<secret>")
+            .description(Some(
+                "An API key from `warmline keys create` or `POST /v1/api-keys`. With no key \
+                 in the database and the service on a loopback address, no key is needed.",
+            ))
+            .build(),
+    );
+    spec.components
+        .get_or_insert_with(Default::default)
+        .security_schemes
+        .insert(API_KEY_SCHEME.to_owned(), scheme.into());
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let operations = [
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
+        ];
+        for (method, operation) in operations {
+            let Some(operation) = operation else { continue };
+            let Some(Access::Roles(roles)) = access(&method, path) else {
+                continue;
+            };
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            operation.security = Some(vec![SecurityRequirement::new(
+                API_KEY_SCHEME,
+                names.clone(),
+            )]);
+            let note = format!("\n\nRoles: {}.", names.join(", "));
+            operation.description = Some(operation.description.take().unwrap_or_default() + &note);
+            let responses = &mut operation.responses.responses;
+            responses.entry("401".into()).or_insert_with(|| {
+                problem_response("No API key, or an unknown or revoked one").into()
+            });
+            responses.entry("403".into()).or_insert_with(|| {
+                problem_response("The key's role may not use this route, or not on this record")
+                    .into()
+            });
+            if method != Method::GET {
+                responses.entry("429".into()).or_insert_with(|| {
+                    problem_response("Too many writes from this key or address; see Retry-After")
+                        .into()
+                });
+            }
+        }
+    }
+    spec
+}
+
+/// The name of the bearer scheme in the document.
+const API_KEY_SCHEME: &str = "api_key";
 
 /// Adds the errors any route can answer (an unavailable database, an internal error, a
 /// request that ran too long) to every operation, so the document lists them all.
@@ -257,16 +336,33 @@ pub fn router(state: AppState) -> Router {
     let (api, spec) = api_router().split_for_parts();
     let spec = documented(spec);
     let config = state.config.clone();
+    // Innermost first: a replayed POST is still authorized, and only authorized requests
+    // claim idempotency keys. Routes only: the docs stay readable without a key.
+    let mut api = api
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotent_posts,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authorize,
+        ));
+    api = limit_writes(api, PerKey, config.auth.writes_per_key_per_sec, &state);
+    api = limit_writes(
+        api,
+        PerAddress,
+        config.auth.writes_per_address_per_sec,
+        &state,
+    );
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
         .fallback(|| async { ApiError::RouteNotFound("no route matches this path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not accept that method".into())
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotent_posts))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::metrics::track))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, config.request_timeout))
-        .layer(CorsLayer::permissive().expose_headers([REQUEST_ID]))
+        .layer(cors(&config.auth.cors_origins))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -279,4 +375,61 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Browsers may call the API only from the configured origins (never `*`).
+fn cors(origins: &[String]) -> CorsLayer {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([REQUEST_ID, header::LOCATION, header::RETRY_AFTER])
+}
+
+/// Limits `api` to `per_sec` writes per second (bursts of twice that) per key of `extractor`;
+/// 0 switches the limit off.
+fn limit_writes<K>(
+    api: Router<AppState>,
+    extractor: K,
+    per_sec: u32,
+    state: &AppState,
+) -> Router<AppState>
+where
+    K: KeyExtractor + Send + Sync + 'static,
+    K::Key: Send + Sync + 'static,
+{
+    if per_sec == 0 {
+        return api;
+    }
+    let config = GovernorConfigBuilder::default()
+        .key_extractor(extractor)
+        .per_nanosecond(1_000_000_000 / u64::from(per_sec))
+        .burst_size(per_sec.saturating_mul(2))
+        .methods(crate::auth::limits::write_methods())
+        .finish()
+        .expect("a rate of at least one per second is a valid quota");
+    let config = Arc::new(config);
+    // The limiter remembers every key it saw; forget the idle ones now and then.
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let limiter = config.limiter().clone();
+        let shutdown = state.shutdown.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => limiter.retain_recent(),
+                }
+            }
+        });
+    }
+    api.layer(GovernorLayer::new(config).error_handler(crate::auth::limits::too_many_requests))
 }

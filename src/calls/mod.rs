@@ -8,15 +8,30 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::ApiError;
 use crate::jobs::model::Job;
 use crate::pagination::{self, Page};
 use model::{Call, CallListQuery, CallStatus, CreateCall};
 
 /// Creates a call from a client's request, with the timer that ends it if no agent answers.
-pub async fn create(state: &AppState, request: CreateCall) -> Result<Call, ApiError> {
-    let call = request.parse()?;
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    request: CreateCall,
+) -> Result<Call, ApiError> {
+    let mut call = request.parse()?;
+    call.created_by = principal.key_id();
     let mut tx = state.db.begin().await?;
+    if crate::agents::store::get(&mut *tx, &call.caller_identity)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Forbidden(format!(
+            "caller_identity: {} is a registered agent, and an agent is never a call's caller",
+            call.caller_identity
+        )));
+    }
     let created = store::insert(&mut *tx, &call).await?;
     let deadline = chrono::Duration::from_std(state.config.call_unanswered_timeout)
         .ok()
@@ -38,15 +53,21 @@ pub async fn create(state: &AppState, request: CreateCall) -> Result<Call, ApiEr
     Ok(created)
 }
 
-/// One call, or 404.
-pub async fn get(db: &PgPool, id: Uuid) -> Result<Call, ApiError> {
-    store::get(db, id)
+/// One call the principal may read, or 404 / 403.
+pub async fn get(db: &PgPool, principal: &Principal, id: Uuid) -> Result<Call, ApiError> {
+    let call = store::get(db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("call", id))
+        .ok_or_else(|| ApiError::not_found("call", id))?;
+    call.check_read(principal)?;
+    Ok(call)
 }
 
 /// A page of calls, newest first.
-pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiError> {
+pub async fn list(
+    db: &PgPool,
+    principal: &Principal,
+    query: CallListQuery,
+) -> Result<Page<Call>, ApiError> {
     let limit = pagination::limit(query.limit)?;
     let after: Option<pagination::TimeCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
     if let (Some(from), Some(to)) = (query.created_after, query.created_before)
@@ -72,6 +93,11 @@ pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiEr
             }
             Some(q) => Some(q.to_owned()),
         },
+        visible_to_agent: principal.agent().map(str::to_owned),
+        created_by: match principal.role() {
+            Some(crate::auth::model::Role::Frontend) => principal.key_id(),
+            _ => None,
+        },
     };
     let after = after.map(pagination::TimeCursor::into_parts);
     let rows = store::list(db, &filter, after, limit + 1).await?;
@@ -79,13 +105,15 @@ pub async fn list(db: &PgPool, query: CallListQuery) -> Result<Page<Call>, ApiEr
 }
 
 /// Ends a call. Ending an ended call changes nothing and answers the call as it is.
-pub async fn end(state: &AppState, id: Uuid) -> Result<Call, ApiError> {
+pub async fn end(state: &AppState, principal: &Principal, id: Uuid) -> Result<Call, ApiError> {
     let mut tx = state.db.begin().await?;
+    let call = store::lock(&mut tx, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", id))?;
+    call.check_party(principal)?;
     let call = match end_in(&mut tx, state, id).await? {
-        Some(call) => call,
-        None => store::get(&mut *tx, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("call", id))?,
+        Some(ended) => ended,
+        None => call,
     };
     tx.commit().await?;
     Ok(call)

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::auth::model::Principal;
 use crate::domain::{Identity, MAX_NAME_CHARS, Validator, bounded_text};
 use crate::error::ApiError;
 
@@ -53,9 +54,61 @@ pub struct Call {
     /// The agent now handling the call.
     #[schema(example = "agent_alice")]
     pub current_agent: Option<String>,
+    /// Every agent the call has had: its agents and the receiving side of its transfers.
+    #[schema(example = json!(["agent_alice", "agent_bob"]))]
+    pub agents: Vec<String>,
+    /// The API key that started the call (a frontend reads only its own calls).
+    #[serde(skip)]
+    pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl Call {
+    /// May the principal read this call? Supervisors and admins read all; an agent key the calls
+    /// it has been on and those waiting for an agent; a frontend key the calls it started.
+    pub fn check_read(&self, principal: &Principal) -> Result<(), ApiError> {
+        if principal.reads_everything() {
+            return Ok(());
+        }
+        if let Some(agent) = principal.agent() {
+            if self.status == CallStatus::Waiting || self.agents.iter().any(|a| a == agent) {
+                return Ok(());
+            }
+            return Err(ApiError::Forbidden(format!(
+                "agent {agent} has not been on this call"
+            )));
+        }
+        if principal.frontend().is_some() && principal.frontend() == self.created_by {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(
+            "this key did not start this call".into(),
+        ))
+    }
+
+    /// May the principal act on this call as one of its parties (end it, write its transcript)?
+    /// Its current agent, the key that started it, or an admin.
+    pub fn check_party(&self, principal: &Principal) -> Result<(), ApiError> {
+        if principal.is_admin() {
+            return Ok(());
+        }
+        if let Some(agent) = principal.agent() {
+            if self.current_agent.as_deref() == Some(agent) {
+                return Ok(());
+            }
+            return Err(ApiError::Forbidden(format!(
+                "agent {agent} is not handling this call"
+            )));
+        }
+        if principal.frontend().is_some() && principal.frontend() == self.created_by {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(
+            "only the call's agent or the key that started it may do this".into(),
+        ))
+    }
 }
 
 /// A new call.
@@ -91,6 +144,8 @@ pub struct NewCall {
     pub caller_phone: Option<String>,
     pub issue: Option<String>,
     pub metadata: Value,
+    /// The key that starts it, when there is one.
+    pub created_by: Option<Uuid>,
 }
 
 impl CreateCall {
@@ -128,6 +183,7 @@ impl CreateCall {
             caller_phone: phone,
             issue,
             metadata,
+            created_by: None,
         })
     }
 }

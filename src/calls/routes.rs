@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::model::{Call, CallListQuery, CreateCall};
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::pagination::Page;
@@ -36,9 +37,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn create_call(
     State(state): State<AppState>,
+    principal: Principal,
     Json(request): Json<CreateCall>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let call = super::create(&state, request).await?;
+    let call = super::create(&state, &principal, request).await?;
     let location = format!("/v1/calls/{}", call.id);
     Ok((
         StatusCode::CREATED,
@@ -56,9 +58,10 @@ async fn create_call(
     ))]
 async fn list_calls(
     State(state): State<AppState>,
+    principal: Principal,
     Query(query): Query<CallListQuery>,
 ) -> Result<Json<Page<Call>>, ApiError> {
-    Ok(Json(super::list(&state.db, query).await?))
+    Ok(Json(super::list(&state.db, &principal, query).await?))
 }
 
 /// Get a call.
@@ -71,9 +74,10 @@ async fn list_calls(
     ))]
 async fn get_call(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Call>, ApiError> {
-    Ok(Json(super::get(&state.db, id).await?))
+    Ok(Json(super::get(&state.db, &principal, id).await?))
 }
 
 /// End a call.
@@ -89,7 +93,8 @@ async fn get_call(
     ))]
 async fn end_call(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Call>, ApiError> {
-    Ok(Json(super::end(&state, id).await?))
+    Ok(Json(super::end(&state, &principal, id).await?))
 }

@@ -6,13 +6,14 @@ use uuid::Uuid;
 use super::model::{Call, CallCursor, CallStatus, NewCall};
 
 const COLUMNS: &str = "id, room_name, caller_name, caller_identity, caller_phone, issue, metadata, \
-                       status, current_agent, created_at, updated_at, ended_at";
+                       status, current_agent, agents, created_by, created_at, updated_at, ended_at";
 
 /// Inserts a validated call.
 pub async fn insert(db: impl PgExecutor<'_>, call: &NewCall) -> sqlx::Result<Call> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO calls (id, room_name, caller_name, caller_identity, caller_phone, issue, metadata)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+        "INSERT INTO calls (id, room_name, caller_name, caller_identity, caller_phone, issue, metadata,
+                            created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     )))
     .bind(call.id)
     .bind(&call.room_name)
@@ -21,6 +22,7 @@ pub async fn insert(db: impl PgExecutor<'_>, call: &NewCall) -> sqlx::Result<Cal
     .bind(&call.caller_phone)
     .bind(&call.issue)
     .bind(&call.metadata)
+    .bind(call.created_by)
     .fetch_one(db)
     .await
 }
@@ -55,6 +57,10 @@ pub struct CallFilter {
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
     pub q: Option<String>,
+    /// Only the calls an agent key may read: its own, and those waiting for an agent.
+    pub visible_to_agent: Option<String>,
+    /// Only the calls this frontend key started.
+    pub created_by: Option<Uuid>,
 }
 
 /// Calls newest first, starting after `after`, at most `limit` rows.
@@ -78,6 +84,8 @@ pub async fn list(
                            WHERE t.call_id = calls.id AND t.search @@ websearch_to_tsquery('simple', $8))
                 OR EXISTS (SELECT 1 FROM summaries s
                            WHERE s.call_id = calls.id AND s.search @@ websearch_to_tsquery('simple', $8)))
+           AND ($9::text IS NULL OR $9 = ANY (agents) OR status = 'waiting')
+           AND ($10::uuid IS NULL OR created_by = $10)
          ORDER BY created_at DESC, id DESC
          LIMIT $7"
     )))
@@ -89,6 +97,8 @@ pub async fn list(
     .bind(after_id)
     .bind(limit)
     .bind(&filter.q)
+    .bind(&filter.visible_to_agent)
+    .bind(filter.created_by)
     .fetch_all(db)
     .await
 }
@@ -140,23 +150,53 @@ pub async fn resume_after_transfer(
     Ok(())
 }
 
-/// Calls not yet ended, newest first.
-pub async fn list_open(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Call>> {
+/// Calls not yet ended, newest first; with `visible_to_agent`, those the agent has been on or
+/// that wait for an agent; with `created_by`, those that key started.
+pub async fn list_open(
+    db: impl PgExecutor<'_>,
+    visible_to_agent: Option<&str>,
+    created_by: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM calls WHERE status <> 'ended' ORDER BY created_at DESC, id DESC LIMIT $1"
+        "SELECT {COLUMNS} FROM calls
+         WHERE status <> 'ended'
+           AND ($2::text IS NULL OR $2 = ANY (agents) OR status = 'waiting')
+           AND ($3::uuid IS NULL OR created_by = $3)
+         ORDER BY created_at DESC, id DESC LIMIT $1"
     )))
     .bind(limit)
+    .bind(visible_to_agent)
+    .bind(created_by)
     .fetch_all(db)
     .await
 }
 
-/// The most recent call of a caller, by name (case-insensitive) or identity.
-pub async fn latest_of_caller(db: impl PgExecutor<'_>, name: &str) -> sqlx::Result<Option<Call>> {
+/// The most recent call of a caller, by name (case-insensitive) or identity, among those
+/// started by `created_by` when given.
+pub async fn latest_of_caller(
+    db: impl PgExecutor<'_>,
+    name: &str,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<Option<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM calls WHERE lower(caller_name) = lower($1) OR caller_identity = $1
+        "SELECT {COLUMNS} FROM calls
+         WHERE (lower(caller_name) = lower($1) OR caller_identity = $1)
+           AND ($2::uuid IS NULL OR created_by = $2)
          ORDER BY created_at DESC, id DESC LIMIT 1"
     )))
     .bind(name)
+    .bind(created_by)
     .fetch_optional(db)
+    .await
+}
+
+/// Whether `identity` is the caller of a call not yet ended.
+pub async fn is_caller_in_progress(db: impl PgExecutor<'_>, identity: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM calls WHERE caller_identity = $1 AND status <> 'ended')",
+    )
+    .bind(identity)
+    .fetch_one(db)
     .await
 }

@@ -16,6 +16,7 @@ pub mod routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::calls::model::{Call, CallStatus, CreateCall};
 use crate::domain::{Identity, bounded_text};
 use crate::error::ApiError;
@@ -110,6 +111,7 @@ pub fn health(state: &AppState) -> PrototypeHealth {
 /// `GET /token`, `POST /token`: a token for a room of a call or transfer the identity belongs to.
 pub async fn room_token(
     state: &AppState,
+    principal: &Principal,
     request: RoomTokenRequest,
 ) -> Result<PrototypeToken, ApiError> {
     let identity =
@@ -121,7 +123,7 @@ pub async fn room_token(
     } = crate::rooms::owner(&state.db, room)
         .await?
         .ok_or_else(|| ApiError::not_found("room", room))?;
-    let call = crate::calls::get(&state.db, call_id).await?;
+    let call = crate::calls::get(&state.db, principal, call_id).await?;
     let role = if identity.as_str() == call.caller_identity {
         TokenRole::Caller
     } else {
@@ -134,9 +136,9 @@ pub async fn room_token(
             role,
             name: None,
         };
-        crate::tokens::for_call(state, call_id, join).await?
+        crate::tokens::for_call(state, principal, call_id, join).await?
     } else if let Some(transfer_id) = transfer_id {
-        crate::tokens::for_transfer(state, transfer_id, &identity, None, role).await?
+        crate::tokens::for_transfer(state, principal, transfer_id, &identity, None, role).await?
     } else {
         return Err(ApiError::conflict(format!(
             "the call has moved to room {current}"
@@ -148,11 +150,12 @@ pub async fn room_token(
 /// `POST /call/{call_id}/join`.
 pub async fn join_call(
     state: &AppState,
+    principal: &Principal,
     raw_id: &str,
     request: JoinCallRequest,
 ) -> Result<PrototypeToken, ApiError> {
     let id = call_id(raw_id)?;
-    let call = crate::calls::get(&state.db, id).await?;
+    let call = crate::calls::get(&state.db, principal, id).await?;
     let (identity, by_agent_name) = match (request.identity, request.agent_name) {
         (Some(identity), _) => (identity, false),
         (None, Some(agent)) => (agent, true),
@@ -177,6 +180,7 @@ pub async fn join_call(
     };
     let issued = crate::tokens::for_call(
         state,
+        principal,
         id,
         JoinCall {
             identity,
@@ -189,7 +193,11 @@ pub async fn join_call(
 }
 
 /// `POST /call/start`.
-pub async fn start_call(state: &AppState, request: StartCall) -> Result<StartedCall, ApiError> {
+pub async fn start_call(
+    state: &AppState,
+    principal: &Principal,
+    request: StartCall,
+) -> Result<StartedCall, ApiError> {
     let info = request.caller_info.unwrap_or_default();
     let name = request
         .caller_name
@@ -206,35 +214,42 @@ pub async fn start_call(state: &AppState, request: StartCall) -> Result<StartedC
             "prototype".into(),
         )])),
     };
-    let call = crate::calls::create(state, create).await?;
+    let call = crate::calls::create(state, principal, create).await?;
     let join = JoinCall {
         identity: call.caller_identity.clone(),
         role: TokenRole::Caller,
         name: None,
     };
-    let caller = crate::tokens::for_call(state, call.id, join).await?;
+    let caller = crate::tokens::for_call(state, principal, call.id, join).await?;
     // The prototype handed out an Agent A token with the call. It is for the unnamed seat
     // `agent_a`, in this call's room only; the call still goes to the first agent who joins.
-    let seat = serde_json::json!({"role": "agent", "call_id": call.id, "seat": "agent_a"});
-    let agent_a = state
-        .livekit
-        .mint("agent_a", "agent_a", &call.room_name, &seat)?;
+    // A frontend key gets caller tokens only, so it gets no seat.
+    let agent_a_token = if principal.is_admin() {
+        let seat = serde_json::json!({"role": "agent", "call_id": call.id, "seat": "agent_a"});
+        state
+            .livekit
+            .mint("agent_a", "agent_a", &call.room_name, &seat)?
+            .token
+    } else {
+        String::new()
+    };
     Ok(StartedCall {
         call_id: call.id.to_string(),
         room_name: call.room_name,
         caller_token: caller.token,
-        agent_a_token: agent_a.token,
+        agent_a_token,
         livekit_url: caller.url,
         status: "initiated".into(),
     })
 }
 
 /// `GET /calls/latest`: the newest call not yet ended.
-pub async fn latest_call(state: &AppState) -> Result<LatestCall, ApiError> {
-    let call = crate::calls::store::list_open(&state.db, 1)
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::NothingFound("there is no call in progress".into()))?;
+pub async fn latest_call(state: &AppState, principal: &Principal) -> Result<LatestCall, ApiError> {
+    let call =
+        crate::calls::store::list_open(&state.db, principal.agent(), principal.frontend(), 1)
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::NothingFound("there is no call in progress".into()))?;
     Ok(LatestCall {
         call_id: call.id.to_string(),
         room_name: call.room_name,
@@ -271,23 +286,41 @@ async fn prototype_call(state: &AppState, call: Call) -> Result<PrototypeCall, A
 }
 
 /// `GET /calls/active`.
-pub async fn active_calls(state: &AppState) -> Result<ActiveCalls, ApiError> {
+pub async fn active_calls(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<ActiveCalls, ApiError> {
     let mut active_calls = Vec::new();
-    for call in crate::calls::store::list_open(&state.db, LIST_LIMIT).await? {
+    for call in crate::calls::store::list_open(
+        &state.db,
+        principal.agent(),
+        principal.frontend(),
+        LIST_LIMIT,
+    )
+    .await?
+    {
         active_calls.push(prototype_call(state, call).await?);
     }
     Ok(ActiveCalls { active_calls })
 }
 
 /// `GET /call/{call_id}`.
-pub async fn get_call(state: &AppState, raw_id: &str) -> Result<PrototypeCall, ApiError> {
-    let call = crate::calls::get(&state.db, call_id(raw_id)?).await?;
+pub async fn get_call(
+    state: &AppState,
+    principal: &Principal,
+    raw_id: &str,
+) -> Result<PrototypeCall, ApiError> {
+    let call = crate::calls::get(&state.db, principal, call_id(raw_id)?).await?;
     prototype_call(state, call).await
 }
 
 /// `POST /call/end`.
-pub async fn end_call(state: &AppState, request: EndCall) -> Result<CallEnded, ApiError> {
-    let call = crate::calls::end(state, call_id(&request.call_id)?).await?;
+pub async fn end_call(
+    state: &AppState,
+    principal: &Principal,
+    request: EndCall,
+) -> Result<CallEnded, ApiError> {
+    let call = crate::calls::end(state, principal, call_id(&request.call_id)?).await?;
     Ok(CallEnded {
         status: "call_ended".into(),
         call_id: call.id.to_string(),
@@ -297,6 +330,7 @@ pub async fn end_call(state: &AppState, request: EndCall) -> Result<CallEnded, A
 /// Stores text typed into the prototype's page as one transcript segment (once per text).
 async fn append_typed(
     state: &AppState,
+    principal: &Principal,
     call: Uuid,
     speaker: &str,
     role: SpeakerRole,
@@ -319,6 +353,7 @@ async fn append_typed(
     let grace = state.config.transcript_grace;
     crate::transcripts::append(
         &state.db,
+        principal,
         call,
         grace,
         AppendSegments {
@@ -330,7 +365,11 @@ async fn append_typed(
 }
 
 /// `POST /summarize`: with a known call, the transcript is stored and summarized with it.
-pub async fn summarize(state: &AppState, request: Summarize) -> Result<Summarized, ApiError> {
+pub async fn summarize(
+    state: &AppState,
+    principal: &Principal,
+    request: Summarize,
+) -> Result<Summarized, ApiError> {
     let text = bounded_text(
         &request.transcript,
         crate::transcripts::model::MAX_SEGMENT_CHARS,
@@ -355,13 +394,13 @@ pub async fn summarize(state: &AppState, request: Summarize) -> Result<Summarize
         });
     };
     let id = call_id(&raw_id)?;
-    let call = crate::calls::get(&state.db, id).await?;
+    let call = crate::calls::get(&state.db, principal, id).await?;
     let speaker = call
         .current_agent
         .clone()
         .unwrap_or_else(|| "agent_a".into());
-    append_typed(state, id, &speaker, SpeakerRole::Agent, &text).await?;
-    let fresh = crate::summaries::regenerate(state, id, Default::default()).await?;
+    append_typed(state, principal, id, &speaker, SpeakerRole::Agent, &text).await?;
+    let fresh = crate::summaries::regenerate(state, principal, id, Default::default()).await?;
     Ok(Summarized {
         summary: fresh.summary.summary_text,
     })
@@ -370,13 +409,14 @@ pub async fn summarize(state: &AppState, request: Summarize) -> Result<Summarize
 /// `POST /transfer` and `POST /call/{call_id}/transfer`.
 pub async fn create_transfer(
     state: &AppState,
+    principal: &Principal,
     call: Uuid,
     agent_a: &str,
     agent_b: &str,
     transcript: &str,
     new_room: Option<&str>,
 ) -> Result<TransferCreated, ApiError> {
-    let current = crate::calls::get(&state.db, call).await?;
+    let current = crate::calls::get(&state.db, principal, call).await?;
     let from_agent = match current.current_agent {
         Some(agent) => agent,
         None => {
@@ -386,7 +426,9 @@ pub async fn create_transfer(
                 role: TokenRole::Agent,
                 name: None,
             };
-            crate::tokens::for_call(state, call, join).await?.identity
+            crate::tokens::for_call(state, principal, call, join)
+                .await?
+                .identity
         }
     };
     let to_agent = agent_b_identity(agent_b);
@@ -395,7 +437,15 @@ pub async fn create_transfer(
         Some(Ok(room)) if crate::rooms::owner(&state.db, &room).await?.is_none() => Some(room),
         _ => None,
     };
-    append_typed(state, call, &from_agent, SpeakerRole::Agent, transcript).await?;
+    append_typed(
+        state,
+        principal,
+        call,
+        &from_agent,
+        SpeakerRole::Agent,
+        transcript,
+    )
+    .await?;
     let request = CreateTransfer {
         from_agent,
         to_agent,
@@ -404,12 +454,19 @@ pub async fn create_transfer(
         handoff: Handoff::MoveCaller,
         briefing_room,
     };
-    let created = crate::transfers::create(state, call, request).await?;
+    let created = crate::transfers::create(state, principal, call, request).await?;
     let transfer = created.transfer;
     let agent_b =
         Identity::parse(&transfer.to_agent).map_err(|m| ApiError::invalid("agent_b", m))?;
-    let b_token =
-        crate::tokens::for_transfer(state, transfer.id, &agent_b, None, TokenRole::Agent).await?;
+    let b_token = crate::tokens::for_transfer(
+        state,
+        principal,
+        transfer.id,
+        &agent_b,
+        None,
+        TokenRole::Agent,
+    )
+    .await?;
     let (summary, agent_script) = text_of(&created.summary);
     Ok(TransferCreated {
         transfer_id: transfer.id.to_string(),
@@ -427,6 +484,7 @@ pub async fn create_transfer(
 /// `POST /transfer` with the prototype's query parameters.
 pub async fn create_transfer_by_room(
     state: &AppState,
+    principal: &Principal,
     query: TransferQuery,
 ) -> Result<TransferCreated, ApiError> {
     let owner = crate::rooms::owner(&state.db, query.original_room.trim())
@@ -434,6 +492,7 @@ pub async fn create_transfer_by_room(
         .ok_or_else(|| ApiError::not_found("room", &query.original_room))?;
     create_transfer(
         state,
+        principal,
         owner.call_id,
         &query.agent_a,
         &query.agent_b,
@@ -445,9 +504,10 @@ pub async fn create_transfer_by_room(
 
 async fn prototype_transfer(
     state: &AppState,
+    principal: &Principal,
     transfer: Transfer,
 ) -> Result<PrototypeTransfer, ApiError> {
-    let call = crate::calls::get(&state.db, transfer.call_id).await?;
+    let call = crate::calls::get(&state.db, principal, transfer.call_id).await?;
     let summary = crate::summaries::for_transfer(&state.db, transfer.id).await?;
     let (summary, agent_script) = text_of(&summary);
     Ok(PrototypeTransfer {
@@ -466,13 +526,20 @@ async fn prototype_transfer(
 }
 
 /// `GET /transfer/{transfer_id}`.
-pub async fn get_transfer(state: &AppState, raw_id: &str) -> Result<PrototypeTransfer, ApiError> {
-    let transfer = crate::transfers::get(&state.db, transfer_id(raw_id)?).await?;
-    prototype_transfer(state, transfer).await
+pub async fn get_transfer(
+    state: &AppState,
+    principal: &Principal,
+    raw_id: &str,
+) -> Result<PrototypeTransfer, ApiError> {
+    let transfer = crate::transfers::get(&state.db, principal, transfer_id(raw_id)?).await?;
+    prototype_transfer(state, principal, transfer).await
 }
 
 /// `GET /transfers/active`: transfers waiting for Agent B or in their briefing.
-pub async fn active_transfers(state: &AppState) -> Result<ActiveTransfers, ApiError> {
+pub async fn active_transfers(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<ActiveTransfers, ApiError> {
     let filter = crate::transfers::store::TransferFilter {
         active: Some(true),
         ..Default::default()
@@ -483,7 +550,7 @@ pub async fn active_transfers(state: &AppState) -> Result<ActiveTransfers, ApiEr
         .into_iter()
         .filter(|t| t.state != TransferState::Connecting)
     {
-        let shown = prototype_transfer(state, t).await?;
+        let shown = prototype_transfer(state, principal, t).await?;
         active_transfers.push(ActiveTransfer {
             transfer_id: shown.transfer_id,
             agent_a: shown.agent_a,
@@ -500,19 +567,20 @@ pub async fn active_transfers(state: &AppState) -> Result<ActiveTransfers, ApiEr
 /// `POST /transfer/complete` and `POST /transfer/{transfer_id}/complete`.
 pub async fn complete_transfer(
     state: &AppState,
+    principal: &Principal,
     raw_id: &str,
 ) -> Result<TransferCompleted, ApiError> {
     let id = transfer_id(raw_id)?;
-    if crate::transfers::get(&state.db, id).await?.state == TransferState::Initiated {
-        crate::transfers::accept(state, id, TransferAction::default()).await?;
+    if crate::transfers::get(&state.db, principal, id).await?.state == TransferState::Initiated {
+        crate::transfers::accept(state, principal, id, TransferAction::default()).await?;
     }
-    let done = crate::transfers::complete(state, id, TransferAction::default()).await?;
+    let done = crate::transfers::complete(state, principal, id, TransferAction::default()).await?;
     let transfer = done.transfer;
-    let call = crate::calls::get(&state.db, transfer.call_id).await?;
+    let call = crate::calls::get(&state.db, principal, transfer.call_id).await?;
     let caller_token = match (transfer.handoff, done.token) {
         (Handoff::MoveCaller, Some(token)) => token,
         // Agent B comes to the caller: the caller keeps (or re-gets) its own room's token.
-        _ => caller_call_token(state, &call).await?,
+        _ => caller_call_token(state, principal, &call).await?,
     };
     Ok(TransferCompleted {
         status: "transfer_completed".into(),
@@ -523,32 +591,51 @@ pub async fn complete_transfer(
     })
 }
 
-async fn caller_call_token(state: &AppState, call: &Call) -> Result<IssuedToken, ApiError> {
+async fn caller_call_token(
+    state: &AppState,
+    principal: &Principal,
+    call: &Call,
+) -> Result<IssuedToken, ApiError> {
     let join = JoinCall {
         identity: call.caller_identity.clone(),
         role: TokenRole::Caller,
         name: None,
     };
-    crate::tokens::for_call(state, call.id, join).await
+    crate::tokens::for_call(state, principal, call.id, join).await
 }
 
 /// Where the caller ends up and the caller's token for it, once a transfer is handed over.
 async fn caller_final_token(
     state: &AppState,
+    principal: &Principal,
     call: &Call,
     t: &Transfer,
 ) -> Result<IssuedToken, ApiError> {
     if t.state == TransferState::Connecting && t.handoff == Handoff::MoveCaller {
         let caller =
             Identity::parse(&call.caller_identity).map_err(|m| ApiError::invalid("caller", m))?;
-        return crate::tokens::for_transfer(state, t.id, &caller, None, TokenRole::Caller).await;
+        return crate::tokens::for_transfer(
+            state,
+            principal,
+            t.id,
+            &caller,
+            None,
+            TokenRole::Caller,
+        )
+        .await;
     }
-    caller_call_token(state, call).await
+    caller_call_token(state, principal, call).await
 }
 
 /// `GET /caller/{caller_name}/transfer-status`: the caller's most recent call.
-pub async fn caller_status(state: &AppState, name: &str) -> Result<CallerTransferStatus, ApiError> {
-    let Some(call) = crate::calls::store::latest_of_caller(&state.db, name.trim()).await? else {
+pub async fn caller_status(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+) -> Result<CallerTransferStatus, ApiError> {
+    let Some(call) =
+        crate::calls::store::latest_of_caller(&state.db, name.trim(), principal.frontend()).await?
+    else {
         return Ok(CallerTransferStatus::default());
     };
     let transfer = crate::transfers::store::latest_for_call(&state.db, call.id).await?;
@@ -556,7 +643,7 @@ pub async fn caller_status(state: &AppState, name: &str) -> Result<CallerTransfe
     else {
         return Ok(CallerTransferStatus::default());
     };
-    let token = caller_final_token(state, &call, &t).await?;
+    let token = caller_final_token(state, principal, &call, &t).await?;
     Ok(CallerTransferStatus {
         transfer_complete: true,
         transfer_id: Some(t.id.to_string()),
@@ -568,20 +655,34 @@ pub async fn caller_status(state: &AppState, name: &str) -> Result<CallerTransfe
 }
 
 /// `GET /agent/{agent_name}/transfer-status`: the agent's most recent transfer of a live call.
-pub async fn agent_status(state: &AppState, name: &str) -> Result<AgentTransferStatus, ApiError> {
+pub async fn agent_status(
+    state: &AppState,
+    principal: &Principal,
+    name: &str,
+) -> Result<AgentTransferStatus, ApiError> {
     let mut names = vec![name.trim().to_owned(), agent_b_identity(name)];
     names.dedup();
+    if let Some(own) = principal.agent() {
+        if !names.iter().any(|n| n == own) {
+            return Err(ApiError::Forbidden(format!(
+                "this key is agent {own}; it may not read {}'s transfers",
+                name.trim()
+            )));
+        }
+        names = vec![own.to_owned()];
+    }
     let Some(t) = crate::transfers::store::latest_to_agent(&state.db, &names).await? else {
         return Ok(AgentTransferStatus::default());
     };
     if !handed_over(t.state) {
         return Ok(AgentTransferStatus::default());
     }
-    let call = crate::calls::get(&state.db, t.call_id).await?;
+    let call = crate::calls::get(&state.db, principal, t.call_id).await?;
     let agent = Identity::parse(&t.to_agent).map_err(|m| ApiError::invalid("agent", m))?;
     let token = match (t.state, t.handoff) {
         (TransferState::Connecting, Handoff::MoveCaller) => {
-            crate::tokens::for_transfer(state, t.id, &agent, None, TokenRole::Agent).await?
+            crate::tokens::for_transfer(state, principal, t.id, &agent, None, TokenRole::Agent)
+                .await?
         }
         _ => {
             let join = JoinCall {
@@ -589,7 +690,7 @@ pub async fn agent_status(state: &AppState, name: &str) -> Result<AgentTransferS
                 role: TokenRole::Agent,
                 name: None,
             };
-            crate::tokens::for_call(state, call.id, join).await?
+            crate::tokens::for_call(state, principal, call.id, join).await?
         }
     };
     Ok(AgentTransferStatus {
@@ -603,11 +704,16 @@ pub async fn agent_status(state: &AppState, name: &str) -> Result<AgentTransferS
 }
 
 /// `POST /room/participants`: recorded beside, never over, what webhooks tracked.
-pub async fn report_room(state: &AppState, report: RoomReport) -> Result<RoomReported, ApiError> {
+pub async fn report_room(
+    state: &AppState,
+    principal: &Principal,
+    report: RoomReport,
+) -> Result<RoomReported, ApiError> {
     let room = report.room_name.trim().to_owned();
-    if crate::rooms::owner(&state.db, &room).await?.is_none() {
+    let Some(owner) = crate::rooms::owner(&state.db, &room).await? else {
         return Err(ApiError::not_found("room", room));
-    }
+    };
+    crate::calls::get(&state.db, principal, owner.call_id).await?;
     if report.participants.len() > 100 {
         return Err(ApiError::invalid("participants", "at most 100 identities"));
     }
@@ -629,8 +735,17 @@ pub async fn report_room(state: &AppState, report: RoomReport) -> Result<RoomRep
 
 /// `GET /room/{room_name}/participants`: webhook-tracked members; a client's report only for a
 /// room LiveKit never told us about; an unknown room is empty.
-pub async fn room_members(state: &AppState, room: &str) -> Result<RoomMembers, ApiError> {
+pub async fn room_members(
+    state: &AppState,
+    principal: &Principal,
+    room: &str,
+) -> Result<RoomMembers, ApiError> {
     let room = room.trim().to_owned();
+    if !principal.reads_everything()
+        && let Some(owner) = crate::rooms::owner(&state.db, &room).await?
+    {
+        crate::calls::get(&state.db, principal, owner.call_id).await?;
+    }
     let participants = if crate::participants::store::tracked(&state.db, &room).await? {
         let present = crate::participants::store::present(&state.db, &room).await?;
         let mut identities: Vec<String> = present.into_iter().map(|p| p.identity).collect();

@@ -7,6 +7,7 @@ use utoipa_axum::routes;
 
 use super::model::*;
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 
@@ -66,9 +67,10 @@ async fn health(State(state): State<AppState>) -> Json<PrototypeHealth> {
     ))]
 async fn token_by_query(
     State(state): State<AppState>,
+    principal: Principal,
     Query(q): Query<RoomTokenRequest>,
 ) -> Result<Json<PrototypeToken>, ApiError> {
-    Ok(Json(super::room_token(&state, q).await?))
+    Ok(Json(super::room_token(&state, &principal, q).await?))
 }
 
 /// A token for a room (JSON body).
@@ -83,9 +85,10 @@ async fn token_by_query(
     ))]
 async fn token_by_body(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<RoomTokenRequest>,
 ) -> Result<Json<PrototypeToken>, ApiError> {
-    Ok(Json(super::room_token(&state, body).await?))
+    Ok(Json(super::room_token(&state, &principal, body).await?))
 }
 
 /// Start a call: its room, the caller's token and an Agent A seat token.
@@ -97,9 +100,10 @@ async fn token_by_body(
     ))]
 async fn start_call(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<StartCall>,
 ) -> Result<Json<StartedCall>, ApiError> {
-    Ok(Json(super::start_call(&state, body).await?))
+    Ok(Json(super::start_call(&state, &principal, body).await?))
 }
 
 /// The newest call in progress.
@@ -109,15 +113,21 @@ async fn start_call(
         (status = 200, description = "The newest call not ended", body = LatestCall),
         (status = 404, description = "No call in progress", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn latest_call(State(state): State<AppState>) -> Result<Json<LatestCall>, ApiError> {
-    Ok(Json(super::latest_call(&state).await?))
+async fn latest_call(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<LatestCall>, ApiError> {
+    Ok(Json(super::latest_call(&state, &principal).await?))
 }
 
 /// Calls in progress (the newest 200).
 #[deprecated = "use GET /v1/calls"]
 #[utoipa::path(get, path = "/calls/active", tag = TAG, responses((status = 200, description = "Calls not ended", body = ActiveCalls)))]
-async fn active_calls(State(state): State<AppState>) -> Result<Json<ActiveCalls>, ApiError> {
-    Ok(Json(super::active_calls(&state).await?))
+async fn active_calls(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<ActiveCalls>, ApiError> {
+    Ok(Json(super::active_calls(&state, &principal).await?))
 }
 
 /// A call.
@@ -129,9 +139,10 @@ async fn active_calls(State(state): State<AppState>) -> Result<Json<ActiveCalls>
     ))]
 async fn get_call(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PrototypeCall>, ApiError> {
-    Ok(Json(super::get_call(&state, &id).await?))
+    Ok(Json(super::get_call(&state, &principal, &id).await?))
 }
 
 /// A token for a call's room.
@@ -147,10 +158,11 @@ async fn get_call(
     ))]
 async fn join_call(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     Json(body): Json<JoinCallRequest>,
 ) -> Result<Json<PrototypeToken>, ApiError> {
-    Ok(Json(super::join_call(&state, &id, body).await?))
+    Ok(Json(super::join_call(&state, &principal, &id, body).await?))
 }
 
 /// End a call.
@@ -163,9 +175,10 @@ async fn join_call(
     ))]
 async fn end_call(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<EndCall>,
 ) -> Result<Json<CallEnded>, ApiError> {
-    Ok(Json(super::end_call(&state, body).await?))
+    Ok(Json(super::end_call(&state, &principal, body).await?))
 }
 
 /// Summarize a transcript (stored on the call when `call_id` is given).
@@ -179,9 +192,10 @@ async fn end_call(
     ))]
 async fn summarize(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<Summarize>,
 ) -> Result<Json<Summarized>, ApiError> {
-    Ok(Json(super::summarize(&state, body).await?))
+    Ok(Json(super::summarize(&state, &principal, body).await?))
 }
 
 /// Start a transfer (query parameters only, as in the prototype).
@@ -199,9 +213,12 @@ async fn summarize(
     ))]
 async fn create_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Query(q): Query<TransferQuery>,
 ) -> Result<Json<TransferCreated>, ApiError> {
-    Ok(Json(super::create_transfer_by_room(&state, q).await?))
+    Ok(Json(
+        super::create_transfer_by_room(&state, &principal, q).await?,
+    ))
 }
 
 /// Start a transfer of a call.
@@ -217,6 +234,7 @@ async fn create_transfer(
     ))]
 async fn create_call_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
     Json(body): Json<CallTransfer>,
 ) -> Result<Json<TransferCreated>, ApiError> {
@@ -226,6 +244,7 @@ async fn create_call_transfer(
     Ok(Json(
         super::create_transfer(
             &state,
+            &principal,
             call,
             &agent_a,
             &body.agent_b,
@@ -245,9 +264,10 @@ async fn create_call_transfer(
     ))]
 async fn get_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PrototypeTransfer>, ApiError> {
-    Ok(Json(super::get_transfer(&state, &id).await?))
+    Ok(Json(super::get_transfer(&state, &principal, &id).await?))
 }
 
 /// Transfers waiting for Agent B or in their briefing.
@@ -255,8 +275,9 @@ async fn get_transfer(
 #[utoipa::path(get, path = "/transfers/active", tag = TAG, responses((status = 200, description = "Transfers", body = ActiveTransfers)))]
 async fn active_transfers(
     State(state): State<AppState>,
+    principal: Principal,
 ) -> Result<Json<ActiveTransfers>, ApiError> {
-    Ok(Json(super::active_transfers(&state).await?))
+    Ok(Json(super::active_transfers(&state, &principal).await?))
 }
 
 /// Hand the caller over (accepting first when nobody has).
@@ -270,10 +291,11 @@ async fn active_transfers(
     ))]
 async fn complete_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<CompleteTransfer>,
 ) -> Result<Json<TransferCompleted>, ApiError> {
     Ok(Json(
-        super::complete_transfer(&state, &body.transfer_id).await?,
+        super::complete_transfer(&state, &principal, &body.transfer_id).await?,
     ))
 }
 
@@ -287,9 +309,12 @@ async fn complete_transfer(
     ))]
 async fn complete_transfer_by_path(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<TransferCompleted>, ApiError> {
-    Ok(Json(super::complete_transfer(&state, &id).await?))
+    Ok(Json(
+        super::complete_transfer(&state, &principal, &id).await?,
+    ))
 }
 
 /// The caller's poll: has the caller been handed over, and where to?
@@ -298,9 +323,10 @@ async fn complete_transfer_by_path(
     responses((status = 200, description = "The status (with the caller's final-room token once handed over)", body = CallerTransferStatus)))]
 async fn caller_transfer_status(
     State(state): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<CallerTransferStatus>, ApiError> {
-    Ok(Json(super::caller_status(&state, &name).await?))
+    Ok(Json(super::caller_status(&state, &principal, &name).await?))
 }
 
 /// Agent B's poll: has the caller been handed over, and where to?
@@ -309,9 +335,10 @@ async fn caller_transfer_status(
     responses((status = 200, description = "The status (with Agent B's final-room token once handed over)", body = AgentTransferStatus)))]
 async fn agent_transfer_status(
     State(state): State<AppState>,
+    principal: Principal,
     Path(name): Path<String>,
 ) -> Result<Json<AgentTransferStatus>, ApiError> {
-    Ok(Json(super::agent_status(&state, &name).await?))
+    Ok(Json(super::agent_status(&state, &principal, &name).await?))
 }
 
 /// Record a client's view of a room (kept beside LiveKit's, never over it).
@@ -324,9 +351,10 @@ async fn agent_transfer_status(
     ))]
 async fn report_room_participants(
     State(state): State<AppState>,
+    principal: Principal,
     Json(body): Json<RoomReport>,
 ) -> Result<Json<RoomReported>, ApiError> {
-    Ok(Json(super::report_room(&state, body).await?))
+    Ok(Json(super::report_room(&state, &principal, body).await?))
 }
 
 /// Who is in a room (identities; empty for an unknown room).
@@ -335,9 +363,10 @@ async fn report_room_participants(
     responses((status = 200, description = "Identities present", body = RoomMembers)))]
 async fn room_participants(
     State(state): State<AppState>,
+    principal: Principal,
     Path(room): Path<String>,
 ) -> Result<Json<RoomMembers>, ApiError> {
-    Ok(Json(super::room_members(&state, &room).await?))
+    Ok(Json(super::room_members(&state, &principal, &room).await?))
 }
 
 /// Who is in a room (the README's spelling).
@@ -346,7 +375,8 @@ async fn room_participants(
     responses((status = 200, description = "Identities present", body = RoomMembers)))]
 async fn rooms_participants(
     State(state): State<AppState>,
+    principal: Principal,
     Path(room): Path<String>,
 ) -> Result<Json<RoomMembers>, ApiError> {
-    Ok(Json(super::room_members(&state, &room).await?))
+    Ok(Json(super::room_members(&state, &principal, &room).await?))
 }

@@ -7,6 +7,7 @@ pub mod store;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::auth::model::Principal;
 use crate::error::ApiError;
 use crate::pagination::{self, Page};
 use model::{Event, EventStreamQuery, TimelineQuery};
@@ -14,12 +15,13 @@ use model::{Event, EventStreamQuery, TimelineQuery};
 /// A page of a call's timeline, oldest first.
 pub async fn timeline(
     db: &PgPool,
+    principal: &Principal,
     call_id: Uuid,
     query: TimelineQuery,
 ) -> Result<Page<Event>, ApiError> {
     let limit = pagination::limit(query.limit)?;
     let after: Option<i64> = pagination::decode_cursor(query.cursor.as_deref())?;
-    crate::calls::get(db, call_id).await?;
+    crate::calls::get(db, principal, call_id).await?;
     let rows = store::list_for_call(db, call_id, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |e| e.id))
 }
@@ -33,6 +35,7 @@ const STREAM_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 /// client's `Last-Event-ID`), `query.after`, or now. Ends when the service stops.
 pub async fn stream(
     state: &crate::app::AppState,
+    principal: &Principal,
     query: EventStreamQuery,
     last_event_id: Option<&str>,
 ) -> Result<impl futures_util::Stream<Item = Event> + use<>, ApiError> {
@@ -53,11 +56,27 @@ pub async fn stream(
     {
         return Err(ApiError::invalid("kind", "must be 1 to 100 characters"));
     }
+    // A key holds a bounded number of streams; the slot lives as long as the stream.
+    let slot = match principal.key_id() {
+        Some(key) => Some(
+            state
+                .streams
+                .open(key, state.config.auth.max_event_streams_per_key)
+                .ok_or_else(|| {
+                    ApiError::TooManyRequests(format!(
+                        "this key already holds {} open event streams; close one first",
+                        state.config.auth.max_event_streams_per_key
+                    ))
+                })?,
+        ),
+        None => None,
+    };
     let start = match resume {
         Some(id) => id,
         None => store::latest_id(&state.db).await?,
     };
     let feed = Feed {
+        _slot: slot,
         db: state.db.clone(),
         shutdown: state.shutdown.clone(),
         wake: state.signals.events.subscribe(),
@@ -69,6 +88,7 @@ pub async fn stream(
 }
 
 struct Feed {
+    _slot: Option<crate::auth::limits::StreamSlot>,
     db: PgPool,
     shutdown: tokio_util::sync::CancellationToken,
     wake: tokio::sync::watch::Receiver<u64>,

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 
 use super::model::{Event, EventStreamQuery, TimelineQuery};
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::pagination::Page;
@@ -40,11 +41,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn event_stream(
     State(state): State<AppState>,
+    principal: Principal,
     headers: HeaderMap,
     Query(query): Query<EventStreamQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let events = super::stream(&state, query, last).await?;
+    let events = super::stream(&state, &principal, query, last).await?;
     let messages = events.map(|event| {
         SseEvent::default()
             .id(event.id.to_string())
@@ -66,8 +68,11 @@ async fn event_stream(
     ))]
 async fn call_timeline(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Json<Page<Event>>, ApiError> {
-    Ok(Json(super::timeline(&state.db, id, query).await?))
+    Ok(Json(
+        super::timeline(&state.db, &principal, id, query).await?,
+    ))
 }

@@ -178,3 +178,22 @@ pub async fn count_by_status(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(Strin
         .fetch_all(db)
         .await
 }
+
+/// Whether a job of `kind` for this call (and transfer) is still waiting or running.
+pub async fn has_unfinished(
+    db: impl PgExecutor<'_>,
+    kind: &str,
+    call_id: Uuid,
+    transfer_id: Option<Uuid>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs
+                        WHERE kind = $1 AND call_id = $2 AND transfer_id IS NOT DISTINCT FROM $3
+                          AND status IN ('pending', 'running'))",
+    )
+    .bind(kind)
+    .bind(call_id)
+    .bind(transfer_id)
+    .fetch_one(db)
+    .await
+}

@@ -5,17 +5,25 @@ pub mod routes;
 pub mod store;
 
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::ApiError;
 use model::{Include, ParticipantSource, ParticipantsQuery, RoomParticipants};
 
 /// The participants of a room warmline knows (a call's room or a briefing room).
 pub async fn of_room(
     state: &AppState,
+    principal: &Principal,
     room: String,
     query: ParticipantsQuery,
 ) -> Result<RoomParticipants, ApiError> {
-    if crate::rooms::owner(&state.db, &room).await?.is_none() {
+    let Some(owner) = crate::rooms::owner(&state.db, &room).await? else {
         return Err(ApiError::not_found("room", room));
+    };
+    if !principal.reads_everything() {
+        crate::calls::store::get(&state.db, owner.call_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("room", &room))?
+            .check_read(principal)?;
     }
     if query.live == Some(true) {
         if query.include == Some(Include::History) {

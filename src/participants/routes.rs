@@ -6,6 +6,7 @@ use utoipa_axum::routes;
 
 use super::model::{ParticipantsQuery, RoomParticipants};
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 
@@ -29,8 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn room_participants(
     State(state): State<AppState>,
+    principal: Principal,
     Path(room): Path<String>,
     Query(query): Query<ParticipantsQuery>,
 ) -> Result<Json<RoomParticipants>, ApiError> {
-    Ok(Json(super::of_room(&state, room, query).await?))
+    Ok(Json(super::of_room(&state, &principal, room, query).await?))
 }

@@ -15,6 +15,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::ApiError;
 use crate::jobs::model::Job;
 use crate::pagination::{self, Page};
@@ -190,13 +191,15 @@ pub async fn generate_with_model(
 /// Writes a fresh summary of a call now (for instance at its end), and asks the model too.
 pub async fn regenerate(
     state: &AppState,
+    principal: &Principal,
     call_id: Uuid,
     request: RegenerateSummary,
 ) -> Result<RegeneratedSummary, ApiError> {
     let mut tx = state.db.begin().await?;
-    crate::calls::store::get(&mut *tx, call_id)
+    let call = crate::calls::store::get(&mut *tx, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    call.check_read(principal)?;
     if let Some(transfer_id) = request.transfer_id {
         let transfer = crate::transfers::store::get(&mut *tx, transfer_id).await?;
         if transfer.is_none_or(|t| t.call_id != call_id) {
@@ -204,6 +207,25 @@ pub async fn regenerate(
                 "transfer_id",
                 "is not a transfer of this call",
             ));
+        }
+    }
+    // The model is paid once: while its answer is pending, a regenerate answers the latest
+    // summary instead of queueing another.
+    if state.summarizer.is_some() {
+        let kind = Job::GenerateSummary {
+            call_id,
+            transfer_id: request.transfer_id,
+        }
+        .kind();
+        if crate::jobs::store::has_unfinished(&mut *tx, kind, call_id, request.transfer_id).await?
+            && let Some(latest) = store::list(&mut *tx, call_id, request.transfer_id, None, 1)
+                .await?
+                .pop()
+        {
+            return Ok(RegeneratedSummary {
+                summary: latest,
+                upgrade_pending: true,
+            });
         }
     }
     let summary = write_local(&mut tx, state, call_id, request.transfer_id).await?;
@@ -217,6 +239,7 @@ pub async fn regenerate(
 /// A call's summaries, newest first.
 pub async fn list(
     db: &PgPool,
+    principal: &Principal,
     call_id: Uuid,
     query: SummaryListQuery,
 ) -> Result<Page<Summary>, ApiError> {
@@ -224,7 +247,8 @@ pub async fn list(
     let after: Option<pagination::TimeCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
     crate::calls::store::get(db, call_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("call", call_id))?;
+        .ok_or_else(|| ApiError::not_found("call", call_id))?
+        .check_read(principal)?;
     let after = after.map(pagination::TimeCursor::into_parts);
     let rows = store::list(db, call_id, query.transfer_id, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |s| (s.created_at, s.id)))

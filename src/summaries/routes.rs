@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::model::{RegenerateSummary, RegeneratedSummary, Summary, SummaryListQuery};
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, JsonOrEmpty, Path, Query};
 use crate::pagination::Page;
@@ -30,10 +31,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn list_summaries(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     Query(query): Query<SummaryListQuery>,
 ) -> Result<Json<Page<Summary>>, ApiError> {
-    Ok(Json(super::list(&state.db, id, query).await?))
+    Ok(Json(super::list(&state.db, &principal, id, query).await?))
 }
 
 /// Summarize a call again (for instance when it ends).
@@ -50,11 +52,12 @@ async fn list_summaries(
     ))]
 async fn regenerate_summary(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     JsonOrEmpty(request): JsonOrEmpty<RegenerateSummary>,
 ) -> Result<(StatusCode, Json<RegeneratedSummary>), ApiError> {
     Ok((
         StatusCode::CREATED,
-        Json(super::regenerate(&state, id, request).await?),
+        Json(super::regenerate(&state, &principal, id, request).await?),
     ))
 }

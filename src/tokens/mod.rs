@@ -10,6 +10,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::model::{Principal, Role};
 use crate::calls::model::{Call, CallStatus};
 use crate::domain::{Identity, MAX_NAME_CHARS, Validator, bounded_text};
 use crate::error::{ApiError, FieldError};
@@ -19,18 +20,21 @@ use crate::transfers::model::{Handoff, TransferState};
 /// A token for the room of a call.
 pub async fn for_call(
     state: &AppState,
+    principal: &Principal,
     call_id: Uuid,
     request: JoinCall,
 ) -> Result<IssuedToken, ApiError> {
     let (identity, name) = parse_identity(&request.identity, request.name.as_deref())?;
+    check_requester(principal, &identity, request.role)?;
     let mut tx = state.db.begin().await?;
     let call = crate::calls::store::lock(&mut tx, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    check_frontend_owns(principal, &call)?;
     if call.status == CallStatus::Ended {
         return Err(ApiError::conflict("the call has ended"));
     }
-    let room = call_room_for(&mut tx, &call, &identity, request.role).await?;
+    let room = call_room_for(&mut tx, principal, &call, &identity, request.role).await?;
     tx.commit().await?;
     let display = name.unwrap_or_else(|| match request.role {
         TokenRole::Caller => call.caller_name.clone(),
@@ -45,6 +49,7 @@ pub async fn for_call(
 /// Which room of `call` the identity may join, claiming a waiting call for the first agent.
 async fn call_room_for(
     tx: &mut PgConnection,
+    principal: &Principal,
     call: &Call,
     identity: &Identity,
     role: TokenRole,
@@ -60,6 +65,14 @@ async fn call_room_for(
                 return Ok(current_room);
             }
             if call.current_agent.is_none() && call.status == CallStatus::Waiting {
+                crate::agents::require_usable(
+                    tx,
+                    principal,
+                    identity.as_str(),
+                    &call.caller_identity,
+                    "identity",
+                )
+                .await?;
                 crate::calls::store::set_status(
                     &mut *tx,
                     call.id,
@@ -91,12 +104,16 @@ async fn call_room_for(
 /// A token for the briefing room of a transfer.
 pub async fn for_transfer(
     state: &AppState,
+    principal: &Principal,
     transfer_id: Uuid,
     identity: &Identity,
     name: Option<String>,
     role: TokenRole,
 ) -> Result<IssuedToken, ApiError> {
-    let transfer = crate::transfers::get(&state.db, transfer_id).await?;
+    check_requester(principal, identity, role)?;
+    let transfer = crate::transfers::store::get(&state.db, transfer_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transfer", transfer_id))?;
     if transfer.state.is_terminal() {
         return Err(ApiError::Conflict {
             detail: format!(
@@ -112,7 +129,10 @@ pub async fn for_transfer(
         }
         TokenRole::Caller => {
             // Only a `move_caller` hand-off brings the caller into the briefing room.
-            let call = crate::calls::get(&state.db, transfer.call_id).await?;
+            let call = crate::calls::store::get(&state.db, transfer.call_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("call", transfer.call_id))?;
+            check_frontend_owns(principal, &call)?;
             call.caller_identity == identity.as_str()
                 && transfer.handoff == Handoff::MoveCaller
                 && transfer.state == TransferState::Connecting
@@ -138,7 +158,11 @@ pub async fn for_transfer(
 }
 
 /// A token for whatever the request names: a call's room or a transfer's briefing room.
-pub async fn issue(state: &AppState, request: TokenRequest) -> Result<IssuedToken, ApiError> {
+pub async fn issue(
+    state: &AppState,
+    principal: &Principal,
+    request: TokenRequest,
+) -> Result<IssuedToken, ApiError> {
     match (request.call_id, request.transfer_id) {
         (Some(call_id), None) => {
             let join = JoinCall {
@@ -146,16 +170,50 @@ pub async fn issue(state: &AppState, request: TokenRequest) -> Result<IssuedToke
                 role: request.role,
                 name: request.name,
             };
-            for_call(state, call_id, join).await
+            for_call(state, principal, call_id, join).await
         }
         (None, Some(transfer_id)) => {
             let (identity, name) = parse_identity(&request.identity, request.name.as_deref())?;
-            for_transfer(state, transfer_id, &identity, name, request.role).await
+            for_transfer(state, principal, transfer_id, &identity, name, request.role).await
         }
         _ => Err(ApiError::Validation(vec![FieldError::new(
             "call_id",
             "give exactly one of call_id and transfer_id",
         )])),
+    }
+}
+
+/// An agent key gets agent tokens for its own identity only; a frontend key caller tokens only.
+fn check_requester(
+    principal: &Principal,
+    identity: &Identity,
+    role: TokenRole,
+) -> Result<(), ApiError> {
+    match (principal.role(), role) {
+        (Some(Role::Agent), TokenRole::Agent) => match principal.agent() {
+            Some(own) if own == identity.as_str() => Ok(()),
+            own => Err(ApiError::Forbidden(format!(
+                "this key gets tokens for agent {} only, not for {identity}",
+                own.unwrap_or("?")
+            ))),
+        },
+        (Some(Role::Agent), TokenRole::Caller) => Err(ApiError::Forbidden(
+            "an agent key gets agent tokens only".into(),
+        )),
+        (Some(Role::Frontend), TokenRole::Agent) => Err(ApiError::Forbidden(
+            "a frontend key gets caller tokens only".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A frontend key gets tokens only for the calls it started.
+fn check_frontend_owns(principal: &Principal, call: &Call) -> Result<(), ApiError> {
+    match principal.frontend() {
+        Some(key) if call.created_by != Some(key) => Err(ApiError::Forbidden(
+            "this key did not start this call".into(),
+        )),
+        _ => Ok(()),
     }
 }
 

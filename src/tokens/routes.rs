@@ -6,6 +6,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path};
 use crate::livekit::model::{IssuedToken, JoinCall, TokenRequest};
@@ -34,10 +35,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn join_call(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     Json(request): Json<JoinCall>,
 ) -> Result<Json<IssuedToken>, ApiError> {
-    Ok(Json(super::for_call(&state, id, request).await?))
+    Ok(Json(
+        super::for_call(&state, &principal, id, request).await?,
+    ))
 }
 
 /// A token for the room of a call or a transfer.
@@ -56,7 +60,8 @@ async fn join_call(
     ))]
 async fn issue_token(
     State(state): State<AppState>,
+    principal: Principal,
     Json(request): Json<TokenRequest>,
 ) -> Result<Json<IssuedToken>, ApiError> {
-    Ok(Json(super::issue(&state, request).await?))
+    Ok(Json(super::issue(&state, &principal, request).await?))
 }

@@ -8,6 +8,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::auth::model::Principal;
 use crate::calls::model::CallStatus;
 use crate::error::ApiError;
 use crate::pagination::{self, Page};
@@ -17,6 +18,7 @@ use model::{AppendResult, AppendSegments, Segment, TranscriptQuery};
 /// grace period after its end has passed, so late speech-to-text output is not lost.
 pub async fn append(
     db: &PgPool,
+    principal: &Principal,
     call_id: Uuid,
     grace: std::time::Duration,
     request: AppendSegments,
@@ -27,6 +29,7 @@ pub async fn append(
     let call = crate::calls::store::lock(&mut tx, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    call.check_party(principal)?;
     if let (CallStatus::Ended, Some(ended_at)) = (call.status, call.ended_at) {
         let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
         if Utc::now() > ended_at + grace {
@@ -49,12 +52,13 @@ pub async fn append(
 /// A page of a call's transcript in spoken order.
 pub async fn list(
     db: &PgPool,
+    principal: &Principal,
     call_id: Uuid,
     query: TranscriptQuery,
 ) -> Result<Page<Segment>, ApiError> {
     let limit = pagination::limit(query.limit)?;
     let after = pagination::decode_cursor(query.cursor.as_deref())?;
-    crate::calls::get(db, call_id).await?;
+    crate::calls::get(db, principal, call_id).await?;
     let rows = store::list(db, call_id, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |s| (s.start_ms, s.seq)))
 }

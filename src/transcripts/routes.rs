@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::model::{AppendResult, AppendSegments, Segment, TranscriptQuery};
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::pagination::Page;
@@ -33,11 +34,19 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn append_transcript(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     Json(request): Json<AppendSegments>,
 ) -> Result<Json<AppendResult>, ApiError> {
     Ok(Json(
-        super::append(&state.db, id, state.config.transcript_grace, request).await?,
+        super::append(
+            &state.db,
+            &principal,
+            id,
+            state.config.transcript_grace,
+            request,
+        )
+        .await?,
     ))
 }
 
@@ -51,8 +60,9 @@ async fn append_transcript(
     ))]
 async fn read_transcript(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     Query(query): Query<TranscriptQuery>,
 ) -> Result<Json<Page<Segment>>, ApiError> {
-    Ok(Json(super::list(&state.db, id, query).await?))
+    Ok(Json(super::list(&state.db, &principal, id, query).await?))
 }

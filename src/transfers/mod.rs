@@ -13,9 +13,9 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::calls::model::{Call, CallStatus};
 use crate::config::HandoffConfirmation;
-use crate::domain::Identity;
 use crate::error::ApiError;
 use crate::jobs::model::Job;
 use crate::livekit::model::IssuedToken;
@@ -29,10 +29,12 @@ use store::Transition;
 /// Starts a transfer of a call from its current agent to another.
 pub async fn create(
     state: &AppState,
+    principal: &Principal,
     call_id: Uuid,
     request: CreateTransfer,
 ) -> Result<TransferWithToken, ApiError> {
     let new = request.parse()?;
+    crate::auth::acting_agent(principal, Some(new.from_agent.as_str()), "from_agent")?;
     let mut tx = state.db.begin().await?;
     let call = crate::calls::store::lock(&mut tx, call_id)
         .await?
@@ -52,6 +54,14 @@ pub async fn create(
                 .to_owned(),
         }));
     }
+    crate::agents::require_usable(
+        &mut tx,
+        principal,
+        new.to_agent.as_str(),
+        &call.caller_identity,
+        "to_agent",
+    )
+    .await?;
     if let Some(active) = store::lock_active_for_call(&mut tx, call_id).await? {
         return Err(ApiError::Conflict {
             detail: format!("the call already has an active transfer ({})", active.id),
@@ -93,21 +103,45 @@ pub async fn create(
 }
 
 /// One transfer with its best summary, or 404.
-pub async fn view(db: &PgPool, id: Uuid) -> Result<model::TransferView, ApiError> {
-    let transfer = get(db, id).await?;
+pub async fn view(
+    db: &PgPool,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<model::TransferView, ApiError> {
+    let transfer = get(db, principal, id).await?;
     let summary = crate::summaries::for_transfer(db, id).await?;
     Ok(model::TransferView { transfer, summary })
 }
 
 /// One transfer, or 404.
-pub async fn get(db: &PgPool, id: Uuid) -> Result<Transfer, ApiError> {
-    store::get(db, id)
+pub async fn get(db: &PgPool, principal: &Principal, id: Uuid) -> Result<Transfer, ApiError> {
+    let transfer = store::get(db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("transfer", id))
+        .ok_or_else(|| ApiError::not_found("transfer", id))?;
+    check_read(principal, &transfer)?;
+    Ok(transfer)
+}
+
+/// Supervisors and admins read every transfer; an agent key those it is a side of.
+fn check_read(principal: &Principal, transfer: &Transfer) -> Result<(), ApiError> {
+    match principal.agent() {
+        _ if principal.reads_everything() => Ok(()),
+        Some(agent) if agent == transfer.from_agent || agent == transfer.to_agent => Ok(()),
+        Some(agent) => Err(ApiError::Forbidden(format!(
+            "agent {agent} is neither side of this transfer"
+        ))),
+        None => Err(ApiError::Forbidden(
+            "this key may not read transfers".into(),
+        )),
+    }
 }
 
 /// A page of transfers, newest first.
-pub async fn list(db: &PgPool, query: TransferListQuery) -> Result<Page<Transfer>, ApiError> {
+pub async fn list(
+    db: &PgPool,
+    principal: &Principal,
+    query: TransferListQuery,
+) -> Result<Page<Transfer>, ApiError> {
     let limit = pagination::limit(query.limit)?;
     let after: Option<pagination::TimeCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
     if let (Some(state), Some(active)) = (query.state, query.active)
@@ -124,6 +158,7 @@ pub async fn list(db: &PgPool, query: TransferListQuery) -> Result<Page<Transfer
         to_agent: query.to_agent.map(|a| a.trim().to_owned()),
         from_agent: query.from_agent.map(|a| a.trim().to_owned()),
         call_id: query.call_id,
+        involving: principal.agent().map(str::to_owned),
     };
     let after = after.map(pagination::TimeCursor::into_parts);
     let rows = store::list(db, &filter, after, limit + 1).await?;
@@ -133,11 +168,17 @@ pub async fn list(db: &PgPool, query: TransferListQuery) -> Result<Page<Transfer
 /// Agent B takes the transfer and gets a token for the briefing room.
 pub async fn accept(
     state: &AppState,
+    principal: &Principal,
     id: Uuid,
     action: TransferAction,
 ) -> Result<TransferWithToken, ApiError> {
     let (mut tx, _call, transfer) = lock(&state.db, id).await?;
-    check_actor(action.agent.as_deref(), &transfer.to_agent, "accept")?;
+    check_actor(
+        principal,
+        action.agent.as_deref(),
+        &[&transfer.to_agent],
+        "accept",
+    )?;
     let transfer =
         store::transition(&mut *tx, id, &Transition::to(TransferState::Briefing)).await?;
     tx.commit().await?;
@@ -154,12 +195,18 @@ pub async fn accept(
 /// Agent B refuses the transfer; the call stays with Agent A.
 pub async fn decline(
     state: &AppState,
+    principal: &Principal,
     id: Uuid,
     request: DeclineTransfer,
 ) -> Result<Transfer, ApiError> {
     let detail = parse_detail(request.detail)?;
     let (mut tx, _call, transfer) = lock(&state.db, id).await?;
-    check_actor(request.agent.as_deref(), &transfer.to_agent, "decline")?;
+    check_actor(
+        principal,
+        request.agent.as_deref(),
+        &[&transfer.to_agent],
+        "decline",
+    )?;
     let change = Transition::ended(TransferState::Declined, request.reason.into(), detail);
     let transfer = end_unsuccessfully(&mut tx, state, &transfer, change).await?;
     tx.commit().await?;
@@ -170,12 +217,14 @@ pub async fn decline(
 /// Agent A withdraws the transfer; the call stays with Agent A.
 pub async fn cancel(
     state: &AppState,
+    principal: &Principal,
     id: Uuid,
     action: TransferAction,
 ) -> Result<Transfer, ApiError> {
     let detail = parse_detail(action.detail)?;
     let (mut tx, _call, transfer) = lock(&state.db, id).await?;
-    check_actor(action.agent.as_deref(), &transfer.from_agent, "cancel")?;
+    let sides = [transfer.from_agent.as_str(), transfer.to_agent.as_str()];
+    check_actor(principal, action.agent.as_deref(), &sides, "cancel")?;
     let change = Transition::ended(TransferState::Cancelled, Outcome::AgentCancelled, detail);
     let transfer = end_unsuccessfully(&mut tx, state, &transfer, change).await?;
     tx.commit().await?;
@@ -188,11 +237,17 @@ pub async fn cancel(
 /// takes the agent's word).
 pub async fn complete(
     state: &AppState,
+    principal: &Principal,
     id: Uuid,
     action: TransferAction,
 ) -> Result<TransferWithToken, ApiError> {
     let (mut tx, call, transfer) = lock(&state.db, id).await?;
-    check_actor(action.agent.as_deref(), &transfer.from_agent, "complete")?;
+    check_actor(
+        principal,
+        action.agent.as_deref(),
+        &[&transfer.from_agent],
+        "complete",
+    )?;
     let deadline = Utc::now() + chrono_duration(state.config.transfers.handoff_timeout);
     let change = Transition {
         handoff_deadline: Some(deadline),
@@ -449,18 +504,22 @@ async fn enqueue(
     Ok(())
 }
 
-/// When a client names the acting agent, it must be the one the action belongs to.
-fn check_actor(claimed: Option<&str>, expected: &str, action: &str) -> Result<(), ApiError> {
-    let Some(claimed) = claimed else {
-        return Ok(());
-    };
-    let claimed = Identity::parse(claimed).map_err(|m| ApiError::invalid("agent", m))?;
-    if claimed.as_str() != expected {
-        return Err(ApiError::Forbidden(format!(
-            "only {expected} may {action} this transfer, not {claimed}"
-        )));
+/// The agent acting (an agent key's own identity, or the one a client names) must be one of
+/// `allowed`; with no agent named, a trusted principal (open mode, admin, supervisor) acts.
+fn check_actor(
+    principal: &Principal,
+    claimed: Option<&str>,
+    allowed: &[&str],
+    action: &str,
+) -> Result<(), ApiError> {
+    match crate::auth::acting_agent(principal, claimed, "agent")? {
+        Some(actor) if allowed.contains(&actor.as_str()) => Ok(()),
+        Some(actor) => Err(ApiError::Forbidden(format!(
+            "only {} may {action} this transfer, not {actor}",
+            allowed.join(" or ")
+        ))),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn parse_detail(detail: Option<String>) -> Result<Option<String>, ApiError> {
@@ -580,8 +639,12 @@ pub async fn on_participant_left(
 
 /// Rebuilds a transfer from the records: states and timings, summaries, transcript up to the
 /// hand-off, events, room history and LiveKit operations.
-pub async fn replay(db: &PgPool, id: Uuid) -> Result<model::TransferReplay, ApiError> {
-    let transfer = get(db, id).await?;
+pub async fn replay(
+    db: &PgPool,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<model::TransferReplay, ApiError> {
+    let transfer = get(db, principal, id).await?;
     let call = crate::calls::store::get(db, transfer.call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", transfer.call_id))?;

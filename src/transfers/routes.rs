@@ -12,6 +12,7 @@ use super::model::{
     TransferView, TransferWithToken,
 };
 use crate::app::AppState;
+use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, JsonOrEmpty, Path, Query};
 use crate::pagination::Page;
@@ -46,10 +47,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn create_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     Json(request): Json<CreateTransfer>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = super::create(&state, id, request).await?;
+    let created = super::create(&state, &principal, id, request).await?;
     let location = format!("/v1/transfers/{}", created.transfer.id);
     Ok((
         StatusCode::CREATED,
@@ -67,9 +69,10 @@ async fn create_transfer(
     ))]
 async fn list_transfers(
     State(state): State<AppState>,
+    principal: Principal,
     Query(query): Query<TransferListQuery>,
 ) -> Result<Json<Page<Transfer>>, ApiError> {
-    Ok(Json(super::list(&state.db, query).await?))
+    Ok(Json(super::list(&state.db, &principal, query).await?))
 }
 
 /// Get a transfer.
@@ -82,9 +85,10 @@ async fn list_transfers(
     ))]
 async fn get_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
 ) -> Result<Json<TransferView>, ApiError> {
-    Ok(Json(super::view(&state.db, id).await?))
+    Ok(Json(super::view(&state.db, &principal, id).await?))
 }
 
 /// Agent B accepts: `initiated` → `briefing`, with Agent B's briefing-room token.
@@ -100,10 +104,11 @@ async fn get_transfer(
     ))]
 async fn accept_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     JsonOrEmpty(action): JsonOrEmpty<TransferAction>,
 ) -> Result<Json<TransferWithToken>, ApiError> {
-    Ok(Json(super::accept(&state, id, action).await?))
+    Ok(Json(super::accept(&state, &principal, id, action).await?))
 }
 
 /// Agent B declines: `initiated` → `declined`; the call stays with Agent A.
@@ -119,10 +124,11 @@ async fn accept_transfer(
     ))]
 async fn decline_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     Json(request): Json<DeclineTransfer>,
 ) -> Result<Json<Transfer>, ApiError> {
-    Ok(Json(super::decline(&state, id, request).await?))
+    Ok(Json(super::decline(&state, &principal, id, request).await?))
 }
 
 /// Agent A cancels: `initiated` or `briefing` → `cancelled`; the call stays with Agent A.
@@ -138,10 +144,11 @@ async fn decline_transfer(
     ))]
 async fn cancel_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     JsonOrEmpty(action): JsonOrEmpty<TransferAction>,
 ) -> Result<Json<Transfer>, ApiError> {
-    Ok(Json(super::cancel(&state, id, action).await?))
+    Ok(Json(super::cancel(&state, &principal, id, action).await?))
 }
 
 /// Agent A hands the caller to Agent B: `briefing` → `connecting`.
@@ -163,10 +170,11 @@ async fn cancel_transfer(
     ))]
 async fn complete_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
     JsonOrEmpty(action): JsonOrEmpty<TransferAction>,
 ) -> Result<Json<TransferWithToken>, ApiError> {
-    Ok(Json(super::complete(&state, id, action).await?))
+    Ok(Json(super::complete(&state, &principal, id, action).await?))
 }
 
 /// Replay a transfer for QA, from the stored records alone.
@@ -183,7 +191,8 @@ async fn complete_transfer(
     ))]
 async fn replay_transfer(
     State(state): State<AppState>,
+    principal: Principal,
     Path(id): Path<Uuid>,
 ) -> Result<Json<TransferReplay>, ApiError> {
-    Ok(Json(super::replay(&state.db, id).await?))
+    Ok(Json(super::replay(&state.db, &principal, id).await?))
 }

@@ -143,6 +143,8 @@ pub struct TransferFilter {
     pub to_agent: Option<String>,
     pub from_agent: Option<String>,
     pub call_id: Option<Uuid>,
+    /// Only transfers this agent is a side of.
+    pub involving: Option<String>,
 }
 
 /// Transfers newest first, after the cursor `(initiated_at, id)`.
@@ -161,6 +163,7 @@ pub async fn list(
            AND ($4::text IS NULL OR from_agent = $4)
            AND ($5::uuid IS NULL OR call_id = $5)
            AND ($6::timestamptz IS NULL OR (initiated_at, id) < ($6, $7))
+           AND ($9::text IS NULL OR from_agent = $9 OR to_agent = $9)
          ORDER BY initiated_at DESC, id DESC
          LIMIT $8"
     )))
@@ -172,6 +175,7 @@ pub async fn list(
     .bind(after_at)
     .bind(after_id)
     .bind(limit)
+    .bind(&f.involving)
     .fetch_all(db)
     .await
 }

@@ -114,9 +114,11 @@ async fn two_concurrent_identical_posts_create_one_call() {
 #[tokio::test]
 async fn keys_are_scoped_by_the_callers_credentials() {
     let app = TestApp::spawn().await;
+    let one = format!("Bearer {}", app.api_key("frontend", None).await);
+    let two = format!("Bearer {}", app.api_key("frontend", None).await);
     let body = Body::Json(json!({"caller_name": "Jane"}));
-    let as_one = [("idempotency-key", "k"), ("authorization", "Bearer one")];
-    let as_two = [("idempotency-key", "k"), ("authorization", "Bearer two")];
+    let as_one = [("idempotency-key", "k"), ("authorization", one.as_str())];
+    let as_two = [("idempotency-key", "k"), ("authorization", two.as_str())];
     let one = app
         .send_with_headers(Method::POST, "/v1/calls", &as_one, body)
         .await;

@@ -309,7 +309,7 @@ async fn actions_out_of_order_or_by_the_wrong_agent_are_refused() {
     let wrong_canceller = app
         .post(
             &format!("/v1/transfers/{t}/cancel"),
-            json!({"agent": "agent_bob"}),
+            json!({"agent": "agent_carol"}),
         )
         .await;
     wrong_canceller.problem(StatusCode::FORBIDDEN);

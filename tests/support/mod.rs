@@ -139,6 +139,9 @@ impl TestApp {
             ("LIVEKIT_API_SECRET", livekit::API_SECRET),
             ("JOB_POLL_INTERVAL_MS", "50"),
             ("JOB_BACKOFF_BASE_MS", "20"),
+            // Tests fire writes faster than any client; the limit has tests of its own.
+            ("RATE_LIMIT_WRITES_PER_KEY", "0"),
+            ("RATE_LIMIT_WRITES_PER_ADDRESS", "0"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -167,17 +170,39 @@ impl TestApp {
 
     /// Sends a request and returns the status, headers and parsed body (`Null` when empty).
     pub async fn send(&self, method: Method, path: &str, body: Body) -> Reply {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
-        request = match body {
-            Body::Json(value) => request.json(&value),
-            Body::Raw {
-                content_type,
-                bytes,
-            } => request.header("content-type", content_type).body(bytes),
-            Body::None => request,
-        };
-        let response = request.send().await.expect("request reaches the app");
-        Reply::read(response).await
+        self.send_with_headers(method, path, &[], body).await
+    }
+
+    /// Sends a request as the holder of an API key.
+    pub async fn send_as(&self, key: &str, method: Method, path: &str, body: Body) -> Reply {
+        let bearer = format!("Bearer {key}");
+        self.send_with_headers(method, path, &[("authorization", &bearer)], body)
+            .await
+    }
+
+    /// Registers an agent, as an admin would.
+    pub async fn register_agent(&self, identity: &str) {
+        let request = serde_json::from_value(serde_json::json!({"identity": identity}))
+            .expect("agent request");
+        warmline::agents::create(&self.pool, request)
+            .await
+            .expect("register agent");
+    }
+
+    /// Makes an API key (`role`, bound to `agent` for agent keys), as `warmline keys create`
+    /// does, and waits until the app requires keys.
+    pub async fn api_key(&self, role: &str, agent: Option<&str>) -> String {
+        let request =
+            serde_json::from_value(serde_json::json!({"role": role, "agent": agent, "label": "test"}))
+                .expect("key request");
+        let created = warmline::auth::create_key(&self.pool, request)
+            .await
+            .expect("create key");
+        eventually("the app requires API keys", || async {
+            self.get("/v1/calls").await.status == StatusCode::UNAUTHORIZED
+        })
+        .await;
+        created.secret
     }
 
     /// Sends a request with extra headers (`Idempotency-Key`, `Authorization`, …).

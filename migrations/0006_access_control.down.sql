@@ -1,0 +1,13 @@
+DROP INDEX calls_caller_identity_idx;
+DROP TRIGGER transfers_remember_agents ON transfers;
+DROP FUNCTION transfers_remember_agents();
+DROP TRIGGER calls_remember_agent ON calls;
+DROP FUNCTION calls_remember_agent();
+ALTER TABLE calls DROP COLUMN agents;
+ALTER TABLE calls DROP COLUMN created_by;
+DROP TRIGGER api_keys_notify_change ON api_keys;
+DROP FUNCTION api_keys_notify();
+DROP TABLE api_keys;
+ALTER TABLE transfers DROP CONSTRAINT transfers_from_agent_fk, DROP CONSTRAINT transfers_to_agent_fk;
+ALTER TABLE calls DROP CONSTRAINT calls_current_agent_fk;
+DROP TABLE agents;

@@ -1,0 +1,165 @@
+//! Agents: who may hold a call or take part in a transfer.
+//!
+//! Only a registered, enabled agent can join a call as its agent or be either side of a
+//! transfer, and a call's caller never can. In open mode an unknown identity is registered on
+//! its first use, so the prototype's page works with no setup.
+
+pub mod model;
+pub mod routes;
+pub mod store;
+
+use sqlx::{PgConnection, PgPool};
+
+use crate::auth::model::Principal;
+use crate::domain::{Identity, MAX_NAME_CHARS, Validator, bounded_text};
+use crate::error::ApiError;
+use crate::pagination::{self, Page};
+use model::{Agent, AgentListQuery, CreateAgent, MAX_SKILLS, UpdateAgent};
+use store::{AgentChanges, AgentFilter, NewAgent};
+
+const MAX_SKILL_CHARS: usize = 64;
+
+fn parse_skills(skills: Vec<String>) -> Result<Vec<String>, String> {
+    if skills.len() > MAX_SKILLS {
+        return Err(format!("at most {MAX_SKILLS} skills"));
+    }
+    let mut parsed = Vec::with_capacity(skills.len());
+    for skill in skills {
+        let skill = bounded_text(&skill, MAX_SKILL_CHARS)?;
+        if !parsed.contains(&skill) {
+            parsed.push(skill);
+        }
+    }
+    Ok(parsed)
+}
+
+/// Registers an agent.
+pub async fn create(db: &PgPool, request: CreateAgent) -> Result<Agent, ApiError> {
+    let mut v = Validator::default();
+    let identity = v.check("identity", Identity::parse(&request.identity));
+    let name = v.check_opt("display_name", request.display_name.as_deref(), |n| {
+        bounded_text(n, MAX_NAME_CHARS)
+    });
+    let team = v.check_opt("team", request.team.as_deref(), |t| {
+        bounded_text(t, MAX_NAME_CHARS)
+    });
+    let skills = v.check_opt("skills", request.skills, parse_skills);
+    let (Some(identity), Some(name), Some(team), Some(skills)) = (identity, name, team, skills)
+    else {
+        return Err(v.into_error());
+    };
+    let mut tx = db.begin().await?;
+    if crate::calls::store::is_caller_in_progress(&mut *tx, identity.as_str()).await? {
+        return Err(ApiError::conflict(format!(
+            "{identity} is the caller of a call in progress; a caller cannot be an agent"
+        )));
+    }
+    if store::get(&mut *tx, identity.as_str()).await?.is_some() {
+        return Err(ApiError::conflict(format!(
+            "agent {identity} is already registered"
+        )));
+    }
+    let agent = store::insert(
+        &mut *tx,
+        &NewAgent {
+            display_name: name.unwrap_or_else(|| identity.to_string()),
+            identity: identity.into_inner(),
+            team,
+            skills: skills.unwrap_or_default(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(agent = %agent.identity, "agent registered");
+    Ok(agent)
+}
+
+/// One agent, or 404.
+pub async fn get(db: &PgPool, identity: &str) -> Result<Agent, ApiError> {
+    store::get(db, identity.trim())
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent", identity))
+}
+
+/// A page of agents by identity.
+pub async fn list(db: &PgPool, query: AgentListQuery) -> Result<Page<Agent>, ApiError> {
+    let limit = pagination::limit(query.limit)?;
+    let after: Option<String> = pagination::decode_cursor(query.cursor.as_deref())?;
+    let mut v = Validator::default();
+    let team = v.check_opt("team", query.team.as_deref(), |t| {
+        bounded_text(t, MAX_NAME_CHARS)
+    });
+    let skill = v.check_opt("skill", query.skill.as_deref(), |s| {
+        bounded_text(s, MAX_SKILL_CHARS)
+    });
+    let (Some(team), Some(skill)) = (team, skill) else {
+        return Err(v.into_error());
+    };
+    let filter = AgentFilter {
+        team,
+        skill,
+        include_disabled: query.include_disabled.unwrap_or(false),
+    };
+    let rows = store::list(db, &filter, after, limit + 1).await?;
+    Ok(pagination::page(rows, limit, |a| a.identity.clone()))
+}
+
+/// Changes an agent; disabling keeps its history and stops new calls and transfers.
+pub async fn update(db: &PgPool, identity: &str, request: UpdateAgent) -> Result<Agent, ApiError> {
+    let mut v = Validator::default();
+    let display_name = v.check_opt("display_name", request.display_name.as_deref(), |n| {
+        bounded_text(n, MAX_NAME_CHARS)
+    });
+    let team = v.check_opt("team", request.team.as_deref(), |t| {
+        if t.trim().is_empty() {
+            Ok(None)
+        } else {
+            bounded_text(t, MAX_NAME_CHARS).map(Some)
+        }
+    });
+    let skills = v.check_opt("skills", request.skills, parse_skills);
+    let (Some(display_name), Some(team), Some(skills)) = (display_name, team, skills) else {
+        return Err(v.into_error());
+    };
+    let changes = AgentChanges {
+        display_name,
+        team,
+        skills,
+        disabled: request.disabled,
+    };
+    let agent = store::update(db, identity.trim(), &changes)
+        .await?
+        .ok_or_else(|| ApiError::not_found("agent", identity))?;
+    tracing::info!(agent = %agent.identity, disabled = agent.disabled_at.is_some(), "agent updated");
+    Ok(agent)
+}
+
+/// Checks that `identity` may act as an agent on a call whose caller is `caller`: registered
+/// (or, in open mode, registered now), enabled, and not the caller. `field` names the input.
+pub async fn require_usable(
+    tx: &mut PgConnection,
+    principal: &Principal,
+    identity: &str,
+    caller: &str,
+    field: &str,
+) -> Result<Agent, ApiError> {
+    if identity == caller {
+        return Err(ApiError::Forbidden(format!(
+            "{field}: {identity} is this call's caller, and a caller is never an agent"
+        )));
+    }
+    let agent = match principal {
+        Principal::Open => store::get_or_register(&mut *tx, identity).await?,
+        Principal::Key(_) => store::get(&mut *tx, identity).await?.ok_or_else(|| {
+            ApiError::Forbidden(format!(
+                "{field}: {identity} is not a registered agent; an admin registers agents with POST /v1/agents"
+            ))
+        })?,
+    };
+    if agent.disabled_at.is_some() {
+        return Err(ApiError::Forbidden(format!(
+            "{field}: agent {identity} is disabled"
+        )));
+    }
+    Ok(agent)
+}
