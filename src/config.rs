@@ -106,7 +106,12 @@ pub struct LiveKitConfig {
     pub request_timeout: Duration,
     /// MoveParticipant exists only on LiveKit Cloud; self-hosted servers stub it.
     pub move_participant: bool,
+    /// What a token lets its holder publish (LiveKit track sources); audio only by default.
+    pub publish_sources: Vec<String>,
 }
+
+/// The track sources LiveKit knows.
+pub const TRACK_SOURCES: [&str; 4] = ["microphone", "camera", "screen_share", "screen_share_audio"];
 
 /// Timings of the transfer state machine.
 #[derive(Debug, Clone)]
@@ -289,6 +294,27 @@ impl Config {
                 token_ttl: secs("LIVEKIT_TOKEN_TTL_SECS", "3600")?,
                 request_timeout: secs("LIVEKIT_REQUEST_TIMEOUT_SECS", "10")?,
                 move_participant: flag("LIVEKIT_MOVE_PARTICIPANT", false)?,
+                publish_sources: {
+                    let raw = parsed("LIVEKIT_PUBLISH_SOURCES", "microphone")?;
+                    let sources: Vec<String> = raw
+                        .split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    if let Some(bad) = sources
+                        .iter()
+                        .find(|s| !TRACK_SOURCES.contains(&s.as_str()))
+                    {
+                        bail!(
+                            "LIVEKIT_PUBLISH_SOURCES: {bad:?} is not one of {}",
+                            TRACK_SOURCES.join(", ")
+                        );
+                    }
+                    if sources.is_empty() {
+                        bail!("LIVEKIT_PUBLISH_SOURCES must name at least one source (microphone)");
+                    }
+                    sources
+                },
             },
             transfers: TransferConfig {
                 accept_ttl: secs("TRANSFER_ACCEPT_TTL_SECS", "120")?,

@@ -77,7 +77,7 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/call/{call_id}", Roles(ANY_KEY)),
     ("POST", "/call/{call_id}/join", Roles(PARTIES)),
     ("POST", "/call/end", Roles(PARTIES)),
-    ("POST", "/summarize", Roles(STAFF)),
+    ("POST", "/summarize", Roles(AGENTS)),
     ("POST", "/transfer", Roles(AGENTS)),
     ("POST", "/call/{call_id}/transfer", Roles(AGENTS)),
     ("GET", "/transfer/{transfer_id}", Roles(STAFF)),

@@ -63,6 +63,8 @@ impl LiveKit {
             room: room.to_owned(),
             // An absent permission means "allowed" to LiveKit, so each is spelled out.
             can_publish: Some(true),
+            // Audio only unless configured: nobody turns on a camera or shares a screen.
+            can_publish_sources: self.config.publish_sources.clone(),
             can_subscribe: Some(true),
             can_publish_data: Some(true),
             can_update_own_metadata: Some(false),

@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod idempotency;
 mod jobs;
+mod matrix;
 mod migrations;
 mod openapi;
 mod rooms;

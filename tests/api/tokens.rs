@@ -184,3 +184,38 @@ async fn token_requests_must_name_exactly_one_known_call_or_transfer() {
         .await;
     assert_eq!(ok.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn tokens_publish_microphone_audio_only_unless_configured() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let join = format!("/v1/calls/{}/join", id(&call));
+    for body in [
+        json!({"identity": "Jane", "role": "caller"}),
+        json!({"identity": "agent_alice", "role": "agent"}),
+    ] {
+        let reply = app.post(&join, body).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let claims = verify_token(reply.body["token"].as_str().unwrap());
+        assert_eq!(claims.video.can_publish_sources, vec!["microphone"]);
+        assert_eq!(claims.video.can_publish, Some(true));
+    }
+
+    let app = TestApp::spawn_with(&[("LIVEKIT_PUBLISH_SOURCES", "microphone, camera")]).await;
+    let call = app.create_call("Jane").await;
+    let reply = app
+        .post(
+            &format!("/v1/calls/{}/join", id(&call)),
+            json!({"identity": "Jane", "role": "caller"}),
+        )
+        .await;
+    let claims = verify_token(reply.body["token"].as_str().unwrap());
+    assert_eq!(
+        claims.video.can_publish_sources,
+        vec!["microphone", "camera"]
+    );
+    let refused = warmline::Config::from_lookup(|k| {
+        (k == "LIVEKIT_PUBLISH_SOURCES").then(|| "webcam".into())
+    });
+    assert!(refused.is_err(), "an unknown source is refused at start-up");
+}
