@@ -19,6 +19,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// API keys seen recently, and whether any exists.
     pub keys: Arc<crate::auth::keys::KeyCache>,
+    /// Secret values scrubbed from stored and shown errors.
+    pub secrets: Arc<crate::secrets::Secrets>,
     /// Event streams open per API key.
     pub streams: Arc<crate::auth::limits::StreamCounts>,
     /// Wake-ups from the database's NOTIFY channels.
@@ -38,6 +40,7 @@ impl AppState {
             None => None,
         };
         let config_ttl = config.auth.key_cache_ttl;
+        let secrets = Arc::new(crate::secrets::Secrets::from_config(&config));
         Ok(Self {
             db,
             config: Arc::new(config),
@@ -46,6 +49,7 @@ impl AppState {
             metrics: crate::metrics::Metrics::new(),
             keys: Arc::new(crate::auth::keys::KeyCache::new(config_ttl)),
             streams: Arc::default(),
+            secrets,
             signals: crate::notify::Signals::new(),
             shutdown: CancellationToken::new(),
         })

@@ -33,6 +33,7 @@ pub mod pagination;
 pub mod participants;
 pub mod rooms;
 pub mod router;
+pub mod secrets;
 pub mod summaries;
 pub mod telemetry;
 pub mod tokens;

@@ -119,42 +119,31 @@ fn with_access_rules(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::Ope
         .get_or_insert_with(Default::default)
         .security_schemes
         .insert(API_KEY_SCHEME.to_owned(), scheme.into());
-    for (path, item) in spec.paths.paths.iter_mut() {
-        let operations = [
-            (Method::GET, &mut item.get),
-            (Method::PUT, &mut item.put),
-            (Method::POST, &mut item.post),
-            (Method::DELETE, &mut item.delete),
-            (Method::PATCH, &mut item.patch),
-        ];
-        for (method, operation) in operations {
-            let Some(operation) = operation else { continue };
-            let Some(Access::Roles(roles)) = access(&method, path) else {
-                continue;
-            };
-            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            operation.security = Some(vec![SecurityRequirement::new(
-                API_KEY_SCHEME,
-                names.clone(),
-            )]);
-            let note = format!("\n\nRoles: {}.", names.join(", "));
-            operation.description = Some(operation.description.take().unwrap_or_default() + &note);
-            let responses = &mut operation.responses.responses;
-            responses.entry("401".into()).or_insert_with(|| {
-                problem_response("No API key, or an unknown or revoked one").into()
-            });
-            responses.entry("403".into()).or_insert_with(|| {
-                problem_response("The key's role may not use this route, or not on this record")
-                    .into()
-            });
-            if method != Method::GET {
-                responses.entry("429".into()).or_insert_with(|| {
-                    problem_response("Too many writes from this key or address; see Retry-After")
-                        .into()
-                });
-            }
+    each_operation(&mut spec, |method, path, operation| {
+        let Some(Access::Roles(roles)) = access(&method, path) else {
+            return;
+        };
+        let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        operation.security = Some(vec![SecurityRequirement::new(
+            API_KEY_SCHEME,
+            names.clone(),
+        )]);
+        let note = format!("\n\nRoles: {}.", names.join(", "));
+        operation.description = Some(operation.description.take().unwrap_or_default() + &note);
+        add_error(operation, "401", "No API key, or an unknown or revoked one");
+        add_error(
+            operation,
+            "403",
+            "The key's role may not use this route, or not on this record",
+        );
+        if method != Method::GET {
+            add_error(
+                operation,
+                "429",
+                "Too many writes from this key or address; see Retry-After",
+            );
         }
-    }
+    });
     spec
 }
 
@@ -169,25 +158,42 @@ fn with_common_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::Op
         ("500", "Internal error (logged with the request id)"),
         ("503", "The database is unavailable; retry later"),
     ];
-    for item in spec.paths.paths.values_mut() {
+    each_operation(&mut spec, |_, _, operation| {
+        for (status, description) in common {
+            add_error(operation, status, description);
+        }
+    });
+    spec
+}
+
+/// Calls `visit` with every operation of the document, its method and its path.
+fn each_operation(
+    spec: &mut utoipa::openapi::OpenApi,
+    mut visit: impl FnMut(Method, &str, &mut utoipa::openapi::path::Operation),
+) {
+    for (path, item) in spec.paths.paths.iter_mut() {
         let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
+            (Method::GET, &mut item.get),
+            (Method::PUT, &mut item.put),
+            (Method::POST, &mut item.post),
+            (Method::DELETE, &mut item.delete),
+            (Method::PATCH, &mut item.patch),
         ];
-        for operation in operations.into_iter().flatten() {
-            for (status, description) in common {
-                operation
-                    .responses
-                    .responses
-                    .entry(status.to_owned())
-                    .or_insert_with(|| problem_response(description).into());
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                visit(method, path, operation);
             }
         }
     }
-    spec
+}
+
+/// Adds the error `status` to an operation that does not list it yet.
+fn add_error(operation: &mut utoipa::openapi::path::Operation, status: &str, description: &str) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| problem_response(description).into());
 }
 
 /// Every POST of a route runs under its `Idempotency-Key`, when it sends one. Inside the
@@ -221,27 +227,13 @@ fn with_body_errors(mut spec: utoipa::openapi::OpenApi) -> utoipa::openapi::Open
             "The body is not JSON (`Content-Type: application/json`)",
         ),
     ];
-    for item in spec.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            if operation.request_body.is_none() {
-                continue;
-            }
+    each_operation(&mut spec, |_, _, operation| {
+        if operation.request_body.is_some() {
             for (status, description) in body_errors {
-                operation
-                    .responses
-                    .responses
-                    .entry(status.to_owned())
-                    .or_insert_with(|| problem_response(description).into());
+                add_error(operation, status, description);
             }
         }
-    }
+    });
     spec
 }
 

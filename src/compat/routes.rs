@@ -56,6 +56,10 @@ async fn health(State(state): State<AppState>) -> Json<PrototypeHealth> {
 /// A token for a room (query parameters).
 ///
 /// Scoped as on `/v1`: the room must belong to a call or transfer, and the identity to it.
+///
+/// The one GET that can change state, kept because the prototype's page relies on it: the
+/// first agent to ask for a waiting call's room takes the call. On `/v1` taking a call is
+/// explicit, with `POST /v1/calls/{id}/join`.
 #[deprecated = "use POST /v1/tokens"]
 #[utoipa::path(get, path = "/token", tag = TAG, params(RoomTokenRequest),
     responses(

@@ -98,7 +98,8 @@ async fn run_and_record(state: &AppState, job: ClaimedJob) {
             .await
             .map(|_| "not_yet"),
         RunOutcome::Failed(error) => {
-            let message = format!("{error:#}");
+            // Stored and served (timeline, replay): no credentials in it.
+            let message = state.secrets.scrub(&format!("{error:#}"));
             match store::finish_failed(&state.db, &job, &message, state.config.jobs.backoff_base)
                 .await
             {

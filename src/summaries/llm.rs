@@ -170,8 +170,19 @@ impl LlmSummarizer {
                 Err(e) if e.is_timeout() => {
                     (format!("no answer within {:?}", self.config.timeout), None)
                 }
-                Err(e) if e.is_connect() => (format!("cannot connect to {url}: {e}"), None),
-                Err(e) => return Err(anyhow::Error::new(e).context("calling the model API")),
+                Err(e) if e.is_connect() => (
+                    format!(
+                        "cannot connect to {}: {}",
+                        crate::secrets::strip_url_credentials(&url),
+                        e.without_url()
+                    ),
+                    None,
+                ),
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e.without_url()).context("calling the model API")
+                    );
+                }
             };
             attempt += 1;
             if attempt > self.config.max_retries {

@@ -169,7 +169,9 @@ pub async fn generate_with_model(
             tracing::info!(%call_id, ?transfer_id, latency = ?generated.latency, "model summary stored");
         }
         Err(failed) => {
-            tracing::warn!(%call_id, error = %failed.error, "the model gave no summary; storing the local one");
+            // Stored and served with the summary: no credentials in it.
+            let error = state.secrets.scrub(&failed.error);
+            tracing::warn!(%call_id, %error, "the model gave no summary; storing the local one");
             let content = extractive::summarize(&input);
             let latency = Some(failed.latency.as_millis().min(i32::MAX as u128) as i32);
             insert_extractive(
@@ -179,7 +181,7 @@ pub async fn generate_with_model(
                 &input,
                 &content,
                 true,
-                Some(&failed.error),
+                Some(&error),
                 latency,
             )
             .await?;

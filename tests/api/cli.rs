@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::TestDb;
 
-fn warmline() -> Command {
+/// The binary, in a directory of its own, with info logs.
+pub(crate) fn warmline() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_warmline"));
     // A directory of its own, so no developer's .env is read.
     command
@@ -15,7 +16,8 @@ fn warmline() -> Command {
     command
 }
 
-fn free_port() -> u16 {
+/// A port nobody listens on.
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -93,46 +95,15 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::create().await;
     let port = free_port();
-    let mut child = warmline()
+    let child = warmline()
         .env("DATABASE_URL", &db.url)
         .env("PORT", port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let health = format!("http://127.0.0.1:{port}/readyz");
-    let started = Instant::now();
-    let client = reqwest::Client::new();
-    loop {
-        if let Ok(r) = client.get(&health).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the service did not become ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the service did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    wait_until_ready(port).await;
+    let (status, _, stderr) = stop_with_sigterm(child).await;
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("warmline stopped"), "{stderr}");
 }
@@ -169,4 +140,56 @@ async fn a_private_cluster_is_started_from_the_installed_binaries() {
     assert_eq!(again.url("x"), cluster.url("x"));
     cluster.stop().unwrap();
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Waits until the binary serving on `port` is ready.
+pub(crate) async fn wait_until_ready(port: u16) {
+    let health = format!("http://127.0.0.1:{port}/readyz");
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(r) = client.get(&health).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the service did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Stops the binary as an orchestrator does; its exit status, stdout and stderr (each
+/// captured only when piped).
+pub(crate) async fn stop_with_sigterm(
+    mut child: std::process::Child,
+) -> (std::process::ExitStatus, String, String) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let read = |pipe: Option<&mut dyn std::io::Read>| {
+        let mut text = String::new();
+        if let Some(pipe) = pipe {
+            pipe.read_to_string(&mut text).unwrap();
+        }
+        text
+    };
+    let stdout = read(child.stdout.as_mut().map(|p| p as &mut dyn std::io::Read));
+    let stderr = read(child.stderr.as_mut().map(|p| p as &mut dyn std::io::Read));
+    (status, stdout, stderr)
 }

@@ -14,6 +14,7 @@ mod matrix;
 mod migrations;
 mod openapi;
 mod rooms;
+mod secrets;
 mod structure;
 mod summaries;
 mod tokens;
