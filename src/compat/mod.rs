@@ -22,7 +22,7 @@ use crate::domain::{Identity, bounded_text};
 use crate::error::ApiError;
 use crate::livekit::model::{IssuedToken, JoinCall, TokenRole};
 use crate::summaries::model::Summary;
-use crate::transcripts::model::{AppendSegments, NewSegment, SpeakerRole};
+use crate::transcripts::model::SpeakerRole;
 use crate::transfers::model::{
     CreateTransfer, Handoff, Transfer, TransferAction, TransferMode, TransferState,
 };
@@ -138,7 +138,32 @@ pub async fn room_token(
         };
         crate::tokens::for_call(state, principal, call_id, join).await?
     } else if let Some(transfer_id) = transfer_id {
-        crate::tokens::for_transfer(state, principal, transfer_id, &identity, None, role).await?
+        // Agent B asking for the briefing room is the page's "Join Briefing": it accepts.
+        let transfer = crate::transfers::get(&state.db, principal, transfer_id).await?;
+        let accepted = if role == TokenRole::Agent
+            && identity.as_str() == transfer.to_agent
+            && transfer.state == TransferState::Initiated
+        {
+            let action = TransferAction {
+                agent: Some(identity.to_string()),
+                ..Default::default()
+            };
+            // Accepted meanwhile by another request of the page: then a plain token.
+            match crate::transfers::accept(state, principal, transfer_id, action).await {
+                Ok(accepted) => accepted.token,
+                Err(ApiError::Conflict { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        } else {
+            None
+        };
+        match accepted {
+            Some(token) => token,
+            None => {
+                crate::tokens::for_transfer(state, principal, transfer_id, &identity, None, role)
+                    .await?
+            }
+        }
     } else {
         return Err(ApiError::conflict(format!(
             "the call has moved to room {current}"
@@ -327,43 +352,6 @@ pub async fn end_call(
     })
 }
 
-/// Stores text typed into the prototype's page as one transcript segment (once per text).
-async fn append_typed(
-    state: &AppState,
-    principal: &Principal,
-    call: Uuid,
-    speaker: &str,
-    role: SpeakerRole,
-    text: &str,
-) -> Result<(), ApiError> {
-    if text.trim().is_empty() {
-        return Ok(());
-    }
-    let key = Uuid::new_v5(&call, text.as_bytes());
-    let start_ms = crate::transcripts::store::next_start_ms(&state.db, call).await?;
-    let segment = NewSegment {
-        segment_id: format!("typed-{key}"),
-        speaker: speaker.to_owned(),
-        role,
-        text: text.to_owned(),
-        start_ms,
-        end_ms: None,
-        spoken_at: None,
-    };
-    let grace = state.config.transcript_grace;
-    crate::transcripts::append(
-        &state.db,
-        principal,
-        call,
-        grace,
-        AppendSegments {
-            segments: vec![segment],
-        },
-    )
-    .await?;
-    Ok(())
-}
-
 /// `POST /summarize`: with a known call, the transcript is stored and summarized with it.
 pub async fn summarize(
     state: &AppState,
@@ -399,7 +387,16 @@ pub async fn summarize(
         .current_agent
         .clone()
         .unwrap_or_else(|| "agent_a".into());
-    append_typed(state, principal, id, &speaker, SpeakerRole::Agent, &text).await?;
+    crate::transcripts::append_typed(
+        &state.db,
+        principal,
+        id,
+        state.config.transcript_grace,
+        &speaker,
+        SpeakerRole::Agent,
+        &text,
+    )
+    .await?;
     let fresh = crate::summaries::regenerate(state, principal, id, Default::default()).await?;
     Ok(Summarized {
         summary: fresh.summary.summary_text,
@@ -437,10 +434,11 @@ pub async fn create_transfer(
         Some(Ok(room)) if crate::rooms::owner(&state.db, &room).await?.is_none() => Some(room),
         _ => None,
     };
-    append_typed(
-        state,
+    crate::transcripts::append_typed(
+        &state.db,
         principal,
         call,
+        state.config.transcript_grace,
         &from_agent,
         SpeakerRole::Agent,
         transcript,
@@ -571,23 +569,29 @@ pub async fn complete_transfer(
     raw_id: &str,
 ) -> Result<TransferCompleted, ApiError> {
     let id = transfer_id(raw_id)?;
-    if crate::transfers::get(&state.db, principal, id).await?.state == TransferState::Initiated {
-        crate::transfers::accept(state, principal, id, TransferAction::default()).await?;
-    }
-    let done = crate::transfers::complete(state, principal, id, TransferAction::default()).await?;
+    let done =
+        crate::transfers::complete(state, principal, id, TransferAction::default(), true).await?;
     let transfer = done.transfer;
-    let call = crate::calls::get(&state.db, principal, transfer.call_id).await?;
+    let final_room = match transfer.handoff {
+        Handoff::MoveCaller => transfer.briefing_room.clone(),
+        Handoff::AgentJoinsCaller => transfer.caller_room.clone(),
+    };
+    // The caller's token, for whoever may hold it; an agent key gets none (the caller's page
+    // polls its own status for it).
     let caller_token = match (transfer.handoff, done.token) {
-        (Handoff::MoveCaller, Some(token)) => token,
-        // Agent B comes to the caller: the caller keeps (or re-gets) its own room's token.
-        _ => caller_call_token(state, principal, &call).await?,
+        _ if principal.agent().is_some() => None,
+        (Handoff::MoveCaller, Some(token)) => Some(token),
+        _ => {
+            let call = crate::calls::get(&state.db, principal, transfer.call_id).await?;
+            Some(caller_call_token(state, principal, &call).await?)
+        }
     };
     Ok(TransferCompleted {
         status: "transfer_completed".into(),
-        final_room: caller_token.room.clone(),
-        caller_token: caller_token.token,
+        final_room,
+        caller_token: caller_token.map(|t| t.token).unwrap_or_default(),
         agent_b: transfer.to_agent,
-        livekit_url: caller_token.url,
+        livekit_url: state.config.livekit.public_url.clone(),
     })
 }
 

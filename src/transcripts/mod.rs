@@ -49,6 +49,53 @@ pub async fn append(
     })
 }
 
+/// Appends text typed as one running transcript, as the prototype's page sends it: the whole
+/// text again each time. Only what is new since the text the call last received is stored, the
+/// same text twice is stored once, and whitespace does not count.
+pub async fn append_typed(
+    db: &PgPool,
+    principal: &Principal,
+    call_id: Uuid,
+    grace: std::time::Duration,
+    speaker: &str,
+    role: model::SpeakerRole,
+    text: &str,
+) -> Result<(), ApiError> {
+    let text = collapse_whitespace(text);
+    if text.is_empty() {
+        return Ok(());
+    }
+    let (previous, start_ms) = store::typed_so_far(db, call_id).await?;
+    let previous = collapse_whitespace(&previous);
+    let new = match text.strip_prefix(previous.as_str()) {
+        Some(rest) if !previous.is_empty() => rest.trim(),
+        _ => text.as_str(),
+    };
+    if new.is_empty() {
+        return Ok(());
+    }
+    // Keyed by the whole text received, so a retry of it is a duplicate.
+    let key = Uuid::new_v5(&call_id, text.as_bytes());
+    let segment = model::NewSegment {
+        segment_id: format!("typed-{key}"),
+        speaker: speaker.to_owned(),
+        role,
+        text: new.to_owned(),
+        start_ms,
+        end_ms: None,
+        spoken_at: None,
+    };
+    let segments = AppendSegments {
+        segments: vec![segment],
+    };
+    append(db, principal, call_id, grace, segments).await?;
+    Ok(())
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A page of a call's transcript in spoken order.
 pub async fn list(
     db: &PgPool,

@@ -71,10 +71,12 @@ pub async fn list(
     .await
 }
 
-/// Where a segment appended after everything so far starts (ms from the start of the call).
-pub async fn next_start_ms(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(max(GREATEST(start_ms, COALESCE(end_ms, start_ms))) + 1, 0)
+/// Text typed into a call so far (segments whose id starts `typed-`, in arrival order, joined by
+/// spaces), and the start offset after the call's last segment.
+pub async fn typed_so_far(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Result<(String, i64)> {
+    sqlx::query_as(
+        "SELECT COALESCE(string_agg(text, ' ' ORDER BY seq) FILTER (WHERE segment_id LIKE 'typed-%'), ''),
+                COALESCE(max(GREATEST(start_ms, COALESCE(end_ms, start_ms))) + 1, 0)
          FROM transcript_segments WHERE call_id = $1",
     )
     .bind(call_id)

@@ -235,11 +235,15 @@ pub async fn cancel(
 /// Agent A hands the caller over: `connecting`, with the token the joining side needs. The
 /// transfer completes once that side is seen in the room (or at once, when the deployment
 /// takes the agent's word).
+///
+/// With `accept_pending` (the prototype's flow, which had no accept step) a transfer Agent B has
+/// not accepted yet is accepted first, in the same transaction.
 pub async fn complete(
     state: &AppState,
     principal: &Principal,
     id: Uuid,
     action: TransferAction,
+    accept_pending: bool,
 ) -> Result<TransferWithToken, ApiError> {
     let (mut tx, call, transfer) = lock(&state.db, id).await?;
     check_actor(
@@ -248,6 +252,9 @@ pub async fn complete(
         &[&transfer.from_agent],
         "complete",
     )?;
+    if accept_pending && transfer.state == TransferState::Initiated {
+        store::transition(&mut *tx, id, &Transition::to(TransferState::Briefing)).await?;
+    }
     let deadline = Utc::now() + chrono_duration(state.config.transfers.handoff_timeout);
     let change = Transition {
         handoff_deadline: Some(deadline),
@@ -281,24 +288,27 @@ pub async fn complete(
     }
     tx.commit().await?;
     tracing::info!(transfer_id = %id, state = transfer.state.as_str(), "transfer hand-off started");
+    // The token is someone else's (Agent B's or the caller's): an agent key only ever gets
+    // its own, so it goes to trusted callers alone; the others fetch theirs themselves.
     let token = match transfer.handoff {
-        Handoff::AgentJoinsCaller => state.livekit.mint(
+        _ if principal.agent().is_some() => None,
+        Handoff::AgentJoinsCaller => Some(state.livekit.mint(
             &transfer.to_agent,
             &transfer.to_agent,
             &transfer.caller_room,
             &token_metadata("agent", &transfer),
-        ),
-        Handoff::MoveCaller => state.livekit.mint(
+        )?),
+        Handoff::MoveCaller => Some(state.livekit.mint(
             &call.caller_identity,
             &call.caller_name,
             &transfer.briefing_room,
             &token_metadata("caller", &transfer),
-        ),
-    }?;
+        )?),
+    };
     let summary = crate::summaries::for_transfer(&state.db, id).await?;
     Ok(TransferWithToken {
         transfer,
-        token: Some(token),
+        token,
         summary,
     })
 }
@@ -352,6 +362,15 @@ pub async fn confirm_handoff(state: &AppState, id: Uuid) -> anyhow::Result<bool>
         // The timeout job decides now.
         return Ok(true);
     }
+    if !receiving_side_present(state, &transfer).await? {
+        return Ok(false);
+    }
+    confirm_seen(state, id).await?;
+    Ok(true)
+}
+
+/// Asks LiveKit whether the side receiving the hand-off is in the final room now.
+async fn receiving_side_present(state: &AppState, transfer: &Transfer) -> anyhow::Result<bool> {
     let call = crate::calls::store::get(&state.db, transfer.call_id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("call gone"))?;
@@ -360,14 +379,9 @@ pub async fn confirm_handoff(state: &AppState, id: Uuid) -> anyhow::Result<bool>
         Handoff::MoveCaller => (&transfer.briefing_room, &call.caller_identity),
     };
     let present = state.livekit.list_participants(room).await?;
-    if !present
+    Ok(present
         .iter()
-        .any(|p| &p.identity == identity && p.state != "disconnected")
-    {
-        return Ok(false);
-    }
-    confirm_seen(state, id).await?;
-    Ok(true)
+        .any(|p| &p.identity == identity && p.state != "disconnected"))
 }
 
 /// Completes a `connecting` transfer whose receiving side was seen in the room. A transfer that
@@ -393,13 +407,35 @@ pub async fn expire_if_unanswered(state: &AppState, id: Uuid) -> anyhow::Result<
     .await
 }
 
-/// Timer: a `connecting` transfer whose hand-off was never seen fails.
+/// Timer: a `connecting` transfer whose hand-off was never seen fails, after one last look:
+/// the receiving side may have arrived while nobody was watching (an outage of warmline or of
+/// LiveKit's webhooks), and then the hand-off completed.
 pub async fn fail_if_unconfirmed(state: &AppState, id: Uuid) -> anyhow::Result<()> {
-    let change = Transition::ended(
-        TransferState::Failed,
-        Outcome::HandoffTimeout,
-        Some("the receiving side was not seen in the room in time".into()),
-    );
+    let Some(transfer) = store::get(&state.db, id).await? else {
+        return Ok(());
+    };
+    if transfer.state != TransferState::Connecting {
+        return Ok(());
+    }
+    let change = match receiving_side_present(state, &transfer).await {
+        Ok(true) => {
+            confirm_seen(state, id).await?;
+            tracing::info!(transfer_id = %id, "hand-off confirmed by the last look before its timeout");
+            return Ok(());
+        }
+        Ok(false) => Transition::ended(
+            TransferState::Failed,
+            Outcome::HandoffTimeout,
+            Some("the receiving side was not seen in the room in time".into()),
+        ),
+        Err(e) => Transition::ended(
+            TransferState::Failed,
+            Outcome::LivekitError,
+            Some(state.secrets.scrub(&format!(
+                "LiveKit could not be reached to confirm the hand-off before its timeout: {e:#}"
+            ))),
+        ),
+    };
     end_if_still(state, id, TransferState::Connecting, change).await
 }
 
@@ -458,10 +494,16 @@ async fn end_unsuccessfully(
 ) -> Result<Transfer, ApiError> {
     let ended = store::transition(&mut *tx, transfer.id, &change).await?;
     crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, None).await?;
-    let close = Job::DeleteRoom {
-        room: ended.briefing_room.clone(),
-    };
-    enqueue(tx, state, &ended, &close, None).await?;
+    // A `move_caller` hand-off that failed may have brought the caller to Agent B in the
+    // briefing room already: that room is not closed under them.
+    let caller_may_be_there =
+        transfer.state == TransferState::Connecting && transfer.handoff == Handoff::MoveCaller;
+    if !caller_may_be_there {
+        let close = Job::DeleteRoom {
+            room: ended.briefing_room.clone(),
+        };
+        enqueue(tx, state, &ended, &close, None).await?;
+    }
     Ok(ended)
 }
 

@@ -294,7 +294,8 @@ pub struct TransferWithToken {
     pub transfer: Transfer,
     /// Create: Agent A's token for the briefing room. Accept: Agent B's token for the briefing
     /// room. Complete: the token of whoever must join the final room (Agent B for
-    /// `agent_joins_caller`, the caller for `move_caller`); absent once already completed.
+    /// `agent_joins_caller`, the caller for `move_caller`); absent for an agent key, which
+    /// gets tokens for its own identity only (the others ask `POST /v1/tokens`).
     pub token: Option<IssuedToken>,
     /// The summary and briefing script for Agent B: the model's once it has answered, the
     /// local one until then.

@@ -174,7 +174,9 @@ async fn complete_transfer(
     Path(id): Path<Uuid>,
     JsonOrEmpty(action): JsonOrEmpty<TransferAction>,
 ) -> Result<Json<TransferWithToken>, ApiError> {
-    Ok(Json(super::complete(&state, &principal, id, action).await?))
+    Ok(Json(
+        super::complete(&state, &principal, id, action, false).await?,
+    ))
 }
 
 /// Replay a transfer for QA, from the stored records alone.

@@ -583,3 +583,69 @@ async fn a_nul_in_a_name_on_the_old_routes_is_422_not_a_database_error() {
     reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.error_fields(), ["room_name"]);
 }
+
+#[tokio::test]
+async fn a_re_sent_running_transcript_is_stored_once_and_joining_the_briefing_accepts() {
+    let app = TestApp::spawn().await;
+    let started = app
+        .post("/call/start", json!({"caller_name": "Jane"}))
+        .await;
+    let call_id = s(&started.body["call_id"]);
+    let room = s(&started.body["room_name"]);
+    let joined = app
+        .get(&format!("/token?identity=agent_a_alice&room={room}"))
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+
+    // The page sends the whole text each time, with a leading space.
+    for text in [
+        " Hello, my order is broken",
+        "Hello, my order is broken\nI want a refund ",
+        " Hello, my order is broken I want a refund",
+    ] {
+        let reply = app
+            .post(
+                "/summarize",
+                json!({"transcript": text, "call_id": call_id}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    }
+    let briefing = "transfer_1764064800001";
+    let transfer = post_query(
+        &app,
+        "/transfer",
+        &[
+            ("original_room", &room),
+            ("new_room", briefing),
+            ("agent_a", "agent_a"),
+            ("agent_b", "bob"),
+            ("transcript", " Hello, my order is broken I want a refund"),
+        ],
+    )
+    .await;
+    assert_eq!(transfer.status, StatusCode::OK, "{}", transfer.body);
+    let transcript = app.get(&format!("/v1/calls/{call_id}/transcript")).await;
+    let texts: Vec<&str> = transcript.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|seg| seg["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Hello, my order is broken", "I want a refund"]);
+
+    // Agent B's "Join Briefing" asks for a token: that is accepting the transfer.
+    let transfer_id = s(&transfer.body["transfer_id"]);
+    let token = app
+        .get(&format!("/token?identity=agent_b_bob&room={briefing}"))
+        .await;
+    assert_eq!(token.status, StatusCode::OK, "{}", token.body);
+    let shown = app.get(&format!("/v1/transfers/{transfer_id}")).await;
+    assert_eq!(shown.body["state"], "briefing", "{}", shown.body);
+    assert!(shown.body["briefing_at"].is_string());
+    // Asking again changes nothing.
+    let again = app
+        .get(&format!("/token?identity=agent_b_bob&room={briefing}"))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+}

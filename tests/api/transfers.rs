@@ -501,6 +501,72 @@ async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
 }
 
 #[tokio::test]
+async fn agent_b_arriving_unwatched_is_found_by_the_last_look_before_the_timeout() {
+    // Checks are rare here, so the timeout comes before the next regular look.
+    let app = TestApp::spawn_with(&[
+        ("HANDOFF_TIMEOUT_SECS", "1"),
+        ("JOB_POLL_INTERVAL_MS", "2000"),
+    ])
+    .await;
+    let (call, t) = app.transfer_in_briefing("Jane").await;
+    let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    eventually("the first look found nobody", || async {
+        !app.livekit.calls_of("ListParticipants").is_empty()
+    })
+    .await;
+    // Agent B arrives, and no webhook says so (warmline was away, say).
+    app.livekit
+        .join(call["room_name"].as_str().unwrap(), "agent_bob");
+    let completed = app.wait_for_state(&t, "completed").await;
+    assert_eq!(completed["handoff_confirmed"], true);
+    assert_eq!(
+        app.get(&format!("/v1/calls/{}", id(&call))).await.body["current_agent"],
+        "agent_bob"
+    );
+}
+
+#[tokio::test]
+async fn a_hand_off_livekit_cannot_confirm_fails_saying_so_and_keeps_the_callers_room() {
+    let app =
+        TestApp::spawn_with(&[("HANDOFF_TIMEOUT_SECS", "1"), ("JOB_MAX_ATTEMPTS", "1000")]).await;
+    let lk = &app.livekit;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(
+            &call,
+            "agent_alice",
+            "agent_bob",
+            json!({"handoff": "move_caller"}),
+        )
+        .await;
+    let t = created["transfer"]["id"].as_str().unwrap().to_owned();
+    let accepted = app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    lk.set_down(true);
+    let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let failed = app.wait_for_state(&t, "failed").await;
+    assert_eq!(failed["outcome"], "livekit_error");
+    assert!(
+        failed["outcome_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("could not be reached")),
+        "{failed}"
+    );
+    // The caller may already be with Agent B in the briefing room: it is not closed.
+    let briefing = created["transfer"]["briefing_room"].as_str().unwrap();
+    let deletes: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE kind = 'delete_room' AND payload->>'room' = $1",
+    )
+    .bind(briefing)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(deletes, 0);
+}
+
+#[tokio::test]
 async fn with_agent_confirmation_complete_finishes_at_once_and_says_so() {
     let app = TestApp::spawn_with(&[("HANDOFF_CONFIRMATION", "agent")]).await;
     let (_, t) = app.transfer_in_briefing("Jane").await;
