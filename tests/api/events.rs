@@ -8,13 +8,13 @@ use serde_json::{Value, json};
 use crate::support::{TestApp, id};
 
 /// A connected SSE stream and what has been read of it.
-struct EventStream {
+pub(crate) struct EventStream {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl EventStream {
-    async fn open(app: &TestApp, query: &str, last_event_id: Option<&str>) -> Self {
+    pub(crate) async fn open(app: &TestApp, query: &str, last_event_id: Option<&str>) -> Self {
         let mut request = app.client.get(format!("{}/v1/events{query}", app.base));
         if let Some(last) = last_event_id {
             request = request.header("last-event-id", last);
@@ -29,7 +29,7 @@ impl EventStream {
     }
 
     /// The next message: (id, event name, data).
-    async fn next(&mut self) -> (i64, String, Value) {
+    pub(crate) async fn next(&mut self) -> (i64, String, Value) {
         let read = async {
             loop {
                 if let Some(end) = self.buffer.find("\n\n") {

@@ -7,6 +7,7 @@ mod calls;
 mod cli;
 mod compat;
 mod events;
+mod faults;
 mod health;
 mod idempotency;
 mod jobs;

@@ -101,7 +101,9 @@ pub struct TestApp {
     pub livekit: livekit::FakeLiveKit,
     shutdown: CancellationToken,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _db: TestDb,
+    /// The settings the app was started with, for its replicas.
+    env: HashMap<String, String>,
+    db: Arc<TestDb>,
 }
 
 /// What a test sends as the body of a request.
@@ -147,6 +149,31 @@ impl TestApp {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Self::serve(Arc::new(db), pool, fake, env).await
+    }
+
+    /// Another replica of the service on the same database and the same LiveKit, as a
+    /// deployment scales out: its own pool, workers, listener and port.
+    pub async fn replica(&self) -> Self {
+        let pool = self
+            .db
+            .pool_of(self.pool.options().get_max_connections())
+            .await;
+        Self::serve(
+            self.db.clone(),
+            pool,
+            self.livekit.clone(),
+            self.env.clone(),
+        )
+        .await
+    }
+
+    async fn serve(
+        db: Arc<TestDb>,
+        pool: PgPool,
+        livekit: livekit::FakeLiveKit,
+        env: HashMap<String, String>,
+    ) -> Self {
         let config = warmline::Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -161,10 +188,11 @@ impl TestApp {
             client: reqwest::Client::new(),
             pool,
             config,
-            livekit: fake,
+            livekit,
             shutdown,
             server: Some(server),
-            _db: db,
+            env,
+            db,
         }
     }
 
