@@ -192,9 +192,10 @@ impl TestApp {
     /// Makes an API key (`role`, bound to `agent` for agent keys), as `warmline keys create`
     /// does, and waits until the app requires keys.
     pub async fn api_key(&self, role: &str, agent: Option<&str>) -> String {
-        let request =
-            serde_json::from_value(serde_json::json!({"role": role, "agent": agent, "label": "test"}))
-                .expect("key request");
+        let request = serde_json::from_value(
+            serde_json::json!({"role": role, "agent": agent, "label": "test"}),
+        )
+        .expect("key request");
         let created = warmline::auth::create_key(&self.pool, request)
             .await
             .expect("create key");
