@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{Body, Reply, TestApp, count, id};
+use crate::support::{Body, Reply, TestApp, count, eventually, id, verify_token};
 
 async fn get_as(app: &TestApp, key: &str, path: &str) -> Reply {
     app.send_as(key, Method::GET, path, Body::None).await
@@ -473,4 +473,646 @@ async fn in_open_mode_the_caller_of_another_call_is_not_registered_as_an_agent()
         app.get(&format!("/v1/calls/{}", id(&johns))).await.body["status"],
         "waiting"
     );
+}
+
+// --- API keys over HTTP -------------------------------------------------------------------
+
+/// Creates an API key over HTTP with an admin key; returns the answer's body.
+async fn create_key(app: &TestApp, admin: &str, request: Value) -> Value {
+    let reply = post_as(app, admin, "/v1/api-keys", request).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body
+}
+
+fn secret(created: &Value) -> String {
+    created["secret"]
+        .as_str()
+        .expect("the key's secret")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_admin_creates_lists_and_revokes_keys_and_revocation_is_honoured_at_once() {
+    // An hour of caching: only the change notification can make the revocation count.
+    let app = TestApp::spawn_with(&[("API_KEY_CACHE_SECS", "3600")]).await;
+    let admin = app.api_key("admin", None).await;
+
+    let reply = post_as(
+        &app,
+        &admin,
+        "/v1/api-keys",
+        json!({"role": "frontend", "label": "Kiosk"}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let kiosk = reply.body.clone();
+    let kiosk_id = id(&kiosk);
+    assert_eq!(
+        reply.headers["location"],
+        format!("/v1/api-keys/{kiosk_id}").as_str()
+    );
+    let kiosk_secret = secret(&kiosk);
+    let prefix = kiosk["prefix"].as_str().unwrap();
+    assert!(
+        kiosk_secret.starts_with(&format!("wl_{prefix}_")),
+        "{kiosk}"
+    );
+    assert_eq!(
+        (&kiosk["role"], &kiosk["label"]),
+        (&json!("frontend"), &json!("Kiosk"))
+    );
+    assert_eq!(
+        get_as(&app, &kiosk_secret, "/v1/calls").await.status,
+        StatusCode::OK,
+        "the new key works at once"
+    );
+
+    let listed = get_as(&app, &admin, "/v1/api-keys").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let text = listed.body.to_string();
+    let (_, secret_part) = kiosk_secret.rsplit_once(&format!("{prefix}_")).unwrap();
+    assert!(
+        !text.contains(secret_part) && !text.contains("secret"),
+        "a listing never shows a secret: {text}"
+    );
+    assert_eq!(items(&listed, "id").len(), 2);
+    assert!(items(&listed, "prefix").contains(&prefix.to_owned()));
+
+    let revoked = app
+        .send_as(
+            &admin,
+            Method::DELETE,
+            &format!("/v1/api-keys/{kiosk_id}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    assert!(revoked.body["revoked_at"].is_string());
+    eventually("the revoked key is refused", || async {
+        get_as(&app, &kiosk_secret, "/v1/calls").await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
+
+    let active = get_as(&app, &admin, "/v1/api-keys").await;
+    assert!(!items(&active, "id").contains(&kiosk_id));
+    let everything = get_as(&app, &admin, "/v1/api-keys?include_revoked=true").await;
+    assert!(
+        items(&everything, "id").contains(&kiosk_id),
+        "a revoked key stays on record"
+    );
+
+    // A key can also be named by its prefix, the part an operator sees in logs.
+    let desk = create_key(&app, &admin, json!({"role": "supervisor"})).await;
+    let desk_secret = secret(&desk);
+    assert_eq!(
+        get_as(&app, &desk_secret, "/v1/transfers").await.status,
+        StatusCode::OK
+    );
+    let by_prefix = app
+        .send_as(
+            &admin,
+            Method::DELETE,
+            &format!("/v1/api-keys/{}", desk["prefix"].as_str().unwrap()),
+            Body::None,
+        )
+        .await;
+    assert_eq!(by_prefix.status, StatusCode::OK, "{}", by_prefix.body);
+    assert_eq!(by_prefix.body["id"], desk["id"]);
+    eventually("the key revoked by prefix is refused", || async {
+        get_as(&app, &desk_secret, "/v1/transfers").await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    app.send_as(
+        &admin,
+        Method::DELETE,
+        "/v1/api-keys/nosuchprefix",
+        Body::None,
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_as(&app, &admin, "/v1/api-keys").await.status,
+        StatusCode::OK,
+        "the admin's own key is untouched"
+    );
+}
+
+#[tokio::test]
+async fn only_agent_keys_name_an_agent_and_only_a_registered_enabled_one() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("admin", None).await;
+    register(&app, Some(&admin), json!({"identity": "agent_alice"})).await;
+    register(&app, Some(&admin), json!({"identity": "agent_gone"})).await;
+    app.send_as(
+        &admin,
+        Method::PATCH,
+        "/v1/agents/agent_gone",
+        Body::Json(json!({"disabled": true})),
+    )
+    .await;
+
+    for (request, why) in [
+        (json!({"role": "agent"}), "must name the agent"),
+        (
+            json!({"role": "agent", "agent": "agent_mallory"}),
+            "not a registered agent",
+        ),
+        (json!({"role": "agent", "agent": "agent_gone"}), "disabled"),
+        (
+            json!({"role": "supervisor", "agent": "agent_alice"}),
+            "only agent keys",
+        ),
+        (
+            json!({"role": "frontend", "agent": "agent_alice"}),
+            "only agent keys",
+        ),
+    ] {
+        let reply = post_as(&app, &admin, "/v1/api-keys", request.clone()).await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(reply.error_fields(), ["agent"], "{request}");
+        assert!(reply.body.to_string().contains(why), "{}", reply.body);
+    }
+    post_as(&app, &admin, "/v1/api-keys", json!({"role": "root"}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        count(&app.pool, "api_keys").await,
+        1,
+        "only the admin's key"
+    );
+
+    let alices = create_key(
+        &app,
+        &admin,
+        json!({"role": "agent", "agent": "agent_alice"}),
+    )
+    .await;
+    assert_eq!(alices["agent"], "agent_alice");
+}
+
+#[tokio::test]
+async fn a_request_without_a_valid_key_is_401_with_a_bearer_challenge() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("admin", None).await;
+    let (admin_prefix, _) = admin
+        .strip_prefix("wl_")
+        .and_then(|k| k.split_once('_'))
+        .unwrap();
+    let wrong_secret = format!("Bearer wl_{admin_prefix}_not-the-secret");
+    for authorization in [
+        None,
+        Some("Basic YWRtaW46YWRtaW4="),
+        Some("Bearer"),
+        Some("Bearer not-a-key"),
+        Some("Bearer wl_abcdefghijkm_an-unknown-secret"),
+        Some(wrong_secret.as_str()),
+    ] {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        let reply = app
+            .send_with_headers(Method::GET, "/v1/calls", &headers, Body::None)
+            .await;
+        reply.problem(StatusCode::UNAUTHORIZED);
+        let challenge = reply.headers["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+    }
+    assert_eq!(
+        app.get("/healthz").await.status,
+        StatusCode::OK,
+        "health needs no key"
+    );
+}
+
+#[tokio::test]
+async fn a_valid_key_on_a_route_its_role_may_not_use_is_403() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("admin", None).await;
+    app.register_agent("agent_alice").await;
+    let frontend = app.api_key("frontend", None).await;
+    let supervisor = app.api_key("supervisor", None).await;
+    let alice = app.api_key("agent", Some("agent_alice")).await;
+
+    let why = detail(
+        &get_as(&app, &frontend, "/v1/transfers").await,
+        StatusCode::FORBIDDEN,
+    );
+    assert!(
+        why.contains("frontend") && why.contains("admin, supervisor, agent"),
+        "the refusal names the role and who may: {why}"
+    );
+    register(&app, Some(&alice), json!({"identity": "agent_eve"}))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    post_as(&app, &supervisor, "/v1/api-keys", json!({"role": "admin"}))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    post_as(
+        &app,
+        &supervisor,
+        "/v1/calls",
+        json!({"caller_name": "Jane"}),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    assert_eq!(count(&app.pool, "calls").await, 0);
+    assert_eq!(
+        get_as(&app, &admin, "/v1/transfers").await.status,
+        StatusCode::OK
+    );
+}
+
+// --- Which records a key may touch --------------------------------------------------------
+
+#[tokio::test]
+async fn a_frontend_key_reads_only_the_calls_it_started() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("admin", None).await;
+    let kiosk = app.api_key("frontend", None).await;
+    let website = app.api_key("frontend", None).await;
+    let janes = post_as(&app, &kiosk, "/v1/calls", json!({"caller_name": "Jane"}))
+        .await
+        .body;
+    let johns = post_as(&app, &website, "/v1/calls", json!({"caller_name": "John"}))
+        .await
+        .body;
+
+    assert_eq!(
+        get_as(&app, &kiosk, &format!("/v1/calls/{}", id(&janes)))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    get_as(&app, &kiosk, &format!("/v1/calls/{}", id(&johns)))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+    assert_eq!(
+        items(&get_as(&app, &kiosk, "/v1/calls").await, "id"),
+        [id(&janes)]
+    );
+    assert_eq!(
+        items(&get_as(&app, &website, "/v1/calls").await, "id"),
+        [id(&johns)]
+    );
+    assert_eq!(
+        items(&get_as(&app, &admin, "/v1/calls").await, "id"),
+        [id(&johns), id(&janes)],
+        "an admin reads every call"
+    );
+    // Nor does it get a token for another frontend's caller.
+    post_as(
+        &app,
+        &kiosk,
+        &format!("/v1/calls/{}/join", id(&johns)),
+        json!({"identity": "John", "role": "caller"}),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    post_as(
+        &app,
+        &kiosk,
+        &format!("/v1/calls/{}/end", id(&johns)),
+        json!({}),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_agent_key_sees_the_calls_it_has_been_on_and_those_waiting() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("admin", None).await;
+    app.register_agent("agent_alice").await;
+    app.register_agent("agent_bob").await;
+    let alice = app.api_key("agent", Some("agent_alice")).await;
+    let bob = app.api_key("agent", Some("agent_bob")).await;
+    let mut calls = Vec::new();
+    for caller in ["Jane", "John", "Kim"] {
+        let reply = post_as(&app, &admin, "/v1/calls", json!({"caller_name": caller})).await;
+        calls.push(id(&reply.body));
+    }
+    let (janes, johns, kims) = (calls[0].clone(), calls[1].clone(), calls[2].clone());
+    for (key, call, agent) in [(&alice, &janes, "agent_alice"), (&bob, &johns, "agent_bob")] {
+        let joined = post_as(
+            &app,
+            key,
+            &format!("/v1/calls/{call}/join"),
+            json!({"identity": agent, "role": "agent"}),
+        )
+        .await;
+        assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    }
+
+    assert_eq!(
+        items(&get_as(&app, &alice, "/v1/calls").await, "id"),
+        [kims.clone(), janes.clone()],
+        "her own call and the one still waiting"
+    );
+    assert_eq!(
+        items(&get_as(&app, &bob, "/v1/calls").await, "id"),
+        [kims.clone(), johns.clone()]
+    );
+    get_as(&app, &alice, &format!("/v1/calls/{johns}"))
+        .await
+        .problem(StatusCode::FORBIDDEN);
+
+    // Bob hands John's call to Alice: from then on she may read it.
+    let handed = post_as(
+        &app,
+        &bob,
+        &format!("/v1/calls/{johns}/transfers"),
+        json!({"from_agent": "agent_bob", "to_agent": "agent_alice"}),
+    )
+    .await;
+    assert_eq!(handed.status, StatusCode::CREATED, "{}", handed.body);
+    assert_eq!(
+        get_as(&app, &alice, &format!("/v1/calls/{johns}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        items(&get_as(&app, &alice, "/v1/calls").await, "id"),
+        [kims, johns, janes]
+    );
+}
+
+#[tokio::test]
+async fn an_agent_key_acts_only_on_its_own_side_of_a_transfer() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("admin", None).await;
+    for agent in ["agent_alice", "agent_bob", "agent_carol"] {
+        app.register_agent(agent).await;
+    }
+    let alice = app.api_key("agent", Some("agent_alice")).await;
+    let bob = app.api_key("agent", Some("agent_bob")).await;
+    let carol = app.api_key("agent", Some("agent_carol")).await;
+    let supervisor = app.api_key("supervisor", None).await;
+    let call = post_as(&app, &admin, "/v1/calls", json!({"caller_name": "Jane"}))
+        .await
+        .body;
+    post_as(
+        &app,
+        &alice,
+        &format!("/v1/calls/{}/join", id(&call)),
+        json!({"identity": "agent_alice", "role": "agent"}),
+    )
+    .await;
+    let start = |from: &'static str, to: &'static str| {
+        let (app, alice, call) = (&app, &alice, &call);
+        async move {
+            let reply = post_as(
+                app,
+                alice,
+                &format!("/v1/calls/{}/transfers", id(call)),
+                json!({"from_agent": from, "to_agent": to}),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+            id(&reply.body["transfer"])
+        }
+    };
+    // Alice's key cannot start a transfer in Bob's name either.
+    post_as(
+        &app,
+        &alice,
+        &format!("/v1/calls/{}/transfers", id(&call)),
+        json!({"from_agent": "agent_bob", "to_agent": "agent_carol"}),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    let t = start("agent_alice", "agent_bob").await;
+    let action = |verb: &str| format!("/v1/transfers/{t}/{verb}");
+
+    for (key, verb, body) in [
+        (&carol, "accept", json!({})),
+        (&carol, "decline", json!({"reason": "busy"})),
+        (&carol, "complete", json!({})),
+        (&carol, "cancel", json!({})),
+        (&alice, "accept", json!({})),
+        (&alice, "decline", json!({"reason": "busy"})),
+        (&bob, "complete", json!({})),
+        (&bob, "accept", json!({"agent": "agent_alice"})),
+        (&alice, "cancel", json!({"agent": "agent_carol"})),
+    ] {
+        post_as(&app, key, &action(verb), body.clone())
+            .await
+            .problem(StatusCode::FORBIDDEN);
+    }
+    let why = detail(
+        &post_as(&app, &supervisor, &action("accept"), json!({})).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert!(why.contains("supervisor"), "refused by role: {why}");
+    let unchanged = get_as(&app, &admin, &format!("/v1/transfers/{t}")).await;
+    assert_eq!(unchanged.body["state"], "initiated", "{}", unchanged.body);
+
+    // Bob, the receiving side, may withdraw from it.
+    let cancelled = post_as(&app, &bob, &action("cancel"), json!({})).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.body["state"], "cancelled");
+
+    // A supervisor may cancel anyone's transfer.
+    let t = start("agent_alice", "agent_carol").await;
+    let cancelled = post_as(
+        &app,
+        &supervisor,
+        &format!("/v1/transfers/{t}/cancel"),
+        json!({"detail": "Carol is needed elsewhere"}),
+    )
+    .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(cancelled.body["state"], "cancelled");
+}
+
+#[tokio::test]
+async fn a_whole_transfer_runs_on_agent_keys_and_the_caller_never_enters_the_briefing_room() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("admin", None).await;
+    for agent in ["agent_alice", "agent_bob"] {
+        let reply = register(&app, Some(&admin), json!({"identity": agent})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    let frontend = secret(&create_key(&app, &admin, json!({"role": "frontend"})).await);
+    let alice = secret(
+        &create_key(
+            &app,
+            &admin,
+            json!({"role": "agent", "agent": "agent_alice"}),
+        )
+        .await,
+    );
+    let bob =
+        secret(&create_key(&app, &admin, json!({"role": "agent", "agent": "agent_bob"})).await);
+
+    // The caller's app starts the call and connects Jane.
+    let call = post_as(
+        &app,
+        &frontend,
+        "/v1/calls",
+        json!({"caller_name": "Jane Doe"}),
+    )
+    .await
+    .body;
+    let call_id = id(&call);
+    let call_room = call["room_name"].as_str().unwrap().to_owned();
+    let jane = post_as(
+        &app,
+        &frontend,
+        &format!("/v1/calls/{call_id}/join"),
+        json!({"identity": "Jane Doe", "role": "caller"}),
+    )
+    .await;
+    assert_eq!(jane.status, StatusCode::OK, "{}", jane.body);
+
+    // Alice takes the call, notes what Jane says, and hands it to Bob.
+    let taken = post_as(
+        &app,
+        &alice,
+        &format!("/v1/calls/{call_id}/join"),
+        json!({"identity": "agent_alice", "role": "agent"}),
+    )
+    .await;
+    assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+    assert_eq!(taken.body["room"], call_room.as_str());
+    let noted = post_as(
+        &app,
+        &alice,
+        &format!("/v1/calls/{call_id}/transcript"),
+        json!({"segments": [{"segment_id": "1", "speaker": "Jane Doe", "role": "caller",
+                             "text": "My order 4411 arrived damaged", "start_ms": 0}]}),
+    )
+    .await;
+    assert_eq!(noted.status, StatusCode::OK, "{}", noted.body);
+    let started = post_as(
+        &app,
+        &alice,
+        &format!("/v1/calls/{call_id}/transfers"),
+        json!({"from_agent": "agent_alice", "to_agent": "agent_bob", "reason": "Replacement"}),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    let t = id(&started.body["transfer"]);
+    let briefing_room = started.body["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(started.body["token"]["identity"], "agent_alice");
+
+    // Bob accepts and is briefed.
+    let accepted = post_as(&app, &bob, &format!("/v1/transfers/{t}/accept"), json!({})).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    let bobs_token = &accepted.body["token"];
+    assert_eq!(bobs_token["room"], briefing_room.as_str());
+    let claims = verify_token(bobs_token["token"].as_str().unwrap());
+    assert_eq!(
+        (claims.sub.as_str(), claims.video.room.as_str()),
+        ("agent_bob", briefing_room.as_str())
+    );
+    assert!(accepted.body["summary"]["briefing_script"].is_string());
+
+    // Alice hands over; Bob is told to join Jane's room.
+    let completed = post_as(
+        &app,
+        &alice,
+        &format!("/v1/transfers/{t}/complete"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
+    assert_eq!(completed.body["transfer"]["state"], "connecting");
+    assert_eq!(completed.body["token"]["identity"], "agent_bob");
+    assert_eq!(completed.body["token"]["room"], call_room.as_str());
+
+    // Nobody gets Jane into the room where Alice and Bob talked about her.
+    let briefing_token =
+        |identity: &str, role: &str| json!({"transfer_id": t, "identity": identity, "role": role});
+    let why = detail(
+        &post_as(
+            &app,
+            &frontend,
+            "/v1/tokens",
+            briefing_token("Jane Doe", "agent"),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    assert!(why.contains("caller tokens only"), "{why}");
+    let why = detail(
+        &post_as(
+            &app,
+            &frontend,
+            "/v1/tokens",
+            briefing_token("Jane Doe", "caller"),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    assert!(why.contains("briefing room"), "{why}");
+    post_as(
+        &app,
+        &frontend,
+        "/v1/tokens",
+        briefing_token("agent_bob", "agent"),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    let why = detail(
+        &post_as(
+            &app,
+            &alice,
+            "/v1/tokens",
+            briefing_token("agent_bob", "agent"),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    assert!(why.contains("agent_alice only"), "{why}");
+    post_as(
+        &app,
+        &alice,
+        "/v1/tokens",
+        briefing_token("Jane Doe", "caller"),
+    )
+    .await
+    .problem(StatusCode::FORBIDDEN);
+    assert_eq!(
+        post_as(
+            &app,
+            &alice,
+            "/v1/tokens",
+            briefing_token("agent_alice", "agent")
+        )
+        .await
+        .status,
+        StatusCode::OK,
+        "Alice herself still may, while the transfer runs"
+    );
+
+    // Bob joins Jane's room; once LiveKit shows him there, the call is his.
+    let joined = post_as(
+        &app,
+        &bob,
+        &format!("/v1/calls/{call_id}/join"),
+        json!({"identity": "agent_bob", "role": "agent"}),
+    )
+    .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    assert_eq!(joined.body["room"], call_room.as_str());
+    app.livekit.join(&call_room, "agent_bob");
+    eventually("the hand-off is confirmed", || async {
+        get_as(&app, &bob, &format!("/v1/transfers/{t}")).await.body["state"] == "completed"
+    })
+    .await;
+    let call = get_as(&app, &bob, &format!("/v1/calls/{call_id}")).await;
+    assert_eq!(call.body["current_agent"], "agent_bob");
+    post_as(
+        &app,
+        &frontend,
+        "/v1/tokens",
+        briefing_token("Jane Doe", "caller"),
+    )
+    .await
+    .problem(StatusCode::CONFLICT);
 }
