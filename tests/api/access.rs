@@ -1116,3 +1116,197 @@ async fn a_whole_transfer_runs_on_agent_keys_and_the_caller_never_enters_the_bri
     .await
     .problem(StatusCode::CONFLICT);
 }
+
+// --- Browsers -----------------------------------------------------------------------------
+
+/// A browser's preflight for a POST from `origin`; the `Access-Control-Allow-Origin` answered.
+async fn preflight(app: &TestApp, origin: &str) -> Option<String> {
+    let reply = app
+        .send_with_headers(
+            Method::OPTIONS,
+            "/v1/calls",
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                (
+                    "access-control-request-headers",
+                    "authorization,content-type",
+                ),
+            ],
+            Body::None,
+        )
+        .await;
+    let allowed = reply
+        .headers
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_ne!(allowed.as_deref(), Some("*"), "never every origin");
+    allowed
+}
+
+#[tokio::test]
+async fn on_loopback_browsers_may_call_from_the_prototypes_page_only() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        preflight(&app, "http://localhost:3000").await.as_deref(),
+        Some("http://localhost:3000")
+    );
+    assert_eq!(preflight(&app, "https://evil.example").await, None);
+
+    let simple = app
+        .send_with_headers(
+            Method::GET,
+            "/v1/calls",
+            &[("origin", "https://evil.example")],
+            Body::None,
+        )
+        .await;
+    assert!(
+        simple.headers.get("access-control-allow-origin").is_none(),
+        "the browser keeps the answer from the page"
+    );
+}
+
+#[tokio::test]
+async fn cors_origins_replaces_the_allowed_origins() {
+    let app = TestApp::spawn_with(&[("CORS_ORIGINS", "https://app.example.com/")]).await;
+    assert_eq!(
+        preflight(&app, "https://app.example.com").await.as_deref(),
+        Some("https://app.example.com")
+    );
+    assert_eq!(preflight(&app, "http://localhost:3000").await, None);
+    assert_eq!(preflight(&app, "https://evil.example").await, None);
+}
+
+#[test]
+fn a_wildcard_or_malformed_cors_origin_is_refused_at_start_up() {
+    let with = |origins: &'static str| {
+        warmline::Config::from_lookup(|key| (key == "CORS_ORIGINS").then(|| origins.to_owned()))
+    };
+    for bad in [
+        "*",
+        "https://app.example.com, *",
+        "app.example.com",
+        "https://app.example.com/console",
+    ] {
+        let error = with(bad).expect_err(bad).to_string();
+        assert!(error.contains("CORS_ORIGINS"), "{error}");
+    }
+    let config = with("https://a.example, https://b.example:8443").unwrap();
+    assert_eq!(
+        config.auth.cors_origins,
+        ["https://a.example", "https://b.example:8443"]
+    );
+    // Off loopback, the prototype's dev origins are not allowed by default.
+    let public =
+        warmline::Config::from_lookup(|key| (key == "BIND").then(|| "0.0.0.0".to_owned())).unwrap();
+    assert!(public.auth.cors_origins.is_empty());
+}
+
+// --- Busy clients -------------------------------------------------------------------------
+
+/// Sends `write` until one is refused with 429 (at most 50 times, far past any burst allowed
+/// here); returns the refusal.
+async fn write_until_refused<F, Fut>(mut write: F) -> Reply
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Reply>,
+{
+    for _ in 0..50 {
+        let reply = write().await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            return reply;
+        }
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    }
+    panic!("50 writes in a row were all accepted");
+}
+
+#[track_caller]
+fn assert_slowed_down(reply: &Reply) {
+    reply.problem(StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(wait >= 1, "{wait}");
+}
+
+#[tokio::test]
+async fn a_burst_of_writes_from_one_key_is_slowed_down_and_other_keys_are_not() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_WRITES_PER_KEY", "2")]).await;
+    let kiosk = app.api_key("frontend", None).await;
+    let website = app.api_key("frontend", None).await;
+    let refused =
+        write_until_refused(|| post_as(&app, &kiosk, "/v1/calls", json!({"caller_name": "Jane"})))
+            .await;
+    assert_slowed_down(&refused);
+
+    for _ in 0..20 {
+        assert_eq!(
+            get_as(&app, &kiosk, "/v1/calls").await.status,
+            StatusCode::OK,
+            "reads are not limited"
+        );
+    }
+    let other = post_as(&app, &website, "/v1/calls", json!({"caller_name": "John"})).await;
+    assert_eq!(
+        other.status,
+        StatusCode::CREATED,
+        "another key has its own allowance: {}",
+        other.body
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_writes_without_a_key_is_slowed_down_per_address() {
+    let app = TestApp::spawn_with(&[("RATE_LIMIT_WRITES_PER_ADDRESS", "2")]).await;
+    let refused =
+        write_until_refused(|| app.post("/v1/calls", json!({"caller_name": "Jane"}))).await;
+    assert_slowed_down(&refused);
+    for _ in 0..20 {
+        assert_eq!(
+            app.get("/v1/calls").await.status,
+            StatusCode::OK,
+            "reads are not limited"
+        );
+    }
+}
+
+async fn open_event_stream(app: &TestApp, key: &str) -> reqwest::Response {
+    app.client
+        .get(format!("{}/v1/events", app.base))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("the request reaches the app")
+}
+
+#[tokio::test]
+async fn a_key_holds_a_bounded_number_of_event_streams() {
+    let app = TestApp::spawn_with(&[("MAX_EVENT_STREAMS_PER_KEY", "1")]).await;
+    let supervisor = app.api_key("supervisor", None).await;
+    let admin = app.api_key("admin", None).await;
+
+    let first = open_event_stream(&app, &supervisor).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = open_event_stream(&app, &supervisor).await;
+    assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(second.headers()["content-type"], "application/problem+json");
+    let problem: Value = serde_json::from_slice(&second.bytes().await.unwrap()).unwrap();
+    assert_eq!(problem["status"], 429);
+    let others = open_event_stream(&app, &admin).await;
+    assert_eq!(
+        others.status(),
+        StatusCode::OK,
+        "another key has places of its own"
+    );
+
+    // Closing the stream gives its place back.
+    drop(first);
+    eventually("a new stream is accepted", || async {
+        open_event_stream(&app, &supervisor).await.status() == StatusCode::OK
+    })
+    .await;
+}
