@@ -1,9 +1,12 @@
 //! Who may do what: agents as a resource, API keys and their roles, which records a key may
 //! touch, and what protects the service from browsers and busy clients.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::openai::{Behaviour, FakeOpenAi};
 use crate::support::{Body, Reply, TestApp, count, eventually, id, verify_token};
 
 async fn get_as(app: &TestApp, key: &str, path: &str) -> Reply {
@@ -1309,4 +1312,74 @@ async fn a_key_holds_a_bounded_number_of_event_streams() {
         open_event_stream(&app, &supervisor).await.status() == StatusCode::OK
     })
     .await;
+}
+
+// --- Paying the model once ----------------------------------------------------------------
+
+async fn app_with_a_model_that_thinks_long(model: &FakeOpenAi) -> TestApp {
+    // The model holds its first answers long enough for the test to look at the queue.
+    model.script([
+        Behaviour::Slow(Duration::from_secs(60)),
+        Behaviour::Slow(Duration::from_secs(60)),
+    ]);
+    TestApp::spawn_with(&[
+        ("SUMMARY_BASE_URL", model.base_url.as_str()),
+        ("SUMMARY_API_KEY", "sk-test"),
+        ("SUMMARY_MODEL", "test/model-1"),
+    ])
+    .await
+}
+
+async fn summary_jobs(app: &TestApp, call_id: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE kind = 'generate_summary' AND call_id = $1::text::uuid",
+    )
+    .bind(call_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn regenerating_again_while_the_model_thinks_queues_no_second_job() {
+    let model = FakeOpenAi::start().await;
+    let app = app_with_a_model_that_thinks_long(&model).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let path = format!("/v1/calls/{}/summaries", id(&call));
+
+    let first = app.post_empty(&path).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["upgrade_pending"], true);
+    let second = app.post_empty(&path).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    assert_eq!(
+        second.body["upgrade_pending"], true,
+        "the model's answer is still on its way"
+    );
+    assert_eq!(
+        second.body["summary"]["id"], first.body["summary"]["id"],
+        "the latest summary, not a new one"
+    );
+    assert_eq!(summary_jobs(&app, &id(&call)).await, 1);
+    assert_eq!(count(&app.pool, "summaries").await, 1);
+}
+
+#[tokio::test]
+async fn regenerates_sent_at_the_same_moment_queue_one_job() {
+    let model = FakeOpenAi::start().await;
+    let app = app_with_a_model_that_thinks_long(&model).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let path = format!("/v1/calls/{}/summaries", id(&call));
+
+    let replies = tokio::join!(
+        app.post_empty(&path),
+        app.post_empty(&path),
+        app.post_empty(&path),
+        app.post_empty(&path),
+    );
+    for reply in [replies.0, replies.1, replies.2, replies.3] {
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        assert_eq!(reply.body["upgrade_pending"], true);
+    }
+    assert_eq!(summary_jobs(&app, &id(&call)).await, 1);
 }
