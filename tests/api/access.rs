@@ -1,13 +1,15 @@
 //! Who may do what: agents as a resource, API keys and their roles, which records a key may
 //! touch, and what protects the service from browsers and busy clients.
 
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::cli::{free_port, warmline};
 use crate::support::openai::{Behaviour, FakeOpenAi};
-use crate::support::{Body, Reply, TestApp, count, eventually, id, verify_token};
+use crate::support::{Body, Reply, TestApp, TestDb, count, eventually, id, verify_token};
 
 async fn get_as(app: &TestApp, key: &str, path: &str) -> Reply {
     app.send_as(key, Method::GET, path, Body::None).await
@@ -1382,4 +1384,87 @@ async fn regenerates_sent_at_the_same_moment_queue_one_job() {
         assert_eq!(reply.body["upgrade_pending"], true);
     }
     assert_eq!(summary_jobs(&app, &id(&call)).await, 1);
+}
+
+// --- Starting open ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn serving_without_keys_on_a_public_address_is_refused_with_the_ways_out_named() {
+    let db = TestDb::create().await;
+    let output = warmline()
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("BIND", "0.0.0.0")
+        .env("PORT", free_port().to_string())
+        .env_remove("WARMLINE_AUTH")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("warmline keys create"), "{stderr}");
+    assert!(stderr.contains("WARMLINE_AUTH=disabled"), "{stderr}");
+}
+
+#[tokio::test]
+async fn with_auth_disabled_on_purpose_it_serves_open_on_a_public_address() {
+    // The client below needs it; run alone, no other test has installed it yet.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = TestDb::create().await;
+    let port = free_port();
+    let mut child = warmline()
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("BIND", "0.0.0.0")
+        .env("PORT", port.to_string())
+        .env("WARMLINE_AUTH", "disabled")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+            panic!("the service exited ({status}): {stderr}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the service did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls = client.get(format!("{base}/v1/calls")).send().await.unwrap();
+    assert_eq!(calls.status(), StatusCode::OK, "no key is needed");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("WARMLINE_AUTH=disabled"),
+        "serving open is said loudly: {stderr}"
+    );
 }

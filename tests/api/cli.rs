@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::TestDb;
 
-fn warmline() -> Command {
+pub(crate) fn warmline() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_warmline"));
     // A directory of its own, so no developer's .env is read.
     command
@@ -15,7 +15,7 @@ fn warmline() -> Command {
     command
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
