@@ -149,7 +149,16 @@ pub async fn require_usable(
         )));
     }
     let agent = match principal {
-        Principal::Open => store::get_or_register(&mut *tx, identity).await?,
+        Principal::Open => match store::get(&mut *tx, identity).await? {
+            Some(agent) => agent,
+            // First use registers the agent, under the rule `create` applies to admins.
+            None if crate::calls::store::is_caller_in_progress(&mut *tx, identity).await? => {
+                return Err(ApiError::Forbidden(format!(
+                    "{field}: {identity} is the caller of a call in progress, and a caller is never an agent"
+                )));
+            }
+            None => store::get_or_register(&mut *tx, identity).await?,
+        },
         Principal::Key(_) => store::get(&mut *tx, identity).await?.ok_or_else(|| {
             ApiError::Forbidden(format!(
                 "{field}: {identity} is not a registered agent; an admin registers agents with POST /v1/agents"

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -73,6 +73,8 @@ struct Cached {
 pub struct KeyCache {
     entries: RwLock<HashMap<String, Cached>>,
     has_keys: AtomicBool,
+    /// Bumped (under the write lock) each time the cache is dropped.
+    generation: AtomicU64,
     ttl: Duration,
 }
 
@@ -91,6 +93,7 @@ impl KeyCache {
         Self {
             entries: RwLock::new(HashMap::new()),
             has_keys: AtomicBool::new(true),
+            generation: AtomicU64::new(0),
             ttl,
         }
     }
@@ -108,6 +111,7 @@ impl KeyCache {
     /// Forgets every lookup and re-reads whether keys exist.
     pub async fn refresh(&self, db: &PgPool) -> sqlx::Result<bool> {
         if let Ok(mut entries) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::Relaxed);
             entries.clear();
         }
         let any = store::any_active(db).await?;
@@ -131,8 +135,13 @@ impl KeyCache {
         let stored = match cached {
             Some(found) => found,
             None => {
+                let generation = self.generation.load(Ordering::Relaxed);
                 let found = store::use_key(db, prefix).await?;
-                if let Ok(mut entries) = self.entries.write() {
+                // A key revoked while we read is announced by a refresh in between: what we
+                // read may be stale then, and caching it would outlive the revocation.
+                if let Ok(mut entries) = self.entries.write()
+                    && self.generation.load(Ordering::Relaxed) == generation
+                {
                     if entries.len() >= MAX_CACHED {
                         entries.clear();
                     }

@@ -198,7 +198,8 @@ pub async fn regenerate(
     request: RegenerateSummary,
 ) -> Result<RegeneratedSummary, ApiError> {
     let mut tx = state.db.begin().await?;
-    let call = crate::calls::store::get(&mut *tx, call_id)
+    // Locked, so regenerates of one call queue here: the second sees the first one's job.
+    let call = crate::calls::store::lock(&mut tx, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
     call.check_read(principal)?;
