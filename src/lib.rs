@@ -132,7 +132,7 @@ async fn check_open_mode(db: &sqlx::PgPool, config: &Config) -> anyhow::Result<(
         );
         return Ok(());
     }
-    let has_keys = auth::store::any_active(db)
+    let has_keys = auth::store::any_key(db)
         .await
         .context("reading whether API keys exist")?;
     if !has_keys && !config.bind.is_loopback() {

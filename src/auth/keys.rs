@@ -103,7 +103,7 @@ impl KeyCache {
         self.ttl
     }
 
-    /// Whether any unrevoked key exists (as of the last refresh).
+    /// Whether any key was ever made (as of the last refresh).
     pub fn has_keys(&self) -> bool {
         self.has_keys.load(Ordering::Relaxed)
     }
@@ -114,7 +114,7 @@ impl KeyCache {
             self.generation.fetch_add(1, Ordering::Relaxed);
             entries.clear();
         }
-        let any = store::any_active(db).await?;
+        let any = store::any_key(db).await?;
         self.has_keys.store(any, Ordering::Relaxed);
         Ok(any)
     }

@@ -40,8 +40,8 @@ impl KeyExtractor for PerKey {
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|k| k.trim().strip_prefix("wl_"))
+            .and_then(|v| v.split_once(' '))
+            .and_then(|(_, k)| k.trim().strip_prefix("wl_"))
             .and_then(|k| k.split('_').next());
         Ok(match (key, peer(req)) {
             (Some(prefix), _) => format!("key:{prefix}"),

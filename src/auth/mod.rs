@@ -1,7 +1,7 @@
 //! Access control: API keys with roles, the middleware that checks them on every route, and
 //! open mode for local use.
 //!
-//! With no usable key in the database, warmline serves without auth when bound to a loopback
+//! With no key in the database, warmline serves without auth when bound to a loopback
 //! address (so `cargo run` and the prototype's page need no setup) or when `WARMLINE_AUTH=disabled`;
 //! bound elsewhere it refuses to start open. Once a key exists, every route but health and
 //! LiveKit's webhook needs one.
@@ -88,11 +88,13 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
             "this route needs an API key: send `Authorization: Bearer <key>`".into(),
         ));
     };
+    // The scheme's name is case-insensitive (RFC 9110).
     let key = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
         .ok_or_else(|| {
             ApiError::Unauthorized("send the API key as `Authorization: Bearer <key>`".into())
         })?;

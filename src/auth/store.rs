@@ -88,9 +88,10 @@ pub async fn use_key(db: impl PgExecutor<'_>, prefix: &str) -> sqlx::Result<Opti
     .await
 }
 
-/// Whether any key is usable: with none, the service may run open.
-pub async fn any_active(db: impl PgExecutor<'_>) -> sqlx::Result<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)")
+/// Whether any key was ever made. Revoked keys count: once a deployment has used keys,
+/// revoking them all locks it rather than opening it.
+pub async fn any_key(db: impl PgExecutor<'_>) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
         .fetch_one(db)
         .await
 }

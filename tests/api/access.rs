@@ -1017,7 +1017,8 @@ async fn a_whole_transfer_runs_on_agent_keys_and_the_caller_never_enters_the_bri
     );
     assert!(accepted.body["summary"]["briefing_script"].is_string());
 
-    // Alice hands over; Bob is told to join Jane's room.
+    // Alice hands over; her key gets no one else's token, and Bob asks for his own to
+    // join Jane's room.
     let completed = post_as(
         &app,
         &alice,
@@ -1027,8 +1028,16 @@ async fn a_whole_transfer_runs_on_agent_keys_and_the_caller_never_enters_the_bri
     .await;
     assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
     assert_eq!(completed.body["transfer"]["state"], "connecting");
-    assert_eq!(completed.body["token"]["identity"], "agent_bob");
-    assert_eq!(completed.body["token"]["room"], call_room.as_str());
+    assert!(completed.body["token"].is_null(), "{}", completed.body);
+    let bobs = post_as(
+        &app,
+        &bob,
+        "/v1/tokens",
+        json!({"call_id": call_id, "identity": "agent_bob", "role": "agent"}),
+    )
+    .await;
+    assert_eq!(bobs.status, StatusCode::OK, "{}", bobs.body);
+    assert_eq!(bobs.body["room"], call_room.as_str());
 
     // Nobody gets Jane into the room where Alice and Bob talked about her.
     let briefing_token =
@@ -1467,4 +1476,37 @@ async fn with_auth_disabled_on_purpose_it_serves_open_on_a_public_address() {
         stderr.contains("WARMLINE_AUTH=disabled"),
         "serving open is said loudly: {stderr}"
     );
+}
+
+#[tokio::test]
+async fn revoking_every_key_locks_the_service_rather_than_opening_it() {
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("admin", None).await;
+    // The scheme's name is case-insensitive.
+    let lower = app
+        .send_with_headers(
+            Method::GET,
+            "/v1/calls",
+            &[("authorization", &format!("bearer {admin}"))],
+            Body::None,
+        )
+        .await;
+    assert_eq!(lower.status, StatusCode::OK, "{}", lower.body);
+    let prefix = admin.split('_').nth(1).unwrap().to_owned();
+    let revoked = app
+        .send_as(
+            &admin,
+            Method::DELETE,
+            &format!("/v1/api-keys/{prefix}"),
+            Body::None,
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    eventually("the revoked key is refused", || async {
+        get_as(&app, &admin, "/v1/calls").await.status == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    // Give a (wrong) reopening every chance to happen, then check it did not.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.get("/v1/calls").await.problem(StatusCode::UNAUTHORIZED);
 }
