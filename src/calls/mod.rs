@@ -80,10 +80,13 @@ pub async fn list(
     }
     let filter = store::CallFilter {
         status: query.status,
-        caller: query
-            .caller
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty()),
+        caller: match query.caller.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) => Some(
+                crate::domain::bounded_text(c, crate::domain::MAX_NAME_CHARS)
+                    .map_err(|m| ApiError::invalid("caller", m))?,
+            ),
+        },
         created_after: query.created_after,
         created_before: query.created_before,
         q: match query.q.as_deref().map(str::trim) {

@@ -122,12 +122,15 @@ impl Call {
 }))]
 pub struct CreateCall {
     /// The caller's name (1–128 characters).
+    #[schema(min_length = 1, max_length = 128)]
     pub caller_name: String,
     /// The caller's LiveKit identity; defaults to `caller_name`.
+    #[schema(min_length = 1, max_length = 128)]
     pub caller_identity: Option<String>,
     /// A phone number: digits with optional `+`, spaces, dashes, dots, parentheses.
     pub caller_phone: Option<String>,
     /// What the call is about (up to 4000 characters).
+    #[schema(min_length = 1, max_length = 4000)]
     pub issue: Option<String>,
     /// Any JSON object (up to 16 KiB).
     #[schema(value_type = Option<Object>)]
@@ -207,6 +210,7 @@ pub struct CallListQuery {
     /// Only calls in this status.
     pub status: Option<CallStatus>,
     /// Only calls of this caller (name, case-insensitive).
+    #[param(max_length = 128)]
     pub caller: Option<String>,
     /// Only calls created at or after this instant (RFC 3339).
     #[serde(
@@ -222,8 +226,10 @@ pub struct CallListQuery {
     pub created_before: Option<DateTime<Utc>>,
     /// Full-text search over what was said and the summaries (web-search syntax: words,
     /// `"a phrase"`, `-word`, `or`), and the caller's name and issue.
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

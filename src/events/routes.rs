@@ -28,8 +28,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Live events (Server-Sent Events).
 ///
-/// Each SSE message has the event's `id`, its `kind` as the SSE event name, and the event as
-/// JSON data. Filter by call, transfer or kind prefix. A reconnecting client sends
+/// Each SSE message is one event, framed as
+///
+/// ```text
+/// id: 1042
+/// event: transfer.briefing
+/// data: {"id":1042,"call_id":"…","transfer_id":"…","kind":"transfer.briefing","data":{…},"created_at":"…"}
+///
+/// ```
+///
+/// `id` is the event's id (send it back as `Last-Event-ID`), `event` its `kind`, and `data`
+/// the `Event` object below as one line of JSON. Lines starting with `:` are keep-alives.
+/// Filter by call, transfer or kind prefix. A key holds at most `MAX_EVENT_STREAMS_PER_KEY`
+/// streams (429 beyond). A reconnecting client sends
 /// `Last-Event-ID` and gets what it missed; `after` does the same explicitly. Events come
 /// from the database's own log (NOTIFY wakes the stream), so every replica sees all of them.
 #[utoipa::path(get, path = "/v1/events", tag = "calls",
@@ -38,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "A stream of `text/event-stream` messages, one per event", content_type = "text/event-stream", body = Event),
         (status = 422, description = "Invalid filter or event id", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "This key holds as many streams as it may", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn event_stream(
     State(state): State<AppState>,

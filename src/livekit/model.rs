@@ -38,9 +38,11 @@ pub struct JoinCall {
     /// The LiveKit identity to join as. A caller must use the call's `caller_identity`; an agent
     /// must be the call's agent (the first agent to join a waiting call becomes it) or the
     /// receiving agent of a transfer being handed over.
+    #[schema(min_length = 1, max_length = 128)]
     pub identity: String,
     pub role: TokenRole,
     /// Display name; defaults to the identity (the caller's name for a caller).
+    #[schema(min_length = 1, max_length = 128)]
     pub name: Option<String>,
 }
 
@@ -54,8 +56,10 @@ pub struct TokenRequest {
     /// For the transfer's briefing room (agents of the transfer; the caller only while a
     /// `move_caller` hand-off brings it there).
     pub transfer_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 128)]
     pub identity: String,
     pub role: TokenRole,
     /// Display name; defaults to the identity.
+    #[schema(min_length = 1, max_length = 128)]
     pub name: Option<String>,
 }

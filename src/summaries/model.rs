@@ -155,6 +155,7 @@ pub struct SummaryListQuery {
     /// Only summaries of this transfer.
     pub transfer_id: Option<Uuid>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

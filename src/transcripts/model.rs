@@ -65,14 +65,19 @@ pub struct Segment {
 #[serde(deny_unknown_fields)]
 pub struct NewSegment {
     /// The client's id for this segment; re-sending it never stores it twice.
+    #[schema(min_length = 1, max_length = 128)]
     pub segment_id: String,
     /// Identity of the speaker.
+    #[schema(min_length = 1, max_length = 128)]
     pub speaker: String,
     pub role: SpeakerRole,
+    #[schema(min_length = 1, max_length = 10000)]
     pub text: String,
     /// Start, in milliseconds from the start of the call (≥ 0).
+    #[schema(minimum = 0)]
     pub start_ms: i64,
     /// End, in milliseconds from the start of the call (≥ `start_ms`).
+    #[schema(minimum = 0)]
     pub end_ms: Option<i64>,
     /// Wall-clock time the segment was spoken.
     #[serde(
@@ -91,6 +96,7 @@ pub struct NewSegment {
 ]}))]
 pub struct AppendSegments {
     /// 1–500 segments.
+    #[schema(min_items = 1, max_items = 500)]
     pub segments: Vec<NewSegment>,
 }
 
@@ -167,6 +173,7 @@ pub struct AppendResult {
 #[into_params(parameter_in = Query)]
 pub struct TranscriptQuery {
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::auth::model::Principal;
 use crate::calls::model::{Call, CallStatus};
 use crate::config::HandoffConfirmation;
+use crate::domain::Identity;
 use crate::error::ApiError;
 use crate::jobs::model::Job;
 use crate::livekit::model::IssuedToken;
@@ -155,8 +156,8 @@ pub async fn list(
     let filter = store::TransferFilter {
         state: query.state,
         active: query.active,
-        to_agent: query.to_agent.map(|a| a.trim().to_owned()),
-        from_agent: query.from_agent.map(|a| a.trim().to_owned()),
+        to_agent: agent_filter(query.to_agent.as_deref(), "to_agent")?,
+        from_agent: agent_filter(query.from_agent.as_deref(), "from_agent")?,
         call_id: query.call_id,
         involving: principal.agent().map(str::to_owned),
     };
@@ -562,6 +563,17 @@ fn check_actor(
         ))),
         None => Ok(()),
     }
+}
+
+/// An agent identity given as a filter.
+fn agent_filter(value: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
+    value
+        .map(|a| {
+            Identity::parse(a)
+                .map(Identity::into_inner)
+                .map_err(|m| ApiError::invalid(field, m))
+        })
+        .transpose()
 }
 
 fn parse_detail(detail: Option<String>) -> Result<Option<String>, ApiError> {

@@ -186,10 +186,13 @@ pub struct Transfer {
 }))]
 pub struct CreateTransfer {
     /// The agent handing the call over: the call's current agent.
+    #[schema(min_length = 1, max_length = 128)]
     pub from_agent: String,
     /// The agent receiving it.
+    #[schema(min_length = 1, max_length = 128)]
     pub to_agent: String,
     /// Why, in a sentence.
+    #[schema(min_length = 1, max_length = 1000)]
     pub reason: Option<String>,
     #[serde(default)]
     pub mode: TransferMode,
@@ -197,6 +200,7 @@ pub struct CreateTransfer {
     pub handoff: Handoff,
     /// A name for the briefing room (letters, digits, `_`, `-`, `.`; up to 128); by default
     /// `transfer_<id>`.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_.-]+$")]
     pub briefing_room: Option<String>,
 }
 
@@ -321,12 +325,15 @@ pub struct TransferListQuery {
     /// `true`: only transfers under way (initiated, briefing, connecting); `false`: only ended ones.
     pub active: Option<bool>,
     /// Only transfers to this agent.
+    #[param(max_length = 128)]
     pub to_agent: Option<String>,
     /// Only transfers from this agent.
+    #[param(max_length = 128)]
     pub from_agent: Option<String>,
     /// Only transfers of this call.
     pub call_id: Option<Uuid>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -168,6 +168,19 @@ async fn with_two_replicas_every_job_runs_once() {
         rooms.is_subset(&created)
     })
     .await;
+    eventually(
+        "every room job has finished and recorded its attempt",
+        || async {
+            let open: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM jobs WHERE kind = 'create_room' AND status <> 'done'",
+            )
+            .fetch_one(&a.pool)
+            .await
+            .unwrap();
+            open == 0
+        },
+    )
+    .await;
     // Both workers were running; neither ran a job the other had.
     let creates = a.livekit.calls_of("CreateRoom");
     assert_eq!(

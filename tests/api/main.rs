@@ -11,6 +11,7 @@ mod events;
 mod faults;
 mod health;
 mod idempotency;
+mod inputs;
 mod jobs;
 mod matrix;
 mod migrations;

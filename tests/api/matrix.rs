@@ -169,7 +169,7 @@ fn key_of<'k>(keys: &'k Keys, role: &str, path: &str) -> &'k str {
 }
 
 /// Sends a request and answers its status and body, without waiting for a stream to end.
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     key: Option<&str>,
     method: &Method,
@@ -220,13 +220,17 @@ async fn every_route_admits_exactly_the_roles_the_document_lists() {
                     .filter_map(|r| r.as_str().map(str::to_owned))
                     .collect()
             });
-            operations.push((method, path.clone(), roles));
+            let documented: Vec<String> = operation["responses"]
+                .as_object()
+                .map(|r| r.keys().cloned().collect())
+                .unwrap_or_default();
+            operations.push((method, path.clone(), roles, documented));
         }
     }
     assert!(operations.len() > 50, "the document lists every route");
     // Reads first, then writes, and the call's end last: earlier calls must not change what
     // later ones see.
-    operations.sort_by_key(|(m, p, _)| {
+    operations.sort_by_key(|(m, p, _, _)| {
         (
             *m != Method::GET,
             p.contains("end") || p.contains("api-keys"),
@@ -235,7 +239,7 @@ async fn every_route_admits_exactly_the_roles_the_document_lists() {
     });
 
     let mut checked = 0;
-    for (method, template, roles) in &operations {
+    for (method, template, roles, documented) in &operations {
         let path = fill(template, &fixture);
         let body = body_for(method, template, "admin", &fixture);
         let Some(roles) = roles else {
@@ -272,6 +276,18 @@ async fn every_route_admits_exactly_the_roles_the_document_lists() {
             let key = key_of(&keys, role, template);
             let body = body_for(method, template, role, &fixture);
             let (status, reply) = call(&app, Some(key), method, &path, &body).await;
+            assert!(
+                documented.iter().any(|d| d == status.as_str()),
+                "{method} {template} answered {role} {status}, which its document does not list: {reply}"
+            );
+            if status.is_client_error() {
+                assert!(
+                    reply["type"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("/problems/")),
+                    "{method} {template}: a {status} is problem+json: {reply}"
+                );
+            }
             // The role check's own refusal names the route; the fixture gives each allowed
             // role a record of its own, so it meets no other refusal either.
             let refused_by_role = status == StatusCode::FORBIDDEN
