@@ -62,6 +62,29 @@ pub async fn get(db: &PgPool, principal: &Principal, id: Uuid) -> Result<Call, A
     Ok(call)
 }
 
+/// One call the principal may read, with its latest transfer and transcript.
+pub async fn overview(
+    db: &PgPool,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<model::CallOverview, ApiError> {
+    let overview = store::overview(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", id))?;
+    overview.call.check_read(principal)?;
+    Ok(overview)
+}
+
+/// The calls in progress the principal may read (newest `limit`), each with its latest
+/// transfer and transcript.
+pub async fn open_overviews(
+    db: &PgPool,
+    principal: &Principal,
+    limit: i64,
+) -> Result<Vec<model::CallOverview>, ApiError> {
+    Ok(store::open_overviews(db, principal.agent(), principal.frontend(), limit).await?)
+}
+
 /// A page of calls, newest first.
 pub async fn list(
     db: &PgPool,

@@ -111,6 +111,21 @@ impl Call {
     }
 }
 
+/// A call with what a list of calls shows of its latest transfer and its transcript, read in
+/// one query.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CallOverview {
+    #[sqlx(flatten)]
+    pub call: Call,
+    /// Sides of the call's latest transfer, if any.
+    pub transfer_from: Option<String>,
+    pub transfer_to: Option<String>,
+    /// Whether that transfer is still under way.
+    pub transfer_active: Option<bool>,
+    /// The transcript, one `speaker: text` line per segment in spoken order.
+    pub transcript: Option<String>,
+}
+
 /// A new call.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -3,7 +3,7 @@
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{Call, CallCursor, CallStatus, NewCall};
+use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall};
 
 const COLUMNS: &str = "id, room_name, caller_name, caller_identity, caller_phone, issue, metadata, \
                        status, current_agent, agents, created_by, created_at, updated_at, ended_at";
@@ -160,7 +160,7 @@ pub async fn list_open(
 ) -> sqlx::Result<Vec<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM calls
-         WHERE status <> 'ended'
+         WHERE status IN ('waiting', 'active', 'transferring')
            AND ($2::text IS NULL OR $2 = ANY (agents) OR status = 'waiting')
            AND ($3::uuid IS NULL OR created_by = $3)
          ORDER BY created_at DESC, id DESC LIMIT $1"
@@ -198,5 +198,45 @@ pub async fn is_caller_in_progress(db: impl PgExecutor<'_>, identity: &str) -> s
     )
     .bind(identity)
     .fetch_one(db)
+    .await
+}
+
+/// What [`CallOverview`] adds to a call: its latest transfer and its transcript.
+const OVERVIEW: &str = "
+    SELECT c.*, t.from_agent AS transfer_from, t.to_agent AS transfer_to,
+           t.state IN ('initiated', 'briefing', 'connecting') AS transfer_active, tx.transcript
+    FROM calls c
+    LEFT JOIN LATERAL (SELECT from_agent, to_agent, state FROM transfers
+                       WHERE call_id = c.id ORDER BY initiated_at DESC, id DESC LIMIT 1) t ON true
+    LEFT JOIN LATERAL (SELECT string_agg(speaker || ': ' || text, E'\\n' ORDER BY start_ms, seq) AS transcript
+                       FROM transcript_segments WHERE call_id = c.id) tx ON true";
+
+/// One call with its latest transfer and transcript.
+pub async fn overview(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<CallOverview>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{OVERVIEW} WHERE c.id = $1")))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Calls not yet ended, newest first, each with its latest transfer and transcript; scoped as
+/// [`list_open`].
+pub async fn open_overviews(
+    db: impl PgExecutor<'_>,
+    visible_to_agent: Option<&str>,
+    created_by: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<CallOverview>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{OVERVIEW}
+         WHERE c.status IN ('waiting', 'active', 'transferring')
+           AND ($2::text IS NULL OR $2 = ANY (c.agents) OR c.status = 'waiting')
+           AND ($3::uuid IS NULL OR c.created_by = $3)
+         ORDER BY c.created_at DESC, c.id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .bind(visible_to_agent)
+    .bind(created_by)
+    .fetch_all(db)
     .await
 }

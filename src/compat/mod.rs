@@ -17,14 +17,15 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::model::Principal;
-use crate::calls::model::{Call, CallStatus, CreateCall};
+use crate::calls::model::{Call, CallOverview, CallStatus, CreateCall};
 use crate::domain::{Identity, bounded_text};
 use crate::error::ApiError;
 use crate::livekit::model::{IssuedToken, JoinCall, TokenRole};
 use crate::summaries::model::Summary;
 use crate::transcripts::model::SpeakerRole;
 use crate::transfers::model::{
-    CreateTransfer, Handoff, Transfer, TransferAction, TransferMode, TransferState,
+    CreateTransfer, Handoff, Transfer, TransferAction, TransferMode, TransferOverview,
+    TransferState,
 };
 use model::*;
 
@@ -284,15 +285,12 @@ pub async fn latest_call(state: &AppState, principal: &Principal) -> Result<Late
     })
 }
 
-async fn prototype_call(state: &AppState, call: Call) -> Result<PrototypeCall, ApiError> {
-    let transfer = crate::transfers::store::latest_for_call(&state.db, call.id).await?;
-    let segments = crate::transcripts::store::all_for_call(&state.db, call.id, 2000).await?;
-    let transcript: Vec<String> = segments
-        .iter()
-        .map(|s| format!("{}: {}", s.speaker, s.text))
-        .collect();
-    let active = transfer.as_ref().filter(|t| !t.state.is_terminal());
-    Ok(PrototypeCall {
+fn prototype_call(overview: CallOverview) -> PrototypeCall {
+    let call = overview.call;
+    let active_from = overview
+        .transfer_from
+        .filter(|_| overview.transfer_active == Some(true));
+    PrototypeCall {
         call_id: call.id.to_string(),
         room_name: call.room_name,
         caller_info: CallerInfo {
@@ -301,13 +299,13 @@ async fn prototype_call(state: &AppState, call: Call) -> Result<PrototypeCall, A
             issue: call.issue,
         },
         caller_name: call.caller_name,
-        agent_a: active.map(|t| t.from_agent.clone()).or(call.current_agent),
-        agent_b: transfer.map(|t| t.to_agent),
+        agent_a: active_from.or(call.current_agent),
+        agent_b: overview.transfer_to,
         status: call_status(call.status).into(),
         created_at: call.created_at,
-        transcript: transcript.join("\n"),
+        transcript: overview.transcript.unwrap_or_default(),
         ended_at: call.ended_at,
-    })
+    }
 }
 
 /// `GET /calls/active`.
@@ -315,17 +313,11 @@ pub async fn active_calls(
     state: &AppState,
     principal: &Principal,
 ) -> Result<ActiveCalls, ApiError> {
-    let mut active_calls = Vec::new();
-    for call in crate::calls::store::list_open(
-        &state.db,
-        principal.agent(),
-        principal.frontend(),
-        LIST_LIMIT,
-    )
-    .await?
-    {
-        active_calls.push(prototype_call(state, call).await?);
-    }
+    let active_calls = crate::calls::open_overviews(&state.db, principal, LIST_LIMIT)
+        .await?
+        .into_iter()
+        .map(prototype_call)
+        .collect();
     Ok(ActiveCalls { active_calls })
 }
 
@@ -335,8 +327,8 @@ pub async fn get_call(
     principal: &Principal,
     raw_id: &str,
 ) -> Result<PrototypeCall, ApiError> {
-    let call = crate::calls::get(&state.db, principal, call_id(raw_id)?).await?;
-    prototype_call(state, call).await
+    let overview = crate::calls::overview(&state.db, principal, call_id(raw_id)?).await?;
+    Ok(prototype_call(overview))
 }
 
 /// `POST /call/end`.
@@ -500,27 +492,21 @@ pub async fn create_transfer_by_room(
     .await
 }
 
-async fn prototype_transfer(
-    state: &AppState,
-    principal: &Principal,
-    transfer: Transfer,
-) -> Result<PrototypeTransfer, ApiError> {
-    let call = crate::calls::get(&state.db, principal, transfer.call_id).await?;
-    let summary = crate::summaries::for_transfer(&state.db, transfer.id).await?;
-    let (summary, agent_script) = text_of(&summary);
-    Ok(PrototypeTransfer {
+fn prototype_transfer(overview: TransferOverview) -> PrototypeTransfer {
+    let transfer = overview.transfer;
+    PrototypeTransfer {
         transfer_id: transfer.id.to_string(),
         original_room: transfer.caller_room,
         transfer_room: transfer.briefing_room,
         agent_a: transfer.from_agent,
         agent_b: transfer.to_agent,
-        caller_name: call.caller_name,
-        summary,
-        agent_script,
+        caller_name: overview.caller_name,
+        summary: overview.summary_text.unwrap_or_default(),
+        agent_script: overview.briefing_script.unwrap_or_default(),
         status: transfer_status(transfer.state).into(),
         created_at: transfer.initiated_at,
         completed_at: transfer.completed_at.or(transfer.connecting_at),
-    })
+    }
 }
 
 /// `GET /transfer/{transfer_id}`.
@@ -529,8 +515,8 @@ pub async fn get_transfer(
     principal: &Principal,
     raw_id: &str,
 ) -> Result<PrototypeTransfer, ApiError> {
-    let transfer = crate::transfers::get(&state.db, principal, transfer_id(raw_id)?).await?;
-    prototype_transfer(state, principal, transfer).await
+    let overview = crate::transfers::overview(&state.db, principal, transfer_id(raw_id)?).await?;
+    Ok(prototype_transfer(overview))
 }
 
 /// `GET /transfers/active`: transfers waiting for Agent B or in their briefing.
@@ -538,27 +524,22 @@ pub async fn active_transfers(
     state: &AppState,
     principal: &Principal,
 ) -> Result<ActiveTransfers, ApiError> {
-    let filter = crate::transfers::store::TransferFilter {
-        active: Some(true),
-        ..Default::default()
-    };
-    let rows = crate::transfers::store::list(&state.db, &filter, None, LIST_LIMIT).await?;
-    let mut active_transfers = Vec::new();
-    for t in rows
+    let active_transfers = crate::transfers::waiting(&state.db, principal, LIST_LIMIT)
+        .await?
         .into_iter()
-        .filter(|t| t.state != TransferState::Connecting)
-    {
-        let shown = prototype_transfer(state, principal, t).await?;
-        active_transfers.push(ActiveTransfer {
-            transfer_id: shown.transfer_id,
-            agent_a: shown.agent_a,
-            agent_b: shown.agent_b,
-            caller_name: shown.caller_name,
-            status: shown.status,
-            created_at: shown.created_at,
-            summary: shown.summary,
-        });
-    }
+        .map(|overview| {
+            let shown = prototype_transfer(overview);
+            ActiveTransfer {
+                transfer_id: shown.transfer_id,
+                agent_a: shown.agent_a,
+                agent_b: shown.agent_b,
+                caller_name: shown.caller_name,
+                status: shown.status,
+                created_at: shown.created_at,
+                summary: shown.summary,
+            }
+        })
+        .collect();
     Ok(ActiveTransfers { active_transfers })
 }
 

@@ -123,8 +123,31 @@ pub async fn get(db: &PgPool, principal: &Principal, id: Uuid) -> Result<Transfe
     Ok(transfer)
 }
 
+/// One transfer the principal may read, with its caller's name and best summary.
+pub async fn overview(
+    db: &PgPool,
+    principal: &Principal,
+    id: Uuid,
+) -> Result<model::TransferOverview, ApiError> {
+    let overview = store::overview(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transfer", id))?;
+    check_read(principal, &overview.transfer)?;
+    Ok(overview)
+}
+
+/// Transfers waiting for Agent B or in their briefing (newest `limit`) that the principal
+/// may read, with their callers' names and summaries.
+pub async fn waiting(
+    db: &PgPool,
+    principal: &Principal,
+    limit: i64,
+) -> Result<Vec<model::TransferOverview>, ApiError> {
+    Ok(store::waiting_overviews(db, principal.agent(), limit).await?)
+}
+
 /// Supervisors and admins read every transfer; an agent key those it is a side of.
-fn check_read(principal: &Principal, transfer: &Transfer) -> Result<(), ApiError> {
+pub fn check_read(principal: &Principal, transfer: &Transfer) -> Result<(), ApiError> {
     match principal.agent() {
         _ if principal.reads_everything() => Ok(()),
         Some(agent) if agent == transfer.from_agent || agent == transfer.to_agent => Ok(()),

@@ -134,6 +134,17 @@ impl From<DeclineReason> for Outcome {
     }
 }
 
+/// A transfer with its caller's name and the summary Agent B would be shown, read in one query.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TransferOverview {
+    #[sqlx(flatten)]
+    pub transfer: Transfer,
+    pub caller_name: String,
+    /// The best summary's text and script (the model's when there is one).
+    pub summary_text: Option<String>,
+    pub briefing_script: Option<String>,
+}
+
 /// A warm transfer of a call from one agent to another.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Transfer {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{NewTransfer, Outcome, Transfer, TransferState};
+use super::model::{NewTransfer, Outcome, Transfer, TransferOverview, TransferState};
 
 const COLUMNS: &str = "id, call_id, from_agent, to_agent, mode, handoff, reason, state, outcome, \
     outcome_detail, handoff_confirmed, caller_room, briefing_room, final_room, accept_deadline, \
@@ -213,4 +213,42 @@ pub async fn count_by_state(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String
     sqlx::query_as("SELECT state::text, count(*) FROM transfers GROUP BY state")
         .fetch_all(db)
         .await
+}
+
+/// What [`TransferOverview`] adds to a transfer: its caller's name and best summary.
+const OVERVIEW: &str = "
+    SELECT t.*, c.caller_name, s.summary_text, s.briefing_script
+    FROM transfers t
+    JOIN calls c ON c.id = t.call_id
+    LEFT JOIN LATERAL (SELECT summary_text, briefing_script FROM summaries
+                       WHERE transfer_id = t.id
+                       ORDER BY (provider = 'openai_compatible' AND NOT fallback) DESC,
+                                created_at DESC, id DESC
+                       LIMIT 1) s ON true";
+
+/// One transfer with its caller's name and best summary.
+pub async fn overview(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<TransferOverview>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{OVERVIEW} WHERE t.id = $1")))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Transfers waiting for Agent B or in their briefing, newest first; with `involving`, only
+/// those that agent is a side of.
+pub async fn waiting_overviews(
+    db: impl PgExecutor<'_>,
+    involving: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<TransferOverview>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{OVERVIEW}
+         WHERE t.state IN ('initiated', 'briefing')
+           AND ($2::text IS NULL OR t.from_agent = $2 OR t.to_agent = $2)
+         ORDER BY t.initiated_at DESC, t.id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .bind(involving)
+    .fetch_all(db)
+    .await
 }

@@ -364,6 +364,27 @@ async fn keys_reach_only_their_own_calls_and_transfers() {
         "no caller token for a stranger's call"
     );
 
+    // The prototype's lists show an agent only its own transfers.
+    let (_, active) = as_key(
+        &keys.carol,
+        Method::GET,
+        "/transfers/active".into(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(active["active_transfers"], json!([]), "{active}");
+    let (_, active) = as_key(
+        &keys.bob,
+        Method::GET,
+        "/transfers/active".into(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        active["active_transfers"][0]["transfer_id"],
+        f.transfer.as_str()
+    );
+
     // An agent acts on its own transfers only, and only as itself.
     let transfer = format!("/v1/transfers/{}", f.transfer);
     for (action, body) in [
