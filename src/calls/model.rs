@@ -30,6 +30,11 @@ pub enum CallStatus {
     Ended,
 }
 
+impl CallStatus {
+    /// Every status (the database's `calls_status_known` lists the same).
+    pub const ALL: [Self; 4] = [Self::Waiting, Self::Active, Self::Transferring, Self::Ended];
+}
+
 /// A call between a caller and the agents who take it.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Call {

@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::participants::model::ParticipantRole;
 use crate::participants::store::Sighting;
 
 /// What became of a delivery.
@@ -235,9 +236,9 @@ async fn participant(
         None => None,
     };
     let role = match &call {
-        Some(c) if c.caller_identity == p.identity => "caller",
-        Some(_) => "agent",
-        None => "unknown",
+        Some(c) if c.caller_identity == p.identity => ParticipantRole::Caller,
+        Some(_) => ParticipantRole::Agent,
+        None => ParticipantRole::Unknown,
     };
     let sighting = Sighting {
         room,
