@@ -75,10 +75,27 @@ async fn forged_expired_mismatched_or_missing_signatures_are_401_and_store_nothi
         let claims = json!({"iss": crate::support::livekit::API_KEY, "nbf": now() - 900, "exp": now() - 600, "sha256": hash});
         crate::support::hs256_jwt(&claims, crate::support::livekit::API_SECRET)
     };
+    let signed_with = |claims: serde_json::Value| {
+        use base64::Engine;
+        use sha2::Digest;
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body.as_bytes()));
+        let mut claims = claims;
+        claims["sha256"] = json!(hash);
+        crate::support::hs256_jwt(&claims, crate::support::livekit::API_SECRET)
+    };
+    let key = crate::support::livekit::API_KEY;
+    let other_key =
+        signed_with(json!({"iss": "another-key", "nbf": now() - 10, "exp": now() + 300}));
+    let not_yet = signed_with(json!({"iss": key, "nbf": now() + 600, "exp": now() + 900}));
+    let no_expiry = signed_with(json!({"iss": key, "nbf": now() - 10}));
     let cases = [
         (None, "missing"),
         (Some(forged), "not signed with"),
         (Some(expired), "expired"),
+        (Some(other_key), "another API key"),
+        (Some(not_yet), "not valid yet"),
+        (Some(no_expiry), "no `exp` claim"),
         (Some(sign_webhook(&other)), "does not match"),
         (Some("not.a.jwt".to_owned()), "not a valid JWT"),
     ];
