@@ -85,8 +85,7 @@ impl LiveKit {
             url: self.config.public_url.clone(),
             room: room.to_owned(),
             identity: identity.to_owned(),
-            expires_at: Utc::now()
-                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
+            expires_at: crate::domain::later_by(Utc::now(), ttl),
         })
     }
 

@@ -78,7 +78,7 @@ pub async fn create(
         )));
     }
     let caller_room = crate::rooms::current_caller_room(&mut *tx, call_id).await?;
-    let deadline = Utc::now() + chrono_duration(state.config.transfers.accept_ttl);
+    let deadline = crate::domain::later_by(Utc::now(), state.config.transfers.accept_ttl);
     let transfer = store::insert(&mut *tx, call_id, &caller_room, &new, deadline).await?;
     crate::calls::store::set_status(&mut *tx, call_id, CallStatus::Transferring, None).await?;
     let room = Job::CreateRoom {
@@ -255,7 +255,7 @@ pub async fn complete(
     if accept_pending && transfer.state == TransferState::Initiated {
         store::transition(&mut *tx, id, &Transition::to(TransferState::Briefing)).await?;
     }
-    let deadline = Utc::now() + chrono_duration(state.config.transfers.handoff_timeout);
+    let deadline = crate::domain::later_by(Utc::now(), state.config.transfers.handoff_timeout);
     let change = Transition {
         handoff_deadline: Some(deadline),
         ..Transition::to(TransferState::Connecting)
@@ -589,10 +589,6 @@ fn briefing_token(
 /// What other participants see of a token holder.
 pub fn token_metadata(role: &str, transfer: &Transfer) -> serde_json::Value {
     serde_json::json!({"role": role, "call_id": transfer.call_id, "transfer_id": transfer.id})
-}
-
-fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// An event older than this (before the transfer began) says nothing about it.

@@ -983,3 +983,38 @@ async fn a_nul_in_an_agent_filter_is_422_not_a_database_error() {
         assert_eq!(reply.error_fields(), [query.split('=').next().unwrap()]);
     }
 }
+
+#[tokio::test]
+async fn absurdly_long_timers_in_the_settings_are_clamped_not_a_panic() {
+    let huge = u64::MAX.to_string();
+    let app = TestApp::spawn_with(&[
+        ("TRANSFER_ACCEPT_TTL_SECS", &huge),
+        ("HANDOFF_TIMEOUT_SECS", &huge),
+        ("TRANSCRIPT_GRACE_SECS", &huge),
+        ("CALL_UNANSWERED_TIMEOUT_SECS", &huge),
+        ("LIVEKIT_TOKEN_TTL_SECS", &huge),
+    ])
+    .await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let t = id(&created["transfer"]);
+    let deadline: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(created["transfer"]["accept_deadline"].clone()).unwrap();
+    let month = chrono::Duration::days(30);
+    assert!(deadline > chrono::Utc::now() + month - chrono::Duration::hours(1));
+    assert!(deadline <= chrono::Utc::now() + month);
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(complete.status, StatusCode::OK, "{}", complete.body);
+    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+        .await;
+    let late = app
+        .post(
+            &format!("/v1/calls/{}/transcript", id(&call)),
+            json!({"segments": [{"segment_id": "late", "speaker": "Jane", "role": "caller", "text": "bye", "start_ms": 0}]}),
+        )
+        .await;
+    assert!(late.status.is_success(), "{}", late.body);
+}
