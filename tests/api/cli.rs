@@ -138,7 +138,7 @@ async fn a_private_cluster_is_started_from_the_installed_binaries() {
         .await
         .unwrap();
     assert_eq!(again.url("x"), cluster.url("x"));
-    cluster.stop().unwrap();
+    cluster.stop().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
 
