@@ -35,6 +35,14 @@ pub async fn create(
 ) -> Result<TransferWithToken, ApiError> {
     let new = request.parse()?;
     crate::auth::acting_agent(principal, Some(new.from_agent.as_str()), "from_agent")?;
+    // Written with the transfer, so Agent A and B never wait for a summary; computed before
+    // the call is locked, so nobody waits on the summarizer either.
+    let sides = crate::summaries::TransferSides {
+        from_agent: new.from_agent.as_str().to_owned(),
+        to_agent: new.to_agent.as_str().to_owned(),
+        reason: new.reason.clone(),
+    };
+    let local_summary = crate::summaries::prepare_local(&state.db, call_id, Some(sides)).await?;
     let mut tx = state.db.begin().await?;
     let call = crate::calls::store::lock(&mut tx, call_id)
         .await?
@@ -89,8 +97,9 @@ pub async fn create(
         transfer_id: transfer.id,
     };
     enqueue(&mut tx, state, &transfer, &expire, Some(deadline)).await?;
-    // Written with the transfer, so Agent A and B never wait for a summary.
-    let summary = crate::summaries::write_local(&mut tx, state, call_id, Some(transfer.id)).await?;
+    let summary =
+        crate::summaries::write_local(&mut tx, state, call_id, Some(transfer.id), &local_summary)
+            .await?;
     tx.commit().await?;
     tracing::info!(transfer_id = %transfer.id, %call_id, from = %transfer.from_agent, to = %transfer.to_agent, "transfer initiated");
 
