@@ -47,6 +47,8 @@ pub struct Config {
     pub call_unanswered_timeout: Duration,
     /// How long the response to a POST with an `Idempotency-Key` is kept and replayed.
     pub idempotency_key_ttl: Duration,
+    /// How often an idle event stream looks for new events when no notification wakes it.
+    pub event_stream_poll: Duration,
     pub log_json: bool,
     pub livekit: LiveKitConfig,
     pub transfers: TransferConfig,
@@ -288,6 +290,10 @@ impl Config {
             transcript_grace: secs("TRANSCRIPT_GRACE_SECS", "300")?,
             call_unanswered_timeout: secs("CALL_UNANSWERED_TIMEOUT_SECS", "600")?,
             idempotency_key_ttl: secs("IDEMPOTENCY_KEY_TTL_SECS", "86400")?,
+            event_stream_poll: match millis("EVENT_STREAM_POLL_MS", "5000")? {
+                d if d.is_zero() => bail!("EVENT_STREAM_POLL_MS must be at least 1"),
+                d => d,
+            },
             log_json: flag("LOG_JSON", false)?,
             livekit: LiveKitConfig {
                 url: parsed("LIVEKIT_URL", "ws://localhost:7880")?,
@@ -376,6 +382,7 @@ mod tests {
             "JOB_LEASE_SECS",
             "JOB_POLL_INTERVAL_MS",
             "JOB_BACKOFF_BASE_MS",
+            "EVENT_STREAM_POLL_MS",
             "API_KEY_CACHE_SECS",
             "SUMMARY_TIMEOUT_SECS",
             "SUMMARY_RETRY_BASE_MS",
@@ -396,6 +403,7 @@ mod tests {
             c.jobs.lease,
             c.jobs.poll_interval,
             c.jobs.backoff_base,
+            c.event_stream_poll,
             c.auth.key_cache_ttl,
             model.timeout,
             model.retry_base,

@@ -139,3 +139,31 @@ async fn a_job_whose_worker_died_is_taken_again_after_its_lease() {
     assert_eq!(status, "done");
     pool.close().await;
 }
+
+#[tokio::test]
+async fn an_idle_worker_takes_a_new_job_on_its_notification_alone() {
+    // Workers look for jobs once an hour: only the database's NOTIFY wakes them in time.
+    let app = TestApp::spawn_with(&[("JOB_POLL_INTERVAL_MS", "3600000")]).await;
+    app.wait_until_listening().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    for to in ["agent_bob", "agent_carol"] {
+        let created = app
+            .start_transfer(&call, "agent_alice", to, json!({}))
+            .await;
+        let briefing = created["transfer"]["briefing_room"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        eventually("the briefing room is created", || async {
+            app.livekit.room_exists(&briefing)
+        })
+        .await;
+        // The workers are idle again when the next transfer queues its room.
+        let t = id(&created["transfer"]);
+        app.post_empty(&format!("/v1/transfers/{t}/cancel")).await;
+        eventually("the briefing room is closed", || async {
+            !app.livekit.room_exists(&briefing)
+        })
+        .await;
+    }
+}
