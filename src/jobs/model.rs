@@ -116,6 +116,8 @@ pub enum RunOutcome {
     /// Nothing wrong, but not finished: look again after this long (not counted as an attempt).
     NotYet(std::time::Duration),
     Failed(anyhow::Error),
+    /// Failed in a way no retry can change (its payload cannot be read): dead at once.
+    Unrunnable(anyhow::Error),
 }
 
 /// A job as replay shows it.

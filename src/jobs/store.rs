@@ -136,6 +136,27 @@ pub async fn finish_failed(
     Ok(outcome.map(|o| o == "dead"))
 }
 
+/// Marks a job dead at once, whatever attempts it has left, and records the attempt. `false`
+/// when the job is no longer ours.
+pub async fn finish_dead(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    error: &str,
+) -> sqlx::Result<bool> {
+    record(
+        db,
+        job,
+        "UPDATE jobs SET status = 'dead', last_error = $3, locked_until = NULL,
+                finished_at = now(), updated_at = now()
+         WHERE id = $1 AND attempts = $2 AND status = 'running'
+         RETURNING id, attempts, 'dead'::text AS outcome, last_error AS error",
+        Some(error),
+        Duration::ZERO,
+    )
+    .await
+    .map(|o| o.is_some())
+}
+
 /// Runs one of the finishing updates (`$1` id, `$2` attempts, `$3` error, `$4` backoff base
 /// in ms) and writes its attempt row in the same statement.
 async fn record(

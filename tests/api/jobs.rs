@@ -167,3 +167,65 @@ async fn an_idle_worker_takes_a_new_job_on_its_notification_alone() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_job_whose_payload_cannot_be_read_is_dead_at_once_and_the_worker_goes_on() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let payloads = [
+        (json!({"kind": "create_room"}), "missing field `room`"),
+        (
+            json!({"kind": "make_coffee"}),
+            "unknown variant `make_coffee`",
+        ),
+        (json!("not an object"), "unreadable payload"),
+    ];
+    for (payload, _) in &payloads {
+        sqlx::query(
+            "INSERT INTO jobs (kind, payload, call_id, max_attempts) VALUES ('create_room', $1, $2::uuid, 8)",
+        )
+        .bind(sqlx::types::Json(payload))
+        .bind(id(&call))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    eventually("every unreadable job is dead", || async {
+        let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'dead'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        dead == payloads.len() as i64
+    })
+    .await;
+    let rows: Vec<(i32, String)> =
+        sqlx::query_as("SELECT attempts, last_error FROM jobs WHERE status = 'dead' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    for ((attempts, error), (_, why)) in rows.iter().zip(&payloads) {
+        assert_eq!(*attempts, 1, "not retried: {error}");
+        assert!(
+            error.contains("unreadable payload") && error.contains(why),
+            "{error}"
+        );
+    }
+    assert!(
+        app.timeline_kinds(&id(&call))
+            .await
+            .contains(&"job.failed".to_owned())
+    );
+    // The workers are still there.
+    let call = app.call_with_agent("John", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("a readable job still runs", || async {
+        app.livekit.room_exists(&briefing)
+    })
+    .await;
+}
