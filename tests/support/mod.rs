@@ -577,4 +577,19 @@ impl TestApp {
         })
         .await;
     }
+
+    /// Waits until another connection to the app's database waits on a lock (a request the
+    /// test holds up with a transaction of its own).
+    pub async fn wait_until_blocked_on_a_lock(&self) {
+        eventually("a request waits on the test's lock", || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                WHERE datname = current_database() AND wait_event_type = 'Lock')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or(false)
+        })
+        .await;
+    }
 }
