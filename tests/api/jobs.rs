@@ -229,3 +229,100 @@ async fn a_job_whose_payload_cannot_be_read_is_dead_at_once_and_the_worker_goes_
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_caller_move_livekit_keeps_refusing_fails_the_transfer() {
+    let app = TestApp::spawn_with(&[
+        ("LIVEKIT_MOVE_PARTICIPANT", "true"),
+        ("JOB_MAX_ATTEMPTS", "2"),
+    ])
+    .await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    // The caller is not in its room as LiveKit sees it: MoveParticipant is refused (not found).
+    let created = app
+        .start_transfer(
+            &call,
+            "agent_alice",
+            "agent_bob",
+            json!({"handoff": "move_caller"}),
+        )
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(
+        complete.body["transfer"]["state"], "connecting",
+        "{}",
+        complete.body
+    );
+
+    let failed = app.wait_for_state(&t, "failed").await;
+    assert_eq!(failed["outcome"], "livekit_error");
+    let (job_id, status, attempts): (i64, String, i32) = sqlx::query_as(
+        "SELECT id, status, attempts FROM jobs WHERE kind = 'move_participant' AND transfer_id = $1::uuid",
+    )
+    .bind(&t)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), attempts), ("dead", 2));
+    assert!(
+        failed["outcome_detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("job {job_id}")),
+        "{failed}"
+    );
+    let moves = app.livekit.calls_of("MoveParticipant");
+    assert_eq!(moves.len(), 2, "{moves:?}");
+    for asked in moves {
+        assert_eq!(
+            (
+                asked.room.as_str(),
+                asked.identity.as_deref(),
+                asked.destination.as_deref()
+            ),
+            (room.as_str(), Some("Jane"), Some(briefing.as_str()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_move_participant_the_caller_is_moved_and_the_hand_off_completes() {
+    let app = TestApp::spawn_with(&[("LIVEKIT_MOVE_PARTICIPANT", "true")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    app.livekit.join(&room, "Jane");
+    app.livekit.join(&room, "agent_alice");
+    let created = app
+        .start_transfer(
+            &call,
+            "agent_alice",
+            "agent_bob",
+            json!({"handoff": "move_caller"}),
+        )
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.livekit.join(&briefing, "agent_bob");
+    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    let done = app.wait_for_state(&t, "completed").await;
+    assert_eq!(
+        (
+            done["handoff_confirmed"].as_bool(),
+            done["final_room"].as_str()
+        ),
+        (Some(true), Some(briefing.as_str()))
+    );
+    assert!(app.livekit.members(&briefing).contains(&"Jane".to_owned()));
+    assert!(!app.livekit.members(&room).contains(&"Jane".to_owned()));
+}

@@ -473,3 +473,136 @@ async fn a_signed_body_without_an_event_type_is_400_not_ignored() {
     reply.problem(StatusCode::BAD_REQUEST);
     assert_eq!(count(&app.pool, "webhook_deliveries").await, 0);
 }
+
+#[tokio::test]
+async fn the_caller_leaving_while_being_handed_over_abandons_the_transfer() {
+    let app = TestApp::spawn().await;
+    let (call, t) = app.transfer_in_briefing("Jane").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    app.livekit.join(&room, "Jane");
+    app.webhook(&lk_event(
+        "EV_1",
+        "participant_joined",
+        &room,
+        Some(("Jane", "PA_1")),
+        now() - 60,
+    ))
+    .await;
+    let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(
+        complete.body["transfer"]["state"], "connecting",
+        "{}",
+        complete.body
+    );
+
+    app.livekit.leave(&room, "Jane");
+    let gone = app
+        .webhook(&lk_event(
+            "EV_2",
+            "participant_left",
+            &room,
+            Some(("Jane", "PA_1")),
+            now(),
+        ))
+        .await;
+    assert_eq!(gone.body["result"], "applied", "{}", gone.body);
+    let abandoned = app.transfer(&t).await;
+    assert_eq!(
+        (abandoned["state"].as_str(), abandoned["outcome"].as_str()),
+        (Some("abandoned"), Some("caller_left"))
+    );
+    assert!(abandoned["abandoned_at"].is_string() && abandoned["completed_at"].is_null());
+    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(
+        (call["status"].as_str(), call["current_agent"].as_str()),
+        (Some("active"), Some("agent_alice")),
+        "the call stays with Agent A"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_connection_counts_as_leaving() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    app.webhook(&lk_event(
+        "EV_1",
+        "participant_joined",
+        &room,
+        Some(("Jane", "PA_1")),
+        now() - 60,
+    ))
+    .await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    let aborted = app
+        .webhook(&lk_event(
+            "EV_2",
+            "participant_connection_aborted",
+            &room,
+            Some(("Jane", "PA_1")),
+            now(),
+        ))
+        .await;
+    assert_eq!(aborted.body["result"], "applied", "{}", aborted.body);
+    let abandoned = app.transfer(&t).await;
+    assert_eq!(
+        (abandoned["state"].as_str(), abandoned["outcome"].as_str()),
+        (Some("abandoned"), Some("caller_left"))
+    );
+    let history = app
+        .get(&format!("/v1/rooms/{room}/participants?include=history"))
+        .await;
+    let jane = &history.body["participants"][0];
+    assert_eq!(
+        (jane["identity"].as_str(), jane["state"].as_str()),
+        (Some("Jane"), Some("left")),
+        "{}",
+        history.body
+    );
+    assert!(jane["left_at"].is_string());
+}
+
+#[tokio::test]
+async fn events_without_a_room_are_stored_and_ignored() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    let without_room = |id: &str, event: &str, participant: Option<(&str, &str)>| {
+        let mut body = lk_event(id, event, &room, participant, now());
+        body.as_object_mut().unwrap().remove("room");
+        body
+    };
+    for (event, participant, detail) in [
+        (
+            "participant_joined",
+            Some(("Jane", "PA_1")),
+            "no room or participant in the event",
+        ),
+        (
+            "participant_left",
+            Some(("Jane", "PA_1")),
+            "no room or participant in the event",
+        ),
+        ("room_started", None, "no room in the event"),
+        ("room_finished", None, "no room in the event"),
+    ] {
+        let reply = app
+            .webhook(&without_room(&format!("EV_{event}"), event, participant))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{event}: {}", reply.body);
+        assert_eq!(
+            (reply.body["result"].as_str(), reply.body["detail"].as_str()),
+            (Some("ignored"), Some(detail)),
+            "{event}"
+        );
+    }
+    assert_eq!(count(&app.pool, "webhook_deliveries").await, 4);
+    assert_eq!(count(&app.pool, "participants").await, 0);
+    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(
+        call["status"], "active",
+        "a room_finished without a room ends nothing"
+    );
+}
