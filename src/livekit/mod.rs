@@ -15,7 +15,7 @@ use crate::participants::model::Participant;
 use model::IssuedToken;
 
 /// Seconds an empty briefing room lives before LiveKit closes it by itself.
-const BRIEFING_ROOM_EMPTY_TIMEOUT_SECS: u32 = 300;
+pub const BRIEFING_ROOM_EMPTY_TIMEOUT_SECS: u32 = 300;
 
 /// The LiveKit server warmline talks to, and the key it signs with.
 #[derive(Clone)]
