@@ -14,6 +14,11 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/warml
 pub const DATABASE_ACQUIRE_TIMEOUT_BOUNDS: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(30));
 
+/// The longest any duration setting is taken to be; a larger value is clamped to it at start-up.
+/// Deadlines are instants computed from these (`now + setting`), and no timer of a call or a
+/// transfer makes sense beyond a month, while an unbounded one overflows the arithmetic.
+pub const MAX_DURATION_SETTING: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// How a `connecting` transfer becomes `completed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandoffConfirmation {
@@ -42,6 +47,8 @@ pub struct Config {
     pub call_unanswered_timeout: Duration,
     /// How long the response to a POST with an `Idempotency-Key` is kept and replayed.
     pub idempotency_key_ttl: Duration,
+    /// How often an idle event stream looks for new events when no notification wakes it.
+    pub event_stream_poll: Duration,
     pub log_json: bool,
     pub livekit: LiveKitConfig,
     pub transfers: TransferConfig,
@@ -163,7 +170,11 @@ impl Config {
             if n == 0 {
                 bail!("{key} must be at least 1 second");
             }
-            Ok(Duration::from_secs(n))
+            Ok(Duration::from_secs(n).min(MAX_DURATION_SETTING))
+        };
+        let millis = |key: &str, default: &str| -> anyhow::Result<Duration> {
+            let n: u64 = num(key, parsed(key, default)?)?;
+            Ok(Duration::from_millis(n).min(MAX_DURATION_SETTING))
         };
         let flag = |key: &str, default: bool| -> anyhow::Result<bool> {
             match var(key).map(|v| v.to_ascii_lowercase()) {
@@ -198,10 +209,7 @@ impl Config {
                 model: parsed("SUMMARY_MODEL", "openai/gpt-4o-mini")?,
                 timeout: secs("SUMMARY_TIMEOUT_SECS", "20")?,
                 max_retries: num("SUMMARY_MAX_RETRIES", parsed("SUMMARY_MAX_RETRIES", "2")?)?,
-                retry_base: Duration::from_millis(num(
-                    "SUMMARY_RETRY_BASE_MS",
-                    parsed("SUMMARY_RETRY_BASE_MS", "500")?,
-                )?),
+                retry_base: millis("SUMMARY_RETRY_BASE_MS", "500")?,
                 redact: flag("SUMMARY_REDACT", false)?,
             })
         } else {
@@ -282,6 +290,10 @@ impl Config {
             transcript_grace: secs("TRANSCRIPT_GRACE_SECS", "300")?,
             call_unanswered_timeout: secs("CALL_UNANSWERED_TIMEOUT_SECS", "600")?,
             idempotency_key_ttl: secs("IDEMPOTENCY_KEY_TTL_SECS", "86400")?,
+            event_stream_poll: match millis("EVENT_STREAM_POLL_MS", "5000")? {
+                d if d.is_zero() => bail!("EVENT_STREAM_POLL_MS must be at least 1"),
+                d => d,
+            },
             log_json: flag("LOG_JSON", false)?,
             livekit: LiveKitConfig {
                 url: parsed("LIVEKIT_URL", "ws://localhost:7880")?,
@@ -328,15 +340,9 @@ impl Config {
                     n => n,
                 },
                 max_attempts,
-                backoff_base: Duration::from_millis(num(
-                    "JOB_BACKOFF_BASE_MS",
-                    parsed("JOB_BACKOFF_BASE_MS", "1000")?,
-                )?),
+                backoff_base: millis("JOB_BACKOFF_BASE_MS", "1000")?,
                 lease: secs("JOB_LEASE_SECS", "60")?,
-                poll_interval: Duration::from_millis(num(
-                    "JOB_POLL_INTERVAL_MS",
-                    parsed("JOB_POLL_INTERVAL_MS", "1000")?,
-                )?),
+                poll_interval: millis("JOB_POLL_INTERVAL_MS", "1000")?,
             },
         })
     }
@@ -344,5 +350,81 @@ impl Config {
     /// The socket address to listen on.
     pub fn listen_addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(settings: &[(&str, &str)]) -> Config {
+        Config::from_lookup(|key| {
+            settings
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .expect("valid settings")
+    }
+
+    #[test]
+    fn durations_beyond_any_sane_timer_are_clamped_not_overflowed() {
+        let huge = u64::MAX.to_string();
+        let keys = [
+            "REQUEST_TIMEOUT_SECS",
+            "TRANSCRIPT_GRACE_SECS",
+            "CALL_UNANSWERED_TIMEOUT_SECS",
+            "IDEMPOTENCY_KEY_TTL_SECS",
+            "LIVEKIT_TOKEN_TTL_SECS",
+            "LIVEKIT_REQUEST_TIMEOUT_SECS",
+            "TRANSFER_ACCEPT_TTL_SECS",
+            "HANDOFF_TIMEOUT_SECS",
+            "JOB_LEASE_SECS",
+            "JOB_POLL_INTERVAL_MS",
+            "JOB_BACKOFF_BASE_MS",
+            "EVENT_STREAM_POLL_MS",
+            "API_KEY_CACHE_SECS",
+            "SUMMARY_TIMEOUT_SECS",
+            "SUMMARY_RETRY_BASE_MS",
+        ];
+        let mut settings: Vec<(&str, &str)> = keys.iter().map(|k| (*k, huge.as_str())).collect();
+        settings.push(("SUMMARY_BASE_URL", "http://127.0.0.1:9/v1"));
+        let c = config(&settings);
+        let model = c.summary_model.as_ref().expect("a model is configured");
+        let durations = [
+            c.request_timeout,
+            c.transcript_grace,
+            c.call_unanswered_timeout,
+            c.idempotency_key_ttl,
+            c.livekit.token_ttl,
+            c.livekit.request_timeout,
+            c.transfers.accept_ttl,
+            c.transfers.handoff_timeout,
+            c.jobs.lease,
+            c.jobs.poll_interval,
+            c.jobs.backoff_base,
+            c.event_stream_poll,
+            c.auth.key_cache_ttl,
+            model.timeout,
+            model.retry_base,
+        ];
+        assert_eq!(durations.len(), keys.len());
+        for (key, d) in keys.iter().zip(durations) {
+            assert_eq!(d, MAX_DURATION_SETTING, "{key}");
+        }
+        // What the service computes from them stays in range.
+        let now = chrono::Utc::now();
+        assert!(crate::domain::later_by(now, c.transfers.accept_ttl) > now);
+        let _ = c.jobs.poll_interval * 5;
+    }
+
+    #[test]
+    fn ordinary_durations_are_kept() {
+        let c = config(&[
+            ("TRANSFER_ACCEPT_TTL_SECS", "90"),
+            ("JOB_POLL_INTERVAL_MS", "250"),
+        ]);
+        assert_eq!(c.transfers.accept_ttl, Duration::from_secs(90));
+        assert_eq!(c.jobs.poll_interval, Duration::from_millis(250));
     }
 }

@@ -74,6 +74,16 @@ pub fn instant(at: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     }
 }
 
+/// `at` plus `d`, or the latest instant chrono represents when that would overflow. Settings
+/// are clamped at start-up ([`crate::config::MAX_DURATION_SETTING`]), so this is a guard
+/// against a panic, never a policy.
+pub fn later_by(at: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Deserializes a client's instant with [`instant`]'s check (`deserialize_with`), so a query
 /// string, a body and a cursor refuse the same values.
 pub fn deserialize_instant<'de, D: serde::Deserializer<'de>>(

@@ -85,6 +85,8 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
     TooManyRequests(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -134,6 +136,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -155,6 +158,7 @@ impl ApiError {
             Self::Forbidden(_) => ("forbidden", "Not allowed"),
             Self::Conflict { .. } => ("conflict", "The request conflicts with the current state"),
             Self::PayloadTooLarge(_) => ("payload-too-large", "The request body is too large"),
+            Self::RequestTimeout(_) => ("request-timeout", "The request took too long"),
             Self::TooManyRequests(_) => ("too-many-requests", "Too many requests"),
             Self::UnsupportedMediaType(_) => (
                 "unsupported-media-type",

@@ -67,7 +67,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let served = serve(listener, state, shutdown).await;
     database.pool.close().await;
     if let Some(cluster) = database.embedded
-        && let Err(e) = cluster.stop()
+        && let Err(e) = cluster.stop().await
     {
         tracing::warn!(error = %e, "stopping the private Postgres cluster failed");
     }

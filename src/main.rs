@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
             let done = manage_keys(&database.pool, command).await;
             database.pool.close().await;
             if let Some(cluster) = database.embedded {
-                cluster.stop()?;
+                cluster.stop().await?;
             }
             done
         }
@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
             warmline::db::migrate(&database.pool).await?;
             tracing::info!("migrations applied");
             if let Some(cluster) = database.embedded {
-                cluster.stop()?;
+                cluster.stop().await?;
             }
             Ok(())
         }

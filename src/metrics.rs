@@ -16,6 +16,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::jobs::model::JobStatus;
+use crate::transfers::model::TransferState;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub method: String,
@@ -125,36 +128,26 @@ impl Metrics {
     /// The text exposition, with the database-backed gauges read now.
     pub async fn render(&self, db: &sqlx::PgPool) -> anyhow::Result<String> {
         let transfers = crate::transfers::store::count_by_state(db).await?;
-        for state in [
-            "initiated",
-            "briefing",
-            "connecting",
-            "completed",
-            "cancelled",
-            "declined",
-            "expired",
-            "failed",
-            "abandoned",
-        ] {
+        for state in TransferState::ALL {
             let n = transfers
                 .iter()
-                .find(|(s, _)| s == state)
+                .find(|(s, _)| *s == state)
                 .map_or(0, |(_, n)| *n);
             self.transfers
                 .get_or_create(&StateLabels {
-                    state: state.to_owned(),
+                    state: state.as_str().to_owned(),
                 })
                 .set(n);
         }
         let jobs = crate::jobs::store::count_by_status(db).await?;
-        for status in ["pending", "running", "done", "dead"] {
+        for status in JobStatus::ALL {
             let n = jobs
                 .iter()
-                .find(|(s, _)| s == status)
+                .find(|(s, _)| *s == status)
                 .map_or(0, |(_, n)| *n);
             self.jobs
                 .get_or_create(&StateLabels {
-                    state: status.to_owned(),
+                    state: status.as_str().to_owned(),
                 })
                 .set(n);
         }

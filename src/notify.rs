@@ -57,8 +57,11 @@ pub async fn listen(
         };
         let error = match connected.await {
             Ok(mut listener) => {
-                // Key changes made while no one listened must not stay cached.
+                // Whatever was notified while no one listened was missed: key changes must
+                // not stay cached, and idle workers and streams look now, not at their next poll.
                 signals.api_keys.send_modify(|n| *n = n.wrapping_add(1));
+                signals.jobs.notify_waiters();
+                signals.events.send_modify(|n| *n = n.wrapping_add(1));
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,

@@ -33,10 +33,8 @@ pub async fn create(
         )));
     }
     let created = store::insert(&mut *tx, &call).await?;
-    let deadline = chrono::Duration::from_std(state.config.call_unanswered_timeout)
-        .ok()
-        .and_then(|timeout| created.created_at.checked_add_signed(timeout))
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+    let deadline =
+        crate::domain::later_by(created.created_at, state.config.call_unanswered_timeout);
     crate::jobs::store::enqueue(
         &mut *tx,
         &Job::ExpireUnansweredCall {

@@ -84,7 +84,7 @@ pub async fn list(
                            WHERE t.call_id = calls.id AND t.search @@ websearch_to_tsquery('simple', $8))
                 OR EXISTS (SELECT 1 FROM summaries s
                            WHERE s.call_id = calls.id AND s.search @@ websearch_to_tsquery('simple', $8)))
-           AND ($9::text IS NULL OR $9 = ANY (agents) OR status = 'waiting')
+           AND ($9::text IS NULL OR $9 = ANY (agents) OR status = $11)
            AND ($10::uuid IS NULL OR created_by = $10)
          ORDER BY created_at DESC, id DESC
          LIMIT $7"
@@ -99,6 +99,7 @@ pub async fn list(
     .bind(&filter.q)
     .bind(&filter.visible_to_agent)
     .bind(filter.created_by)
+    .bind(CallStatus::Waiting)
     .fetch_all(db)
     .await
 }
@@ -106,10 +107,11 @@ pub async fn list(
 /// Ends a call that has not ended; `None` when it had already ended (or does not exist).
 pub async fn end(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE calls SET status = 'ended', ended_at = now(), updated_at = now()
-         WHERE id = $1 AND status <> 'ended' RETURNING {COLUMNS}"
+        "UPDATE calls SET status = $2, ended_at = now(), updated_at = now()
+         WHERE id = $1 AND status <> $2 RETURNING {COLUMNS}"
     )))
     .bind(id)
+    .bind(CallStatus::Ended)
     .fetch_optional(db)
     .await
 }
@@ -140,11 +142,13 @@ pub async fn resume_after_transfer(
     new_agent: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE calls SET status = 'active', current_agent = COALESCE($2, current_agent), updated_at = now()
-         WHERE id = $1 AND status = 'transferring'",
+        "UPDATE calls SET status = $3, current_agent = COALESCE($2, current_agent), updated_at = now()
+         WHERE id = $1 AND status = $4",
     )
     .bind(id)
     .bind(new_agent)
+    .bind(CallStatus::Active)
+    .bind(CallStatus::Transferring)
     .execute(db)
     .await?;
     Ok(())
@@ -160,14 +164,16 @@ pub async fn list_open(
 ) -> sqlx::Result<Vec<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM calls
-         WHERE status IN ('waiting', 'active', 'transferring')
-           AND ($2::text IS NULL OR $2 = ANY (agents) OR status = 'waiting')
+         WHERE status = ANY($4)
+           AND ($2::text IS NULL OR $2 = ANY (agents) OR status = $5)
            AND ($3::uuid IS NULL OR created_by = $3)
          ORDER BY created_at DESC, id DESC LIMIT $1"
     )))
     .bind(limit)
     .bind(visible_to_agent)
     .bind(created_by)
+    .bind(&CallStatus::OPEN[..])
+    .bind(CallStatus::Waiting)
     .fetch_all(db)
     .await
 }
@@ -194,9 +200,10 @@ pub async fn latest_of_caller(
 /// Whether `identity` is the caller of a call not yet ended.
 pub async fn is_caller_in_progress(db: impl PgExecutor<'_>, identity: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM calls WHERE caller_identity = $1 AND status <> 'ended')",
+        "SELECT EXISTS (SELECT 1 FROM calls WHERE caller_identity = $1 AND status <> $2)",
     )
     .bind(identity)
+    .bind(CallStatus::Ended)
     .fetch_one(db)
     .await
 }
@@ -229,14 +236,16 @@ pub async fn open_overviews(
 ) -> sqlx::Result<Vec<CallOverview>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{OVERVIEW}
-         WHERE c.status IN ('waiting', 'active', 'transferring')
-           AND ($2::text IS NULL OR $2 = ANY (c.agents) OR c.status = 'waiting')
+         WHERE c.status = ANY($4)
+           AND ($2::text IS NULL OR $2 = ANY (c.agents) OR c.status = $5)
            AND ($3::uuid IS NULL OR c.created_by = $3)
          ORDER BY c.created_at DESC, c.id DESC LIMIT $1"
     )))
     .bind(limit)
     .bind(visible_to_agent)
     .bind(created_by)
+    .bind(&CallStatus::OPEN[..])
+    .bind(CallStatus::Waiting)
     .fetch_all(db)
     .await
 }

@@ -118,14 +118,19 @@ impl EmbeddedPostgres {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// Stops the cluster (fast shutdown: open sessions are ended).
-    pub fn stop(&self) -> anyhow::Result<()> {
-        self.run(
-            Command::new(&self.binaries.pg_ctl)
-                .arg("-D")
-                .arg(&self.data)
-                .args(["-m", "fast", "-w", "stop"]),
-        )
+    /// Stops the cluster (fast shutdown: open sessions are ended). `pg_ctl -w` waits for the
+    /// server to exit, seconds at times, so it runs on a blocking thread, not an async worker.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        tokio::task::spawn_blocking(move || {
+            self.run(
+                Command::new(&self.binaries.pg_ctl)
+                    .arg("-D")
+                    .arg(&self.data)
+                    .args(["-m", "fast", "-w", "stop"]),
+            )
+        })
+        .await
+        .context("the task stopping the cluster panicked")?
     }
 
     /// Restarts the cluster on the same port (fast: open sessions are ended), as an operator's

@@ -28,8 +28,6 @@ pub async fn timeline(
 
 /// Events fetched per query while a stream catches up.
 const STREAM_BATCH: i64 = 100;
-/// How often a stream looks for events when no notification arrives.
-const STREAM_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A live stream of events matching `query`, starting after `last_event_id` (a reconnecting
 /// client's `Last-Event-ID`), `query.after`, or now. Ends when the service stops.
@@ -80,6 +78,7 @@ pub async fn stream(
         db: state.db.clone(),
         shutdown: state.shutdown.clone(),
         wake: state.signals.events.subscribe(),
+        poll: state.config.event_stream_poll,
         query,
         last_id: start,
         pending: std::collections::VecDeque::new(),
@@ -92,6 +91,8 @@ struct Feed {
     db: PgPool,
     shutdown: tokio_util::sync::CancellationToken,
     wake: tokio::sync::watch::Receiver<u64>,
+    /// How often to look anyway, in case a notification was lost (`EVENT_STREAM_POLL_MS`).
+    poll: std::time::Duration,
     query: EventStreamQuery,
     last_id: i64,
     pending: std::collections::VecDeque<Event>,
@@ -120,7 +121,7 @@ impl Feed {
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
                 _ = self.wake.changed() => {}
-                _ = tokio::time::sleep(STREAM_POLL) => {}
+                _ = tokio::time::sleep(self.poll) => {}
             }
         }
     }

@@ -90,7 +90,11 @@ async fn run_and_record(state: &AppState, job: ClaimedJob) {
                 Err(panic) => RunOutcome::Failed(anyhow::anyhow!("the job panicked: {panic}")),
             }
         }
-        Err(e) => RunOutcome::Failed(anyhow::anyhow!("unreadable payload: {e}")),
+        // Another attempt would read the same payload: no point retrying it.
+        Err(e) => RunOutcome::Unrunnable(anyhow::anyhow!(
+            "unreadable payload for a job of kind {}: {e}",
+            job.kind
+        )),
     };
     let recorded = match outcome {
         RunOutcome::Done => store::finish_done(&state.db, &job).await.map(|_| "done"),
@@ -112,6 +116,18 @@ async fn run_and_record(state: &AppState, job: ClaimedJob) {
                     tracing::warn!(error = %message, "job failed; it will be retried");
                     Ok("retry")
                 }
+                Err(e) => Err(e),
+            }
+        }
+        RunOutcome::Unrunnable(error) => {
+            let message = state.secrets.scrub(&format!("{error:#}"));
+            match store::finish_dead(&state.db, &job, &message).await {
+                Ok(true) => {
+                    tracing::error!(error = %message, "job cannot run; marked dead without retrying");
+                    on_dead(state, &job).await;
+                    Ok("dead")
+                }
+                Ok(false) => Ok("dead"),
                 Err(e) => Err(e),
             }
         }

@@ -61,6 +61,41 @@ impl Job {
     }
 }
 
+/// Where a job is in the queue. Mirrors the database's `jobs_status_known`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema, sqlx::Type,
+)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    /// Waiting for its `run_after`, or for a retry.
+    Pending,
+    /// Claimed by a worker, whose lease keeps it.
+    Running,
+    /// Finished.
+    Done,
+    /// Gave up after its last attempt.
+    Dead,
+}
+
+impl JobStatus {
+    /// Every status.
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Running, Self::Done, Self::Dead];
+
+    /// The statuses of a job that may still run.
+    pub const UNFINISHED: [Self; 2] = [Self::Pending, Self::Running];
+
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+}
+
 /// A job taken by a worker.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedJob {
@@ -81,6 +116,8 @@ pub enum RunOutcome {
     /// Nothing wrong, but not finished: look again after this long (not counted as an attempt).
     NotYet(std::time::Duration),
     Failed(anyhow::Error),
+    /// Failed in a way no retry can change (its payload cannot be read): dead at once.
+    Unrunnable(anyhow::Error),
 }
 
 /// A job as replay shows it.
@@ -92,8 +129,7 @@ pub struct JobRecord {
     /// What was asked (room, identity, …).
     #[schema(value_type = Object)]
     pub payload: sqlx::types::Json<serde_json::Value>,
-    /// `pending`, `running`, `done` or `dead`.
-    pub status: String,
+    pub status: JobStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::model::{ClaimedJob, Job};
+use super::model::{ClaimedJob, Job, JobStatus};
 
 /// Adds a job, due at `run_after` (now when `None`).
 pub async fn enqueue(
@@ -33,6 +33,9 @@ pub async fn enqueue(
 }
 
 /// Takes the next due job, or one whose worker's lease ran out (that worker died).
+///
+/// The statuses are literals here, not parameters, so the planner can match the partial index
+/// `jobs_due_idx` (a test checks them against [`JobStatus`]).
 pub async fn claim_next(
     db: impl PgExecutor<'_>,
     lease: Duration,
@@ -133,6 +136,27 @@ pub async fn finish_failed(
     Ok(outcome.map(|o| o == "dead"))
 }
 
+/// Marks a job dead at once, whatever attempts it has left, and records the attempt. `false`
+/// when the job is no longer ours.
+pub async fn finish_dead(
+    db: impl PgExecutor<'_>,
+    job: &ClaimedJob,
+    error: &str,
+) -> sqlx::Result<bool> {
+    record(
+        db,
+        job,
+        "UPDATE jobs SET status = 'dead', last_error = $3, locked_until = NULL,
+                finished_at = now(), updated_at = now()
+         WHERE id = $1 AND attempts = $2 AND status = 'running'
+         RETURNING id, attempts, 'dead'::text AS outcome, last_error AS error",
+        Some(error),
+        Duration::ZERO,
+    )
+    .await
+    .map(|o| o.is_some())
+}
+
 /// Runs one of the finishing updates (`$1` id, `$2` attempts, `$3` error, `$4` backoff base
 /// in ms) and writes its attempt row in the same statement.
 async fn record(
@@ -172,8 +196,8 @@ pub async fn for_transfer(
     .await
 }
 
-/// How many jobs are in each status (for metrics).
-pub async fn count_by_status(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
+/// How many jobs are in each status (for metrics); statuses with none are left out.
+pub async fn count_by_status(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(JobStatus, i64)>> {
     sqlx::query_as("SELECT status, count(*) FROM jobs GROUP BY status")
         .fetch_all(db)
         .await
@@ -189,11 +213,12 @@ pub async fn has_unfinished(
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM jobs
                         WHERE kind = $1 AND call_id = $2 AND transfer_id IS NOT DISTINCT FROM $3
-                          AND status IN ('pending', 'running'))",
+                          AND status = ANY($4))",
     )
     .bind(kind)
     .bind(call_id)
     .bind(transfer_id)
+    .bind(&JobStatus::UNFINISHED[..])
     .fetch_one(db)
     .await
 }

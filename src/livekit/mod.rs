@@ -15,7 +15,7 @@ use crate::participants::model::Participant;
 use model::IssuedToken;
 
 /// Seconds an empty briefing room lives before LiveKit closes it by itself.
-const BRIEFING_ROOM_EMPTY_TIMEOUT_SECS: u32 = 300;
+pub const BRIEFING_ROOM_EMPTY_TIMEOUT_SECS: u32 = 300;
 
 /// The LiveKit server warmline talks to, and the key it signs with.
 #[derive(Clone)]
@@ -85,8 +85,7 @@ impl LiveKit {
             url: self.config.public_url.clone(),
             room: room.to_owned(),
             identity: identity.to_owned(),
-            expires_at: Utc::now()
-                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
+            expires_at: crate::domain::later_by(Utc::now(), ttl),
         })
     }
 

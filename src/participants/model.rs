@@ -4,6 +4,24 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// Who a participant is to the room's call, as warmline's records say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
+pub enum ParticipantRole {
+    /// The call's caller.
+    Caller,
+    /// Anyone else in a room of a call: its agents.
+    Agent,
+    /// In a room no call owns.
+    Unknown,
+}
+
+impl ParticipantRole {
+    /// Every role (the database's `participants_role_known` lists the same).
+    pub const ALL: [Self; 3] = [Self::Caller, Self::Agent, Self::Unknown];
+}
+
 /// One participant session in a room.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Participant {
@@ -13,8 +31,8 @@ pub struct Participant {
     #[schema(example = "PA_3x9QzK")]
     pub sid: String,
     pub name: Option<String>,
-    /// `caller`, `agent` or `unknown` (from the records of the room's call).
-    pub role: Option<String>,
+    /// From the records of the room's call; `null` in a live listing.
+    pub role: Option<ParticipantRole>,
     /// From webhooks: `present` or `left`. Live: LiveKit's state (`joining`, `joined`, `active`, `disconnected`).
     #[schema(example = "present")]
     pub state: String,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::model::Participant;
+use super::model::{Participant, ParticipantRole};
 
 /// A participant session as a webhook reports it.
 #[derive(Debug)]
@@ -15,7 +15,7 @@ pub struct Sighting<'a> {
     pub sid: &'a str,
     pub name: Option<&'a str>,
     pub call_id: Option<Uuid>,
-    pub role: &'a str,
+    pub role: ParticipantRole,
     pub at: DateTime<Utc>,
 }
 
@@ -44,7 +44,7 @@ async fn upsert(
              left_at = GREATEST(participants.left_at, EXCLUDED.left_at),
              name = COALESCE(participants.name, EXCLUDED.name),
              call_id = COALESCE(participants.call_id, EXCLUDED.call_id),
-             role = CASE WHEN participants.role = 'unknown' THEN EXCLUDED.role ELSE participants.role END
+             role = CASE WHEN participants.role = $9 THEN EXCLUDED.role ELSE participants.role END
          WHERE participants.joined_at IS DISTINCT FROM LEAST(participants.joined_at, EXCLUDED.joined_at)
             OR participants.left_at IS DISTINCT FROM GREATEST(participants.left_at, EXCLUDED.left_at)
             OR (participants.name IS NULL AND EXCLUDED.name IS NOT NULL)",
@@ -57,6 +57,7 @@ async fn upsert(
     .bind(s.role)
     .bind(joined_at)
     .bind(left_at)
+    .bind(ParticipantRole::Unknown)
     .execute(db)
     .await?;
     Ok(())

@@ -3,6 +3,8 @@
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::transfers::model::TransferState;
+
 /// Whose a room is: a call's own room, or the briefing room of one of its transfers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct RoomOwner {
@@ -28,11 +30,12 @@ pub async fn owner(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Option<R
 pub async fn current_caller_room(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Result<String> {
     sqlx::query_scalar(
         "SELECT COALESCE(
-             (SELECT final_room FROM transfers WHERE call_id = $1 AND state = 'completed'
+             (SELECT final_room FROM transfers WHERE call_id = $1 AND state = $2
               ORDER BY completed_at DESC LIMIT 1),
              (SELECT room_name FROM calls WHERE id = $1))",
     )
     .bind(call_id)
+    .bind(TransferState::Completed)
     .fetch_one(db)
     .await
 }

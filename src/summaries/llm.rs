@@ -191,7 +191,11 @@ impl LlmSummarizer {
             // Retry-After is honoured but clamped: a summary that late is no use to Agent B.
             let backoff = retry_after
                 .map(|d| d.min(Duration::from_secs(30)))
-                .unwrap_or(self.config.retry_base * 2u32.saturating_pow(attempt - 1));
+                .unwrap_or_else(|| {
+                    self.config
+                        .retry_base
+                        .saturating_mul(2u32.saturating_pow(attempt - 1))
+                });
             tracing::debug!(attempt, ?backoff, %why, "retrying the model API");
             tokio::time::sleep(backoff).await;
         }

@@ -1,7 +1,7 @@
 //! Call summaries and briefing scripts.
 //!
-//! Agent B never waits: on a transfer the local summary is written in the transfer's own
-//! transaction, and when a model is configured a durable job asks it and adds its answer as a
+//! Agent B never waits: on a transfer the local summary is computed first and stored in the
+//! transfer's own transaction, and when a model is configured a durable job asks it and adds its answer as a
 //! new row. Nothing is overwritten; a model that fails leaves a row saying why.
 
 pub mod extractive;
@@ -28,27 +28,52 @@ use store::NewSummary;
 /// Most transcript segments a summary reads (the latest are kept).
 const MAX_SEGMENTS: i64 = 2000;
 
-/// Reads the call (and transfer) as they are now.
+/// What a summary says about the transfer it was written for.
+#[derive(Debug, Clone)]
+pub struct TransferSides {
+    pub from_agent: String,
+    pub to_agent: String,
+    pub reason: Option<String>,
+}
+
+/// The sides of a stored transfer, when there is one.
+async fn stored_sides(
+    db: &mut PgConnection,
+    transfer_id: Option<Uuid>,
+) -> Result<Option<TransferSides>, ApiError> {
+    let Some(id) = transfer_id else {
+        return Ok(None);
+    };
+    Ok(crate::transfers::store::get(&mut *db, id)
+        .await?
+        .map(|t| TransferSides {
+            from_agent: t.from_agent,
+            to_agent: t.to_agent,
+            reason: t.reason,
+        }))
+}
+
+/// Reads the call as it is now.
 async fn load_input(
     db: &mut PgConnection,
     call_id: Uuid,
-    transfer_id: Option<Uuid>,
+    transfer: Option<TransferSides>,
 ) -> Result<SummaryInput, ApiError> {
     let call = crate::calls::store::get(&mut *db, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
-    let transfer = match transfer_id {
-        Some(id) => crate::transfers::store::get(&mut *db, id).await?,
-        None => None,
-    };
     let segments = crate::transcripts::store::all_for_call(&mut *db, call_id, MAX_SEGMENTS).await?;
+    let (from_agent, to_agent, transfer_reason) = match transfer {
+        Some(t) => (Some(t.from_agent), Some(t.to_agent), t.reason),
+        None => (None, None, None),
+    };
     Ok(SummaryInput {
         caller_name: call.caller_name,
         caller_phone: call.caller_phone,
         issue: call.issue,
-        from_agent: transfer.as_ref().map(|t| t.from_agent.clone()),
-        to_agent: transfer.as_ref().map(|t| t.to_agent.clone()),
-        transfer_reason: transfer.and_then(|t| t.reason),
+        from_agent,
+        to_agent,
+        transfer_reason,
         turns: segments
             .into_iter()
             .map(|s| Turn {
@@ -60,22 +85,48 @@ async fn load_input(
     })
 }
 
-/// Writes the local summary now, inside the caller's transaction, and queues the model's when
+/// A local summary, computed and ready to be stored.
+#[derive(Debug)]
+pub struct LocalSummary {
+    content: SummaryContent,
+    segments_used: i32,
+}
+
+/// Reads the call and writes its local summary, before the caller's transaction begins: the
+/// summarizer is CPU work, and must not run while the call's row is locked. `transfer` is
+/// what to say about the transfer (taken from the request when it is not stored yet).
+pub async fn prepare_local(
+    db: &PgPool,
+    call_id: Uuid,
+    transfer: Option<TransferSides>,
+) -> Result<LocalSummary, ApiError> {
+    let input = {
+        let mut conn = db.acquire().await?;
+        load_input(&mut conn, call_id, transfer).await?
+    };
+    // A long transcript takes a while: off the async workers, too.
+    tokio::task::spawn_blocking(move || LocalSummary {
+        content: extractive::summarize(&input),
+        segments_used: input.turns.len() as i32,
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("the summarizer panicked: {e}")))
+}
+
+/// Stores a prepared local summary in the caller's transaction, and queues the model's when
 /// one is configured. The local one is marked `fallback` when it stands in for a model.
 pub async fn write_local(
     tx: &mut PgConnection,
     state: &AppState,
     call_id: Uuid,
     transfer_id: Option<Uuid>,
+    prepared: &LocalSummary,
 ) -> Result<Summary, ApiError> {
-    let input = load_input(tx, call_id, transfer_id).await?;
-    let content = extractive::summarize(&input);
     let summary = insert_extractive(
         tx,
         call_id,
         transfer_id,
-        &input,
-        &content,
+        prepared,
         state.summarizer.is_some(),
         None,
         None,
@@ -104,8 +155,7 @@ async fn insert_extractive(
     db: &mut PgConnection,
     call_id: Uuid,
     transfer_id: Option<Uuid>,
-    input: &SummaryInput,
-    content: &SummaryContent,
+    local: &LocalSummary,
     fallback: bool,
     error: Option<&str>,
     latency_ms: Option<i32>,
@@ -116,13 +166,13 @@ async fn insert_extractive(
         provider: Provider::Extractive,
         model: extractive::MODEL,
         prompt_version: extractive::MODEL,
-        content,
+        content: &local.content,
         fallback,
         error,
         latency_ms,
         prompt_tokens: None,
         completion_tokens: None,
-        segments_used: input.turns.len() as i32,
+        segments_used: local.segments_used,
     };
     Ok(store::insert(&mut *db, &row).await?)
 }
@@ -140,7 +190,8 @@ pub async fn generate_with_model(
     };
     let input = {
         let mut conn = state.db.acquire().await?;
-        match load_input(&mut conn, call_id, transfer_id).await {
+        let sides = stored_sides(&mut conn, transfer_id).await?;
+        match load_input(&mut conn, call_id, sides).await {
             Ok(input) => input,
             Err(ApiError::NotFound { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -172,14 +223,16 @@ pub async fn generate_with_model(
             // Stored and served with the summary: no credentials in it.
             let error = state.secrets.scrub(&failed.error);
             tracing::warn!(%call_id, %error, "the model gave no summary; storing the local one");
-            let content = extractive::summarize(&input);
+            let local = LocalSummary {
+                content: extractive::summarize(&input),
+                segments_used: input.turns.len() as i32,
+            };
             let latency = Some(failed.latency.as_millis().min(i32::MAX as u128) as i32);
             insert_extractive(
                 &mut conn,
                 call_id,
                 transfer_id,
-                &input,
-                &content,
+                &local,
                 true,
                 Some(&error),
                 latency,
@@ -197,21 +250,28 @@ pub async fn regenerate(
     call_id: Uuid,
     request: RegenerateSummary,
 ) -> Result<RegeneratedSummary, ApiError> {
-    let mut tx = state.db.begin().await?;
-    // Locked, so regenerates of one call queue here: the second sees the first one's job.
-    let call = crate::calls::store::lock(&mut tx, call_id)
+    let call = crate::calls::store::get(&state.db, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
     call.check_read(principal)?;
+    let mut sides = None;
     if let Some(transfer_id) = request.transfer_id {
-        let transfer = crate::transfers::store::get(&mut *tx, transfer_id).await?;
-        if transfer.is_none_or(|t| t.call_id != call_id) {
-            return Err(ApiError::invalid(
-                "transfer_id",
-                "is not a transfer of this call",
-            ));
-        }
+        let transfer = crate::transfers::store::get(&state.db, transfer_id)
+            .await?
+            .filter(|t| t.call_id == call_id)
+            .ok_or_else(|| ApiError::invalid("transfer_id", "is not a transfer of this call"))?;
+        sides = Some(TransferSides {
+            from_agent: transfer.from_agent,
+            to_agent: transfer.to_agent,
+            reason: transfer.reason,
+        });
     }
+    let prepared = prepare_local(&state.db, call_id, sides).await?;
+    let mut tx = state.db.begin().await?;
+    // Locked, so regenerates of one call queue here: the second sees the first one's job.
+    crate::calls::store::lock(&mut tx, call_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", call_id))?;
     // The model is paid once: while its answer is pending, a regenerate answers the latest
     // summary instead of queueing another.
     if state.summarizer.is_some() {
@@ -231,7 +291,7 @@ pub async fn regenerate(
             });
         }
     }
-    let summary = write_local(&mut tx, state, call_id, request.transfer_id).await?;
+    let summary = write_local(&mut tx, state, call_id, request.transfer_id, &prepared).await?;
     tx.commit().await?;
     Ok(RegeneratedSummary {
         summary,

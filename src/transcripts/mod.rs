@@ -30,14 +30,13 @@ pub async fn append(
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
     call.check_party(principal)?;
-    if let (CallStatus::Ended, Some(ended_at)) = (call.status, call.ended_at) {
-        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-        if Utc::now() > ended_at + grace {
-            return Err(ApiError::conflict(format!(
-                "the call ended at {ended_at} and its transcript closed {}s later",
-                grace.num_seconds()
-            )));
-        }
+    if let (CallStatus::Ended, Some(ended_at)) = (call.status, call.ended_at)
+        && Utc::now() > crate::domain::later_by(ended_at, grace)
+    {
+        return Err(ApiError::conflict(format!(
+            "the call ended at {ended_at} and its transcript closed {}s later",
+            grace.as_secs()
+        )));
     }
     let accepted = store::insert_batch(&mut *tx, call_id, &segments).await? as usize;
     tx.commit().await?;

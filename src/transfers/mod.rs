@@ -36,6 +36,14 @@ pub async fn create(
 ) -> Result<TransferWithToken, ApiError> {
     let new = request.parse()?;
     crate::auth::acting_agent(principal, Some(new.from_agent.as_str()), "from_agent")?;
+    // Written with the transfer, so Agent A and B never wait for a summary; computed before
+    // the call is locked, so nobody waits on the summarizer either.
+    let sides = crate::summaries::TransferSides {
+        from_agent: new.from_agent.as_str().to_owned(),
+        to_agent: new.to_agent.as_str().to_owned(),
+        reason: new.reason.clone(),
+    };
+    let local_summary = crate::summaries::prepare_local(&state.db, call_id, Some(sides)).await?;
     let mut tx = state.db.begin().await?;
     let call = crate::calls::store::lock(&mut tx, call_id)
         .await?
@@ -79,7 +87,7 @@ pub async fn create(
         )));
     }
     let caller_room = crate::rooms::current_caller_room(&mut *tx, call_id).await?;
-    let deadline = Utc::now() + chrono_duration(state.config.transfers.accept_ttl);
+    let deadline = crate::domain::later_by(Utc::now(), state.config.transfers.accept_ttl);
     let transfer = store::insert(&mut *tx, call_id, &caller_room, &new, deadline).await?;
     crate::calls::store::set_status(&mut *tx, call_id, CallStatus::Transferring, None).await?;
     let room = Job::CreateRoom {
@@ -90,8 +98,9 @@ pub async fn create(
         transfer_id: transfer.id,
     };
     enqueue(&mut tx, state, &transfer, &expire, Some(deadline)).await?;
-    // Written with the transfer, so Agent A and B never wait for a summary.
-    let summary = crate::summaries::write_local(&mut tx, state, call_id, Some(transfer.id)).await?;
+    let summary =
+        crate::summaries::write_local(&mut tx, state, call_id, Some(transfer.id), &local_summary)
+            .await?;
     tx.commit().await?;
     tracing::info!(transfer_id = %transfer.id, %call_id, from = %transfer.from_agent, to = %transfer.to_agent, "transfer initiated");
 
@@ -279,7 +288,7 @@ pub async fn complete(
     if accept_pending && transfer.state == TransferState::Initiated {
         store::transition(&mut *tx, id, &Transition::to(TransferState::Briefing)).await?;
     }
-    let deadline = Utc::now() + chrono_duration(state.config.transfers.handoff_timeout);
+    let deadline = crate::domain::later_by(Utc::now(), state.config.transfers.handoff_timeout);
     let change = Transition {
         handoff_deadline: Some(deadline),
         ..Transition::to(TransferState::Connecting)
@@ -624,10 +633,6 @@ fn briefing_token(
 /// What other participants see of a token holder.
 pub fn token_metadata(role: &str, transfer: &Transfer) -> serde_json::Value {
     serde_json::json!({"role": role, "call_id": transfer.call_id, "transfer_id": transfer.id})
-}
-
-fn chrono_duration(d: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
 /// An event older than this (before the transfer began) says nothing about it.

@@ -40,9 +40,26 @@ pub enum TransferState {
 }
 
 impl TransferState {
+    /// Every state, in the order a transfer can reach them.
+    pub const ALL: [Self; 9] = [
+        Self::Initiated,
+        Self::Briefing,
+        Self::Connecting,
+        Self::Completed,
+        Self::Cancelled,
+        Self::Declined,
+        Self::Expired,
+        Self::Failed,
+        Self::Abandoned,
+    ];
+
+    /// The states a transfer is under way in; the rest are terminal. A call has at most one
+    /// transfer in these (the database's `transfers_one_active_per_call`).
+    pub const ACTIVE: [Self; 3] = [Self::Initiated, Self::Briefing, Self::Connecting];
+
     /// No further change is possible.
     pub fn is_terminal(self) -> bool {
-        !matches!(self, Self::Initiated | Self::Briefing | Self::Connecting)
+        !Self::ACTIVE.contains(&self)
     }
 
     /// The name used in the database and on the wire.

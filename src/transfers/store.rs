@@ -6,6 +6,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::model::{NewTransfer, Outcome, Transfer, TransferOverview, TransferState};
+use crate::calls::model::CallStatus;
 
 const COLUMNS: &str = "id, call_id, from_agent, to_agent, mode, handoff, reason, state, outcome, \
     outcome_detail, handoff_confirmed, caller_room, briefing_room, final_room, accept_deadline, \
@@ -67,9 +68,10 @@ pub async fn lock_active_for_call(
 ) -> sqlx::Result<Option<Transfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM transfers
-         WHERE call_id = $1 AND state IN ('initiated', 'briefing', 'connecting') FOR NO KEY UPDATE"
+         WHERE call_id = $1 AND state = ANY($2) FOR NO KEY UPDATE"
     )))
     .bind(call_id)
+    .bind(&TransferState::ACTIVE[..])
     .fetch_optional(tx)
     .await
 }
@@ -158,7 +160,7 @@ pub async fn list(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM transfers
          WHERE ($1::transfer_state IS NULL OR state = $1)
-           AND ($2::bool IS NULL OR (state IN ('initiated', 'briefing', 'connecting')) = $2)
+           AND ($2::bool IS NULL OR (state = ANY($10)) = $2)
            AND ($3::text IS NULL OR to_agent = $3)
            AND ($4::text IS NULL OR from_agent = $4)
            AND ($5::uuid IS NULL OR call_id = $5)
@@ -176,6 +178,7 @@ pub async fn list(
     .bind(after_id)
     .bind(limit)
     .bind(&f.involving)
+    .bind(&TransferState::ACTIVE[..])
     .fetch_all(db)
     .await
 }
@@ -200,17 +203,18 @@ pub async fn latest_to_agent(
 ) -> sqlx::Result<Option<Transfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM transfers
-         WHERE to_agent = ANY($1) AND call_id IN (SELECT id FROM calls WHERE status <> 'ended')
+         WHERE to_agent = ANY($1) AND call_id IN (SELECT id FROM calls WHERE status <> $2)
          ORDER BY initiated_at DESC, id DESC LIMIT 1"
     )))
     .bind(identities)
+    .bind(CallStatus::Ended)
     .fetch_optional(db)
     .await
 }
 
-/// How many transfers are in each state (for metrics).
-pub async fn count_by_state(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as("SELECT state::text, count(*) FROM transfers GROUP BY state")
+/// How many transfers are in each state (for metrics); states with none are left out.
+pub async fn count_by_state(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(TransferState, i64)>> {
+    sqlx::query_as("SELECT state, count(*) FROM transfers GROUP BY state")
         .fetch_all(db)
         .await
 }

@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::participants::model::ParticipantRole;
 use crate::participants::store::Sighting;
 
 /// What became of a delivery.
@@ -137,9 +138,11 @@ pub async fn receive(
     })
 }
 
-/// Says what was wrong with a delivery's signature. The token errors all read "failed to
-/// encode jwt", so the cause is read from the inner error.
+/// Says what was wrong with a delivery's signature. The token errors all display as "failed
+/// to encode jwt", so the cause is the kind of the JWT error inside.
 fn explain(err: WebhookError) -> ApiError {
+    use jsonwebtoken::errors::ErrorKind;
+    use livekit_api::access_token::AccessTokenError;
     match err {
         WebhookError::InvalidData(e) => {
             ApiError::BadRequest(format!("the body is not a LiveKit webhook event: {e}"))
@@ -150,25 +153,22 @@ fn explain(err: WebhookError) -> ApiError {
         WebhookError::InvalidBase64(_) => {
             ApiError::Unauthorized("the token's sha256 claim is not base64".into())
         }
-        WebhookError::InvalidAuth(e) => {
-            let inner = match &e {
-                livekit_api::access_token::AccessTokenError::Encoding(inner) => {
-                    format!("{inner:?}")
+        WebhookError::InvalidAuth(AccessTokenError::Encoding(jwt)) => {
+            ApiError::Unauthorized(match jwt.kind() {
+                ErrorKind::ExpiredSignature => "the token has expired".into(),
+                ErrorKind::InvalidSignature => {
+                    "the token is not signed with this server's API secret".into()
                 }
-                other => other.to_string(),
-            };
-            let why = if inner.contains("ExpiredSignature") {
-                "the token has expired"
-            } else if inner.contains("InvalidSignature") {
-                "the token is not signed with this server's API secret"
-            } else if inner.contains("InvalidIssuer") {
-                "the token was issued for another API key"
-            } else if inner.contains("ImmatureSignature") {
-                "the token is not valid yet"
-            } else {
-                "the token is not a valid JWT"
-            };
-            ApiError::Unauthorized(why.into())
+                ErrorKind::InvalidIssuer => "the token was issued for another API key".into(),
+                ErrorKind::ImmatureSignature => "the token is not valid yet".into(),
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    format!("the token has no `{claim}` claim")
+                }
+                _ => "the token is not a valid JWT".into(),
+            })
+        }
+        WebhookError::InvalidAuth(_) => {
+            ApiError::Unauthorized("the token is not a valid JWT".into())
         }
     }
 }
@@ -235,9 +235,9 @@ async fn participant(
         None => None,
     };
     let role = match &call {
-        Some(c) if c.caller_identity == p.identity => "caller",
-        Some(_) => "agent",
-        None => "unknown",
+        Some(c) if c.caller_identity == p.identity => ParticipantRole::Caller,
+        Some(_) => ParticipantRole::Agent,
+        None => ParticipantRole::Unknown,
     };
     let sighting = Sighting {
         room,

@@ -160,3 +160,24 @@ async fn bad_stream_parameters_are_422() {
         .unwrap();
     assert_eq!(reply.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn an_idle_stream_wakes_on_a_notification_without_polling() {
+    // Streams look for events once an hour: only the database's NOTIFY wakes them in time.
+    let app = TestApp::spawn_with(&[("EVENT_STREAM_POLL_MS", "3600000")]).await;
+    app.wait_until_listening().await;
+    let call = app.create_call("Jane").await;
+    let mut stream = EventStream::open(&app, &format!("?call_id={}", id(&call)), None).await;
+    app.post(
+        &format!("/v1/calls/{}/transcript", id(&call)),
+        json!({"segments": [{"segment_id": "1", "speaker": "Jane", "role": "caller", "text": "hi", "start_ms": 0}]}),
+    )
+    .await;
+    let (_, kind, _) = stream.next().await;
+    assert_eq!(kind, "transcript.appended");
+    // The stream has caught up and sleeps; the next event must wake it.
+    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+        .await;
+    let (_, kind, _) = stream.next().await;
+    assert_eq!(kind, "call.ended");
+}

@@ -546,6 +546,6 @@ async fn a_restarted_database_is_503s_meanwhile_and_nothing_acknowledged_is_lost
     shutdown.cancel();
     server.await.unwrap().unwrap();
     pool.close().await;
-    cluster.stop().unwrap();
+    cluster.stop().await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -330,3 +330,33 @@ fn the_acquire_timeout_is_clamped_to_sane_bounds() {
     assert_eq!(acquire("0"), Duration::from_millis(100));
     assert_eq!(acquire("3600000"), Duration::from_secs(30));
 }
+
+#[tokio::test]
+async fn a_request_that_runs_too_long_is_a_408_problem_and_changes_nothing() {
+    let app = TestApp::spawn_with(&[("REQUEST_TIMEOUT_SECS", "1")]).await;
+    let call = app.create_call("Jane").await;
+    let call_id = call["id"].as_str().unwrap().to_owned();
+    // The test holds the call, so ending it waits past the limit.
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM calls WHERE id = $1::uuid FOR UPDATE")
+        .bind(&call_id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let slow = app.post_empty(&format!("/v1/calls/{call_id}/end")).await;
+    let problem = slow.problem(StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(problem["type"], "/problems/request-timeout");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("REQUEST_TIMEOUT_SECS"),
+        "{problem}"
+    );
+    holder.rollback().await.unwrap();
+    assert_eq!(
+        app.get(&format!("/v1/calls/{call_id}")).await.body["status"],
+        "waiting",
+        "the abandoned request's transaction was rolled back"
+    );
+}

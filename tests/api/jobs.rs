@@ -139,3 +139,190 @@ async fn a_job_whose_worker_died_is_taken_again_after_its_lease() {
     assert_eq!(status, "done");
     pool.close().await;
 }
+
+#[tokio::test]
+async fn an_idle_worker_takes_a_new_job_on_its_notification_alone() {
+    // Workers look for jobs once an hour: only the database's NOTIFY wakes them in time.
+    let app = TestApp::spawn_with(&[("JOB_POLL_INTERVAL_MS", "3600000")]).await;
+    app.wait_until_listening().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    for to in ["agent_bob", "agent_carol"] {
+        let created = app
+            .start_transfer(&call, "agent_alice", to, json!({}))
+            .await;
+        let briefing = created["transfer"]["briefing_room"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        eventually("the briefing room is created", || async {
+            app.livekit.room_exists(&briefing)
+        })
+        .await;
+        // The workers are idle again when the next transfer queues its room.
+        let t = id(&created["transfer"]);
+        app.post_empty(&format!("/v1/transfers/{t}/cancel")).await;
+        eventually("the briefing room is closed", || async {
+            !app.livekit.room_exists(&briefing)
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_payload_cannot_be_read_is_dead_at_once_and_the_worker_goes_on() {
+    let app = TestApp::spawn().await;
+    let call = app.create_call("Jane").await;
+    let payloads = [
+        (json!({"kind": "create_room"}), "missing field `room`"),
+        (
+            json!({"kind": "make_coffee"}),
+            "unknown variant `make_coffee`",
+        ),
+        (json!("not an object"), "unreadable payload"),
+    ];
+    for (payload, _) in &payloads {
+        sqlx::query(
+            "INSERT INTO jobs (kind, payload, call_id, max_attempts) VALUES ('create_room', $1, $2::uuid, 8)",
+        )
+        .bind(sqlx::types::Json(payload))
+        .bind(id(&call))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    eventually("every unreadable job is dead", || async {
+        let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'dead'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        dead == payloads.len() as i64
+    })
+    .await;
+    let rows: Vec<(i32, String)> =
+        sqlx::query_as("SELECT attempts, last_error FROM jobs WHERE status = 'dead' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    for ((attempts, error), (_, why)) in rows.iter().zip(&payloads) {
+        assert_eq!(*attempts, 1, "not retried: {error}");
+        assert!(
+            error.contains("unreadable payload") && error.contains(why),
+            "{error}"
+        );
+    }
+    assert!(
+        app.timeline_kinds(&id(&call))
+            .await
+            .contains(&"job.failed".to_owned())
+    );
+    // The workers are still there.
+    let call = app.call_with_agent("John", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("a readable job still runs", || async {
+        app.livekit.room_exists(&briefing)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_caller_move_livekit_keeps_refusing_fails_the_transfer() {
+    let app = TestApp::spawn_with(&[
+        ("LIVEKIT_MOVE_PARTICIPANT", "true"),
+        ("JOB_MAX_ATTEMPTS", "2"),
+    ])
+    .await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    // The caller is not in its room as LiveKit sees it: MoveParticipant is refused (not found).
+    let created = app
+        .start_transfer(
+            &call,
+            "agent_alice",
+            "agent_bob",
+            json!({"handoff": "move_caller"}),
+        )
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(
+        complete.body["transfer"]["state"], "connecting",
+        "{}",
+        complete.body
+    );
+
+    let failed = app.wait_for_state(&t, "failed").await;
+    assert_eq!(failed["outcome"], "livekit_error");
+    let (job_id, status, attempts): (i64, String, i32) = sqlx::query_as(
+        "SELECT id, status, attempts FROM jobs WHERE kind = 'move_participant' AND transfer_id = $1::uuid",
+    )
+    .bind(&t)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((status.as_str(), attempts), ("dead", 2));
+    assert!(
+        failed["outcome_detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("job {job_id}")),
+        "{failed}"
+    );
+    let moves = app.livekit.calls_of("MoveParticipant");
+    assert_eq!(moves.len(), 2, "{moves:?}");
+    for asked in moves {
+        assert_eq!(
+            (
+                asked.room.as_str(),
+                asked.identity.as_deref(),
+                asked.destination.as_deref()
+            ),
+            (room.as_str(), Some("Jane"), Some(briefing.as_str()))
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_move_participant_the_caller_is_moved_and_the_hand_off_completes() {
+    let app = TestApp::spawn_with(&[("LIVEKIT_MOVE_PARTICIPANT", "true")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    app.livekit.join(&room, "Jane");
+    app.livekit.join(&room, "agent_alice");
+    let created = app
+        .start_transfer(
+            &call,
+            "agent_alice",
+            "agent_bob",
+            json!({"handoff": "move_caller"}),
+        )
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.livekit.join(&briefing, "agent_bob");
+    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    let done = app.wait_for_state(&t, "completed").await;
+    assert_eq!(
+        (
+            done["handoff_confirmed"].as_bool(),
+            done["final_room"].as_str()
+        ),
+        (Some(true), Some(briefing.as_str()))
+    );
+    assert!(app.livekit.members(&briefing).contains(&"Jane".to_owned()));
+    assert!(!app.livekit.members(&room).contains(&"Jane".to_owned()));
+}

@@ -70,6 +70,30 @@ async fn the_database_refuses_a_forbidden_transfer_state_change_whoever_asks() {
     assert_eq!(sqlstate(&app.pool, brief, id).await, refused);
 }
 
+/// The quoted values of a constraint's or an index's definition: `'a'::text` → `a`.
+fn quoted_values(definition: &str) -> std::collections::BTreeSet<String> {
+    definition
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The names of some enum values, as they are stored (their serde names).
+fn names<T: serde::Serialize>(values: &[T]) -> std::collections::BTreeSet<String> {
+    values
+        .iter()
+        .map(|v| {
+            serde_json::to_value(v)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_state_tables_agree_with_the_rust_enum_and_the_active_index() {
     use warmline::transfers::model::TransferState;
@@ -79,9 +103,16 @@ async fn the_state_tables_agree_with_the_rust_enum_and_the_active_index() {
             .fetch_all(&app.pool)
             .await
             .unwrap();
-    assert_eq!(rows.len(), 9);
+    let stored: Vec<TransferState> = rows.iter().map(|(s, _)| *s).collect();
+    assert_eq!(names(&stored), names(&TransferState::ALL));
+    assert_eq!(rows.len(), TransferState::ALL.len());
     for (state, terminal) in rows {
         assert_eq!(state.is_terminal(), terminal, "{state:?}");
+        assert_eq!(
+            !terminal,
+            TransferState::ACTIVE.contains(&state),
+            "{state:?}"
+        );
     }
     let from_terminal: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM transfer_transitions t JOIN transfer_states s ON s.state = t.from_state WHERE s.terminal",
@@ -95,7 +126,48 @@ async fn the_state_tables_agree_with_the_rust_enum_and_the_active_index() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    for active in ["initiated", "briefing", "connecting"] {
-        assert!(index.contains(active), "{index}");
-    }
+    assert_eq!(
+        quoted_values(&index),
+        names(&TransferState::ACTIVE),
+        "{index}"
+    );
+}
+
+#[tokio::test]
+async fn the_databases_statuses_and_roles_are_exactly_the_rust_enums() {
+    use warmline::calls::model::CallStatus;
+    use warmline::jobs::model::JobStatus;
+    use warmline::participants::model::ParticipantRole;
+    let app = TestApp::spawn().await;
+    let constraint = |name: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            let definition: String = sqlx::query_scalar(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1",
+            )
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            quoted_values(&definition)
+        }
+    };
+    assert_eq!(
+        constraint("calls_status_known").await,
+        names(&CallStatus::ALL)
+    );
+    assert_eq!(
+        constraint("jobs_status_known").await,
+        names(&JobStatus::ALL)
+    );
+    assert_eq!(
+        constraint("participants_role_known").await,
+        names(&ParticipantRole::ALL)
+    );
+    // The queue's claim names these statuses literally, for this partial index.
+    let due: String = sqlx::query_scalar("SELECT pg_get_indexdef('jobs_due_idx'::regclass)")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(quoted_values(&due), names(&JobStatus::UNFINISHED), "{due}");
 }

@@ -89,3 +89,55 @@ async fn a_nul_in_a_room_name_is_422_not_a_database_error() {
     reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.error_fields(), ["room"]);
 }
+
+#[tokio::test]
+async fn the_livekit_fake_refuses_requests_without_the_fields_their_method_needs() {
+    use livekit_api::services::room::{CreateRoomOptions, RoomClient};
+    let app = TestApp::spawn().await;
+    let rooms = RoomClient::with_api_key(
+        &app.livekit.url,
+        crate::support::livekit::API_KEY,
+        crate::support::livekit::API_SECRET,
+    );
+    let refused = |result: Result<(), livekit_api::services::ServiceError>, why: &str| {
+        let error = format!("{:?}", result.expect_err(why));
+        assert!(
+            error.contains("invalid_argument") && error.contains(why),
+            "{why}: {error}"
+        );
+    };
+    let options = |empty_timeout| CreateRoomOptions {
+        empty_timeout,
+        ..Default::default()
+    };
+    let briefing = warmline::livekit::BRIEFING_ROOM_EMPTY_TIMEOUT_SECS;
+    refused(
+        rooms.create_room("", options(briefing)).await.map(drop),
+        "name is required",
+    );
+    refused(
+        rooms.create_room("r", options(0)).await.map(drop),
+        "unexpected empty_timeout 0",
+    );
+    refused(rooms.delete_room("").await, "room is required");
+    refused(
+        rooms.remove_participant("r", "").await,
+        "identity is required",
+    );
+    refused(
+        rooms.move_participant("r", "Jane", "").await,
+        "destination_room is required",
+    );
+    refused(
+        rooms.list_participants("").await.map(drop),
+        "room is required",
+    );
+    assert!(
+        app.livekit.calls().is_empty(),
+        "nothing refused is recorded"
+    );
+    rooms
+        .create_room("r", options(briefing))
+        .await
+        .expect("a complete request is served");
+}

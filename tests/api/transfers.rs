@@ -983,3 +983,206 @@ async fn a_nul_in_an_agent_filter_is_422_not_a_database_error() {
         assert_eq!(reply.error_fields(), [query.split('=').next().unwrap()]);
     }
 }
+
+#[tokio::test]
+async fn agent_a_can_withdraw_a_transfer_agent_b_has_not_accepted_yet() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancelled = app
+        .post(
+            &format!("/v1/transfers/{t}/cancel"),
+            json!({"agent": "agent_alice", "detail": "Caller found the answer"}),
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    let body = &cancelled.body;
+    assert_eq!(
+        (body["state"].as_str(), body["outcome"].as_str()),
+        (Some("cancelled"), Some("agent_cancelled"))
+    );
+    assert!(body["cancelled_at"].is_string() && body["briefing_at"].is_null());
+    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(
+        (call["status"].as_str(), call["current_agent"].as_str()),
+        (Some("active"), Some("agent_alice"))
+    );
+    eventually("the briefing room is closed", || async {
+        app.livekit
+            .calls_of("DeleteRoom")
+            .iter()
+            .any(|c| c.room == briefing)
+    })
+    .await;
+    let late_accept = app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    assert_eq!(
+        late_accept.problem(StatusCode::CONFLICT)["current_state"],
+        "cancelled"
+    );
+}
+
+#[tokio::test]
+async fn only_agent_b_may_decline_and_only_agent_a_may_complete() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    for agent in ["agent_alice", "agent_carol"] {
+        let decline = app
+            .post(
+                &format!("/v1/transfers/{t}/decline"),
+                json!({"agent": agent, "reason": "busy"}),
+            )
+            .await;
+        let detail = decline.problem(StatusCode::FORBIDDEN)["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains("only agent_bob may decline"), "{detail}");
+    }
+    assert_eq!(app.transfer(&t).await["state"], "initiated");
+
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    for agent in ["agent_bob", "agent_carol"] {
+        let complete = app
+            .post(
+                &format!("/v1/transfers/{t}/complete"),
+                json!({"agent": agent}),
+            )
+            .await;
+        let detail = complete.problem(StatusCode::FORBIDDEN)["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.contains("only agent_alice may complete"), "{detail}");
+    }
+    assert_eq!(app.transfer(&t).await["state"], "briefing");
+    let complete = app
+        .post(
+            &format!("/v1/transfers/{t}/complete"),
+            json!({"agent": "agent_alice"}),
+        )
+        .await;
+    assert_eq!(complete.status, StatusCode::OK, "{}", complete.body);
+}
+
+#[tokio::test]
+async fn a_room_name_a_concurrent_transfer_takes_first_is_409_not_500() {
+    let app = TestApp::spawn().await;
+    let first = app.call_with_agent("Jane", "agent_alice").await;
+    let second = app.call_with_agent("John", "agent_carol").await;
+    // Another transfer has taken the name and not committed yet: the request's own check
+    // cannot see it, so the database's unique constraint is what refuses the request.
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO transfers (id, call_id, from_agent, to_agent, mode, handoff, caller_room,
+                                briefing_room, accept_deadline)
+         VALUES ($1, $2::uuid, 'agent_carol', 'agent_alice', 'consult', 'agent_joins_caller', $3,
+                 'briefing_shared', now() + interval '1 minute')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(id(&second))
+    .bind(second["room_name"].as_str().unwrap())
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    let path = format!("/v1/calls/{}/transfers", id(&first));
+    let request = app.post(
+        &path,
+        json!({"from_agent": "agent_alice", "to_agent": "agent_bob", "briefing_room": "briefing_shared"}),
+    );
+    let commit = async {
+        app.wait_until_blocked_on_a_lock().await;
+        holder.commit().await.unwrap();
+    };
+    let (reply, ()) = tokio::join!(request, commit);
+    let problem = reply.problem(StatusCode::CONFLICT);
+    assert_eq!(problem["detail"], "that room name is already in use");
+    let call = app.get(&format!("/v1/calls/{}", id(&first))).await.body;
+    assert_eq!(
+        call["status"], "active",
+        "the refused transfer left nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_request_chosen_as_a_deadlock_victim_is_a_503_to_retry() {
+    let app = TestApp::spawn_with(&[("DATABASE_MAX_CONNECTIONS", "6")]).await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    // The test takes the transfer, then the call: the opposite order of every request.
+    let mut holder = app.pool.begin().await.unwrap();
+    // Only the request's connection looks for the deadlock (after the server's 1 s), so the
+    // request is the one Postgres ends.
+    sqlx::query("SET LOCAL deadlock_timeout = '1h'")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    sqlx::query("SELECT 1 FROM transfers WHERE id = $1::uuid FOR UPDATE")
+        .bind(&t)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let path = format!("/v1/transfers/{t}/accept");
+    let accept = app.post_empty(&path);
+    let close_the_cycle = async {
+        app.wait_until_blocked_on_a_lock().await;
+        sqlx::query("SELECT 1 FROM calls WHERE id = $1::uuid FOR UPDATE")
+            .bind(id(&call))
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        holder.rollback().await.unwrap();
+    };
+    let (reply, ()) = tokio::join!(accept, close_the_cycle);
+    reply.problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.headers.contains_key("retry-after"));
+    assert_eq!(app.transfer(&t).await["state"], "initiated");
+    let retry = app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+}
+
+#[tokio::test]
+async fn absurdly_long_timers_in_the_settings_are_clamped_not_a_panic() {
+    let huge = u64::MAX.to_string();
+    let app = TestApp::spawn_with(&[
+        ("TRANSFER_ACCEPT_TTL_SECS", &huge),
+        ("HANDOFF_TIMEOUT_SECS", &huge),
+        ("TRANSCRIPT_GRACE_SECS", &huge),
+        ("CALL_UNANSWERED_TIMEOUT_SECS", &huge),
+        ("LIVEKIT_TOKEN_TTL_SECS", &huge),
+    ])
+    .await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let t = id(&created["transfer"]);
+    let deadline: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(created["transfer"]["accept_deadline"].clone()).unwrap();
+    let month = chrono::Duration::days(30);
+    assert!(deadline > chrono::Utc::now() + month - chrono::Duration::hours(1));
+    assert!(deadline <= chrono::Utc::now() + month);
+    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(complete.status, StatusCode::OK, "{}", complete.body);
+    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+        .await;
+    let late = app
+        .post(
+            &format!("/v1/calls/{}/transcript", id(&call)),
+            json!({"segments": [{"segment_id": "late", "speaker": "Jane", "role": "caller", "text": "bye", "start_ms": 0}]}),
+        )
+        .await;
+    assert!(late.status.is_success(), "{}", late.body);
+}

@@ -75,10 +75,27 @@ async fn forged_expired_mismatched_or_missing_signatures_are_401_and_store_nothi
         let claims = json!({"iss": crate::support::livekit::API_KEY, "nbf": now() - 900, "exp": now() - 600, "sha256": hash});
         crate::support::hs256_jwt(&claims, crate::support::livekit::API_SECRET)
     };
+    let signed_with = |claims: serde_json::Value| {
+        use base64::Engine;
+        use sha2::Digest;
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body.as_bytes()));
+        let mut claims = claims;
+        claims["sha256"] = json!(hash);
+        crate::support::hs256_jwt(&claims, crate::support::livekit::API_SECRET)
+    };
+    let key = crate::support::livekit::API_KEY;
+    let other_key =
+        signed_with(json!({"iss": "another-key", "nbf": now() - 10, "exp": now() + 300}));
+    let not_yet = signed_with(json!({"iss": key, "nbf": now() + 600, "exp": now() + 900}));
+    let no_expiry = signed_with(json!({"iss": key, "nbf": now() - 10}));
     let cases = [
         (None, "missing"),
         (Some(forged), "not signed with"),
         (Some(expired), "expired"),
+        (Some(other_key), "another API key"),
+        (Some(not_yet), "not valid yet"),
+        (Some(no_expiry), "no `exp` claim"),
         (Some(sign_webhook(&other)), "does not match"),
         (Some("not.a.jwt".to_owned()), "not a valid JWT"),
     ];
@@ -455,4 +472,137 @@ async fn a_signed_body_without_an_event_type_is_400_not_ignored() {
         .await;
     reply.problem(StatusCode::BAD_REQUEST);
     assert_eq!(count(&app.pool, "webhook_deliveries").await, 0);
+}
+
+#[tokio::test]
+async fn the_caller_leaving_while_being_handed_over_abandons_the_transfer() {
+    let app = TestApp::spawn().await;
+    let (call, t) = app.transfer_in_briefing("Jane").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    app.livekit.join(&room, "Jane");
+    app.webhook(&lk_event(
+        "EV_1",
+        "participant_joined",
+        &room,
+        Some(("Jane", "PA_1")),
+        now() - 60,
+    ))
+    .await;
+    let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(
+        complete.body["transfer"]["state"], "connecting",
+        "{}",
+        complete.body
+    );
+
+    app.livekit.leave(&room, "Jane");
+    let gone = app
+        .webhook(&lk_event(
+            "EV_2",
+            "participant_left",
+            &room,
+            Some(("Jane", "PA_1")),
+            now(),
+        ))
+        .await;
+    assert_eq!(gone.body["result"], "applied", "{}", gone.body);
+    let abandoned = app.transfer(&t).await;
+    assert_eq!(
+        (abandoned["state"].as_str(), abandoned["outcome"].as_str()),
+        (Some("abandoned"), Some("caller_left"))
+    );
+    assert!(abandoned["abandoned_at"].is_string() && abandoned["completed_at"].is_null());
+    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(
+        (call["status"].as_str(), call["current_agent"].as_str()),
+        (Some("active"), Some("agent_alice")),
+        "the call stays with Agent A"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_connection_counts_as_leaving() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    app.webhook(&lk_event(
+        "EV_1",
+        "participant_joined",
+        &room,
+        Some(("Jane", "PA_1")),
+        now() - 60,
+    ))
+    .await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    let aborted = app
+        .webhook(&lk_event(
+            "EV_2",
+            "participant_connection_aborted",
+            &room,
+            Some(("Jane", "PA_1")),
+            now(),
+        ))
+        .await;
+    assert_eq!(aborted.body["result"], "applied", "{}", aborted.body);
+    let abandoned = app.transfer(&t).await;
+    assert_eq!(
+        (abandoned["state"].as_str(), abandoned["outcome"].as_str()),
+        (Some("abandoned"), Some("caller_left"))
+    );
+    let history = app
+        .get(&format!("/v1/rooms/{room}/participants?include=history"))
+        .await;
+    let jane = &history.body["participants"][0];
+    assert_eq!(
+        (jane["identity"].as_str(), jane["state"].as_str()),
+        (Some("Jane"), Some("left")),
+        "{}",
+        history.body
+    );
+    assert!(jane["left_at"].is_string());
+}
+
+#[tokio::test]
+async fn events_without_a_room_are_stored_and_ignored() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    let without_room = |id: &str, event: &str, participant: Option<(&str, &str)>| {
+        let mut body = lk_event(id, event, &room, participant, now());
+        body.as_object_mut().unwrap().remove("room");
+        body
+    };
+    for (event, participant, detail) in [
+        (
+            "participant_joined",
+            Some(("Jane", "PA_1")),
+            "no room or participant in the event",
+        ),
+        (
+            "participant_left",
+            Some(("Jane", "PA_1")),
+            "no room or participant in the event",
+        ),
+        ("room_started", None, "no room in the event"),
+        ("room_finished", None, "no room in the event"),
+    ] {
+        let reply = app
+            .webhook(&without_room(&format!("EV_{event}"), event, participant))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{event}: {}", reply.body);
+        assert_eq!(
+            (reply.body["result"].as_str(), reply.body["detail"].as_str()),
+            (Some("ignored"), Some(detail)),
+            "{event}"
+        );
+    }
+    assert_eq!(count(&app.pool, "webhook_deliveries").await, 4);
+    assert_eq!(count(&app.pool, "participants").await, 0);
+    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(
+        call["status"], "active",
+        "a room_finished without a room ends nothing"
+    );
 }

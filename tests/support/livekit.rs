@@ -3,7 +3,9 @@
 //! livekit-server (signature by the API secret, `roomCreate` for room methods, `roomAdmin` +
 //! `room` for participant methods, `destinationRoom` for moves). It keeps rooms and
 //! participants in memory and records every call, so tests can assert what was asked of
-//! LiveKit; it can be told to fail.
+//! LiveKit; it can be told to fail. A request without a field its method needs (an empty body
+//! decodes to an all-default message) is refused with `invalid_argument`, as livekit-server
+//! refuses it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -176,6 +178,20 @@ async fn handle(
     };
     let denied = || twirp_error(StatusCode::FORBIDDEN, "permission_denied", "missing grant");
     let malformed = || twirp_error(StatusCode::BAD_REQUEST, "malformed", "undecodable body");
+    let missing = |field: &str| {
+        twirp_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+            &format!("{field} is required"),
+        )
+    };
+    macro_rules! require {
+        ($($field:expr => $name:literal),+) => {
+            $(if $field.is_empty() {
+                return missing($name);
+            })+
+        };
+    }
     let mut inner = inner.lock().unwrap();
     let record =
         |inner: &mut Inner, room: &str, identity: Option<&str>, destination: Option<&str>| {
@@ -212,6 +228,15 @@ async fn handle(
     match method.as_str() {
         "CreateRoom" => {
             let req = decode!(proto::CreateRoomRequest);
+            require!(req.name => "name");
+            // A briefing room must close by itself once everybody has left.
+            if req.empty_timeout != warmline::livekit::BRIEFING_ROOM_EMPTY_TIMEOUT_SECS {
+                return twirp_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_argument",
+                    &format!("unexpected empty_timeout {}", req.empty_timeout),
+                );
+            }
             if !grants.room_create {
                 return denied();
             }
@@ -228,6 +253,7 @@ async fn handle(
         }
         "DeleteRoom" => {
             let req = decode!(proto::DeleteRoomRequest);
+            require!(req.room => "room");
             if !grants.room_create {
                 return denied();
             }
@@ -240,6 +266,7 @@ async fn handle(
         }
         "ListParticipants" => {
             let req = decode!(proto::ListParticipantsRequest);
+            require!(req.room => "room");
             if !admin_of(&req.room) {
                 return denied();
             }
@@ -254,6 +281,7 @@ async fn handle(
         }
         "RemoveParticipant" => {
             let req = decode!(proto::RoomParticipantIdentity);
+            require!(req.room => "room", req.identity => "identity");
             if !admin_of(&req.room) {
                 return denied();
             }
@@ -271,6 +299,7 @@ async fn handle(
         }
         "MoveParticipant" => {
             let req = decode!(proto::MoveParticipantRequest);
+            require!(req.room => "room", req.identity => "identity", req.destination_room => "destination_room");
             if !admin_of(&req.room) || grants.destination_room != req.destination_room {
                 return denied();
             }

@@ -588,3 +588,36 @@ pub async fn sqlstate(pool: &PgPool, sql: &str, id: Option<uuid::Uuid>) -> Optio
         ),
     }
 }
+
+impl TestApp {
+    /// Waits until the app's LISTEN connection is up, so a notification sent from now on
+    /// reaches it (sqlx sends all of a listener's `LISTEN`s as one statement).
+    pub async fn wait_until_listening(&self) {
+        eventually("the app listens for database notifications", || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                WHERE datname = current_database() AND state = 'idle'
+                                  AND query LIKE 'LISTEN %')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or(false)
+        })
+        .await;
+    }
+
+    /// Waits until another connection to the app's database waits on a lock (a request the
+    /// test holds up with a transaction of its own).
+    pub async fn wait_until_blocked_on_a_lock(&self) {
+        eventually("a request waits on the test's lock", || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                                WHERE datname = current_database() AND wait_event_type = 'Lock')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or(false)
+        })
+        .await;
+    }
+}
