@@ -168,6 +168,82 @@ fn key_of<'k>(keys: &'k Keys, role: &str, path: &str) -> &'k str {
     }
 }
 
+/// Where `value` breaks `schema` (the subset of JSON Schema the document uses), if anywhere.
+pub(crate) fn schema_errors(spec: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap_or_default();
+        return schema_errors(spec, &spec["components"]["schemas"][name], value, at);
+    }
+    let mut errors = Vec::new();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        errors.extend(schema_errors(spec, part, value, at));
+    }
+    if let Some(options) = schema["oneOf"].as_array()
+        && !options
+            .iter()
+            .any(|o| schema_errors(spec, o, value, at).is_empty())
+    {
+        errors.push(format!("{at}: matches none of its oneOf options: {value}"));
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !allowed.contains(value)
+    {
+        errors.push(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let type_of = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let fits = types
+        .iter()
+        .any(|t| *t == type_of || (*t == "number" && type_of == "integer"));
+    if !types.is_empty() && !fits {
+        errors.push(format!(
+            "{at}: a {type_of} where the document says {types:?}"
+        ));
+        return errors;
+    }
+    if let Value::Object(fields) = value {
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !fields.contains_key(name) {
+                errors.push(format!("{at}.{name}: required but absent"));
+            }
+        }
+        let properties = schema["properties"].as_object();
+        for (name, field) in fields {
+            match properties.and_then(|p| p.get(name)) {
+                Some(property) => errors.extend(schema_errors(
+                    spec,
+                    property,
+                    field,
+                    &format!("{at}.{name}"),
+                )),
+                None if schema["additionalProperties"] == Value::Bool(false) => {
+                    errors.push(format!("{at}.{name}: not in the document"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(item)) = (value, schema.get("items")) {
+        for (i, element) in items.iter().enumerate() {
+            errors.extend(schema_errors(spec, item, element, &format!("{at}[{i}]")));
+        }
+    }
+    errors
+}
+
 /// Sends a request and answers its status and body, without waiting for a stream to end.
 pub(crate) async fn call(
     app: &TestApp,
@@ -220,10 +296,7 @@ async fn every_route_admits_exactly_the_roles_the_document_lists() {
                     .filter_map(|r| r.as_str().map(str::to_owned))
                     .collect()
             });
-            let documented: Vec<String> = operation["responses"]
-                .as_object()
-                .map(|r| r.keys().cloned().collect())
-                .unwrap_or_default();
+            let documented = operation["responses"].clone();
             operations.push((method, path.clone(), roles, documented));
         }
     }
@@ -239,6 +312,7 @@ async fn every_route_admits_exactly_the_roles_the_document_lists() {
     });
 
     let mut checked = 0;
+    let mut validated = 0;
     for (method, template, roles, documented) in &operations {
         let path = fill(template, &fixture);
         let body = body_for(method, template, "admin", &fixture);
@@ -276,10 +350,26 @@ async fn every_route_admits_exactly_the_roles_the_document_lists() {
             let key = key_of(&keys, role, template);
             let body = body_for(method, template, role, &fixture);
             let (status, reply) = call(&app, Some(key), method, &path, &body).await;
+            let response = &documented[status.as_str()];
             assert!(
-                documented.iter().any(|d| d == status.as_str()),
+                response.is_object(),
                 "{method} {template} answered {role} {status}, which its document does not list: {reply}"
             );
+            let content = response["content"].as_object();
+            let schema = content
+                .and_then(|c| c.values().next())
+                .map(|c| &c["schema"]);
+            if let Some(schema) = schema
+                && !reply.is_null()
+            {
+                let errors = schema_errors(&spec, schema, &reply, "body");
+                validated += 1;
+                assert!(
+                    errors.is_empty(),
+                    "{method} {template} {status} for {role}: the body differs from its document:\n{}",
+                    errors.join("\n")
+                );
+            }
             if status.is_client_error() {
                 assert!(
                     reply["type"]
@@ -310,6 +400,14 @@ async fn every_route_admits_exactly_the_roles_the_document_lists() {
         }
     }
     assert!(checked > 150, "{checked} checks");
+    assert!(
+        validated > 100,
+        "{validated} bodies checked against the document"
+    );
+    // The check itself can fail.
+    let call_schema = json!({"$ref": "#/components/schemas/Call"});
+    assert!(!schema_errors(&spec, &call_schema, &json!({"id": 5}), "body").is_empty());
+    assert!(!schema_errors(&spec, &call_schema, &json!({"status": "dancing"}), "body").is_empty());
 }
 
 #[tokio::test]
