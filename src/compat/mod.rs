@@ -271,11 +271,9 @@ pub async fn start_call(
 
 /// `GET /calls/latest`: the newest call not yet ended.
 pub async fn latest_call(state: &AppState, principal: &Principal) -> Result<LatestCall, ApiError> {
-    let call =
-        crate::calls::store::list_open(&state.db, principal.agent(), principal.frontend(), 1)
-            .await?
-            .pop()
-            .ok_or_else(|| ApiError::NothingFound("there is no call in progress".into()))?;
+    let call = crate::calls::latest_open(&state.db, principal)
+        .await?
+        .ok_or_else(|| ApiError::NothingFound("there is no call in progress".into()))?;
     Ok(LatestCall {
         call_id: call.id.to_string(),
         room_name: call.room_name,
@@ -618,12 +616,10 @@ pub async fn caller_status(
     principal: &Principal,
     name: &str,
 ) -> Result<CallerTransferStatus, ApiError> {
-    let Some(call) =
-        crate::calls::store::latest_of_caller(&state.db, name.trim(), principal.frontend()).await?
-    else {
+    let Some(call) = crate::calls::latest_of_caller(&state.db, principal, name).await? else {
         return Ok(CallerTransferStatus::default());
     };
-    let transfer = crate::transfers::store::latest_for_call(&state.db, call.id).await?;
+    let transfer = crate::transfers::latest_for_call(&state.db, call.id).await?;
     let Some(t) = transfer.filter(|t| handed_over(t.state) && call.status != CallStatus::Ended)
     else {
         return Ok(CallerTransferStatus::default());
@@ -656,7 +652,7 @@ pub async fn agent_status(
         }
         names = vec![own.to_owned()];
     }
-    let Some(t) = crate::transfers::store::latest_to_agent(&state.db, &names).await? else {
+    let Some(t) = crate::transfers::latest_to_agent(&state.db, &names).await? else {
         return Ok(AgentTransferStatus::default());
     };
     if !handed_over(t.state) {
@@ -695,22 +691,9 @@ pub async fn report_room(
     report: RoomReport,
 ) -> Result<RoomReported, ApiError> {
     let room = report.room_name.trim().to_owned();
-    let Some(owner) = crate::rooms::owner(&state.db, &room).await? else {
-        return Err(ApiError::not_found("room", room));
-    };
-    crate::calls::get(&state.db, principal, owner.call_id).await?;
-    if report.participants.len() > 100 {
-        return Err(ApiError::invalid("participants", "at most 100 identities"));
-    }
-    let mut identities = Vec::with_capacity(report.participants.len());
-    for (i, p) in report.participants.iter().enumerate() {
-        identities.push(
-            Identity::parse(p)
-                .map_err(|m| ApiError::invalid(format!("participants[{i}]"), m))?
-                .into_inner(),
-        );
-    }
-    crate::participants::store::record_report(&state.db, &room, &identities).await?;
+    let identities =
+        crate::participants::record_report(&state.db, principal, &room, &report.participants)
+            .await?;
     Ok(RoomReported {
         status: "updated".into(),
         room,
@@ -726,20 +709,6 @@ pub async fn room_members(
     room: &str,
 ) -> Result<RoomMembers, ApiError> {
     let room = room.trim().to_owned();
-    if !principal.reads_everything()
-        && let Some(owner) = crate::rooms::owner(&state.db, &room).await?
-    {
-        crate::calls::get(&state.db, principal, owner.call_id).await?;
-    }
-    let participants = if crate::participants::store::tracked(&state.db, &room).await? {
-        let present = crate::participants::store::present(&state.db, &room).await?;
-        let mut identities: Vec<String> = present.into_iter().map(|p| p.identity).collect();
-        identities.dedup();
-        identities
-    } else {
-        crate::participants::store::latest_report(&state.db, &room)
-            .await?
-            .unwrap_or_default()
-    };
+    let participants = crate::participants::members(&state.db, principal, &room).await?;
     Ok(RoomMembers { room, participants })
 }

@@ -52,3 +52,73 @@ pub async fn of_room(
         participants,
     })
 }
+
+/// Checks that the room belongs to a call the principal may read; `None` for an unknown room.
+async fn readable_room(
+    db: &sqlx::PgPool,
+    principal: &Principal,
+    room: &str,
+) -> Result<Option<crate::rooms::RoomOwner>, ApiError> {
+    let Some(owner) = crate::rooms::owner(db, room).await? else {
+        return Ok(None);
+    };
+    if !principal.reads_everything() {
+        crate::calls::store::get(db, owner.call_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("room", room))?
+            .check_read(principal)?;
+    }
+    Ok(Some(owner))
+}
+
+/// Records a client's list of who is in a room, kept beside (never over) what LiveKit's
+/// webhooks tracked. Answers the identities as stored.
+pub async fn record_report(
+    db: &sqlx::PgPool,
+    principal: &Principal,
+    room: &str,
+    participants: &[String],
+) -> Result<Vec<String>, ApiError> {
+    if readable_room(db, principal, room).await?.is_none() {
+        return Err(ApiError::not_found("room", room));
+    }
+    if participants.len() > MAX_REPORTED {
+        return Err(ApiError::invalid(
+            "participants",
+            format!("at most {MAX_REPORTED} identities"),
+        ));
+    }
+    let mut identities = Vec::with_capacity(participants.len());
+    for (i, p) in participants.iter().enumerate() {
+        identities.push(
+            crate::domain::Identity::parse(p)
+                .map_err(|m| ApiError::invalid(format!("participants[{i}]"), m))?
+                .into_inner(),
+        );
+    }
+    store::record_report(db, room, &identities).await?;
+    Ok(identities)
+}
+
+/// Who is in a room: those LiveKit's webhooks say are present; for a room LiveKit never told
+/// us about, the latest client report; for an unknown room, nobody.
+pub async fn members(
+    db: &sqlx::PgPool,
+    principal: &Principal,
+    room: &str,
+) -> Result<Vec<String>, ApiError> {
+    readable_room(db, principal, room).await?;
+    if store::tracked(db, room).await? {
+        let mut identities: Vec<String> = store::present(db, room)
+            .await?
+            .into_iter()
+            .map(|p| p.identity)
+            .collect();
+        identities.dedup();
+        return Ok(identities);
+    }
+    Ok(store::latest_report(db, room).await?.unwrap_or_default())
+}
+
+/// Most identities one report may list.
+const MAX_REPORTED: usize = 100;

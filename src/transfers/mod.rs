@@ -155,6 +155,19 @@ pub async fn waiting(
     Ok(store::waiting_overviews(db, principal.agent(), limit).await?)
 }
 
+/// The most recent transfer of a call.
+pub async fn latest_for_call(db: &PgPool, call_id: Uuid) -> Result<Option<Transfer>, ApiError> {
+    Ok(store::latest_for_call(db, call_id).await?)
+}
+
+/// The most recent transfer to any of `identities` whose call is not over.
+pub async fn latest_to_agent(
+    db: &PgPool,
+    identities: &[String],
+) -> Result<Option<Transfer>, ApiError> {
+    Ok(store::latest_to_agent(db, identities).await?)
+}
+
 /// Supervisors and admins read every transfer; an agent key those it is a side of.
 pub fn check_read(principal: &Principal, transfer: &Transfer) -> Result<(), ApiError> {
     match principal.agent() {
