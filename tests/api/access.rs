@@ -1453,24 +1453,7 @@ async fn with_auth_disabled_on_purpose_it_serves_open_on_a_public_address() {
     let calls = client.get(format!("{base}/v1/calls")).send().await.unwrap();
     assert_eq!(calls.status(), StatusCode::OK, "no key is needed");
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the service did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let (status, _, stderr) = crate::cli::stop_with_sigterm(child).await;
     assert!(status.success(), "{stderr}");
     assert!(
         stderr.contains("WARMLINE_AUTH=disabled"),
