@@ -54,8 +54,19 @@ fn hash(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The key sent as `Authorization: Bearer <key>`; the scheme's name is case-insensitive
+/// (RFC 9110).
+pub fn bearer_key(authorization: &axum::http::HeaderValue) -> Option<&str> {
+    authorization
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+}
+
 /// The prefix of a well-formed key.
-fn prefix_of(key: &str) -> Option<&str> {
+pub fn prefix_of(key: &str) -> Option<&str> {
     let rest = key.strip_prefix("wl_")?;
     let (prefix, secret) = rest.split_once('_')?;
     (prefix.len() == PREFIX_LEN

@@ -39,10 +39,8 @@ impl KeyExtractor for PerKey {
         let key = req
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .and_then(|(_, k)| k.trim().strip_prefix("wl_"))
-            .and_then(|k| k.split('_').next());
+            .and_then(super::keys::bearer_key)
+            .and_then(super::keys::prefix_of);
         Ok(match (key, peer(req)) {
             (Some(prefix), _) => format!("key:{prefix}"),
             (None, Some(ip)) => format!("address:{ip}"),

@@ -88,16 +88,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
             "this route needs an API key: send `Authorization: Bearer <key>`".into(),
         ));
     };
-    // The scheme's name is case-insensitive (RFC 9110).
-    let key = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim())
-        .ok_or_else(|| {
-            ApiError::Unauthorized("send the API key as `Authorization: Bearer <key>`".into())
-        })?;
+    let key = keys::bearer_key(value).ok_or_else(|| {
+        ApiError::Unauthorized("send the API key as `Authorization: Bearer <key>`".into())
+    })?;
     state
         .keys
         .authenticate(&state.db, key)
