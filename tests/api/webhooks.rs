@@ -234,19 +234,7 @@ async fn transfers_follow_what_livekit_reports() {
 #[tokio::test]
 async fn the_caller_leaving_during_a_transfer_abandons_it_unless_they_are_back() {
     let app = TestApp::spawn().await;
-    let call = app.call_with_agent("Jane", "agent_alice").await;
-    let room = call["room_name"].as_str().unwrap().to_owned();
-    app.webhook(&lk_event(
-        "EV_1",
-        "participant_joined",
-        &room,
-        Some(("Jane", "PA_1")),
-        now() - 60,
-    ))
-    .await;
-    let t = id(&app
-        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-        .await["transfer"]);
+    let (room, t) = transfer_with_caller_present(&app).await;
 
     // A reconnect: the new session is reported before the old one's leave.
     app.webhook(&lk_event(
@@ -480,14 +468,7 @@ async fn the_caller_leaving_while_being_handed_over_abandons_the_transfer() {
     let (call, t) = app.transfer_in_briefing("Jane").await;
     let room = call["room_name"].as_str().unwrap().to_owned();
     app.livekit.join(&room, "Jane");
-    app.webhook(&lk_event(
-        "EV_1",
-        "participant_joined",
-        &room,
-        Some(("Jane", "PA_1")),
-        now() - 60,
-    ))
-    .await;
+    caller_joined_a_minute_ago(&app, &room).await;
     let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
     assert_eq!(
         complete.body["transfer"]["state"], "connecting",
@@ -523,19 +504,7 @@ async fn the_caller_leaving_while_being_handed_over_abandons_the_transfer() {
 #[tokio::test]
 async fn a_lost_connection_counts_as_leaving() {
     let app = TestApp::spawn().await;
-    let call = app.call_with_agent("Jane", "agent_alice").await;
-    let room = call["room_name"].as_str().unwrap().to_owned();
-    app.webhook(&lk_event(
-        "EV_1",
-        "participant_joined",
-        &room,
-        Some(("Jane", "PA_1")),
-        now() - 60,
-    ))
-    .await;
-    let t = id(&app
-        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
-        .await["transfer"]);
+    let (room, t) = transfer_with_caller_present(&app).await;
     let aborted = app
         .webhook(&lk_event(
             "EV_2",
@@ -605,4 +574,30 @@ async fn events_without_a_room_are_stored_and_ignored() {
         call["status"], "active",
         "a room_finished without a room ends nothing"
     );
+}
+
+/// LiveKit reported Jane joining her call's room a minute ago.
+async fn caller_joined_a_minute_ago(app: &TestApp, room: &str) {
+    let joined = app
+        .webhook(&lk_event(
+            "EV_1",
+            "participant_joined",
+            room,
+            Some(("Jane", "PA_1")),
+            now() - 60,
+        ))
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+}
+
+/// Jane's call, taken by Agent A and seen by LiveKit with Jane in it, with a transfer to
+/// Agent B: its room and the transfer's id.
+async fn transfer_with_caller_present(app: &TestApp) -> (String, String) {
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let room = call["room_name"].as_str().unwrap().to_owned();
+    caller_joined_a_minute_ago(app, &room).await;
+    let t = id(&app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    (room, t)
 }
