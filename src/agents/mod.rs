@@ -157,7 +157,13 @@ pub async fn require_usable(
                     "{field}: {identity} is the caller of a call in progress, and a caller is never an agent"
                 )));
             }
-            None => store::get_or_register(&mut *tx, identity).await?,
+            None => match store::register_on_first_use(&mut *tx, identity).await? {
+                Some(agent) => agent,
+                // A concurrent first use won; a new statement sees its committed row.
+                None => store::get(&mut *tx, identity)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("agent", identity))?,
+            },
         },
         Principal::Key(_) => store::get(&mut *tx, identity).await?.ok_or_else(|| {
             ApiError::Forbidden(format!(

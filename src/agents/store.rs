@@ -40,18 +40,18 @@ pub async fn get(db: impl PgExecutor<'_>, identity: &str) -> sqlx::Result<Option
     .await
 }
 
-/// The agent, registering it first when it is new (open mode's first use).
-pub async fn get_or_register(db: impl PgExecutor<'_>, identity: &str) -> sqlx::Result<Agent> {
+/// Registers a new agent on its first use (open mode); `None` when it exists already,
+/// possibly registered by a concurrent request that committed after this statement began.
+pub async fn register_on_first_use(
+    db: impl PgExecutor<'_>,
+    identity: &str,
+) -> sqlx::Result<Option<Agent>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH added AS (
-             INSERT INTO agents (identity, display_name, auto_registered) VALUES ($1, $1, true)
-             ON CONFLICT (identity) DO NOTHING RETURNING {COLUMNS})
-         SELECT {COLUMNS} FROM added
-         UNION ALL SELECT {COLUMNS} FROM agents WHERE identity = $1
-         LIMIT 1"
+        "INSERT INTO agents (identity, display_name, auto_registered) VALUES ($1, $1, true)
+         ON CONFLICT (identity) DO NOTHING RETURNING {COLUMNS}"
     )))
     .bind(identity)
-    .fetch_one(db)
+    .fetch_optional(db)
     .await
 }
 

@@ -1493,3 +1493,28 @@ async fn revoking_every_key_locks_the_service_rather_than_opening_it() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.get("/v1/calls").await.problem(StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn many_first_uses_of_one_agent_at_once_register_it_once() {
+    let app = TestApp::spawn_with(&[("DATABASE_MAX_CONNECTIONS", "8")]).await;
+    let mut calls = Vec::new();
+    for n in 0..8 {
+        calls.push(id(&app.create_call(&format!("Caller {n}")).await));
+    }
+    let paths: Vec<String> = calls
+        .iter()
+        .map(|c| format!("/v1/calls/{c}/join"))
+        .collect();
+    let joins = paths
+        .iter()
+        .map(|path| app.post(path, json!({"identity": "agent_new", "role": "agent"})));
+    for joined in futures_util::future::join_all(joins).await {
+        assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    }
+    let agents: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM agents WHERE identity = 'agent_new'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(agents, 1);
+}
