@@ -32,6 +32,38 @@ pub async fn enqueue(
     .await
 }
 
+/// Adds several jobs of one call (and transfer) in one statement; each is due at its
+/// `run_after` (now when `None`).
+pub async fn enqueue_all(
+    db: impl PgExecutor<'_>,
+    jobs: &[(Job, Option<DateTime<Utc>>)],
+    call_id: Uuid,
+    transfer_id: Option<Uuid>,
+    max_attempts: i32,
+) -> sqlx::Result<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
+    let payloads: Vec<sqlx::types::Json<&Job>> =
+        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
+    let due: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|(_, at)| *at).collect();
+    sqlx::query(
+        "INSERT INTO jobs (kind, payload, call_id, transfer_id, run_after, max_attempts)
+         SELECT kind, payload, $3, $4, COALESCE(run_after, now()), $5
+         FROM UNNEST($1::text[], $2::jsonb[], $6::timestamptz[]) AS j(kind, payload, run_after)",
+    )
+    .bind(&kinds)
+    .bind(&payloads)
+    .bind(call_id)
+    .bind(transfer_id)
+    .bind(max_attempts)
+    .bind(&due)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Takes the next due job, or one whose worker's lease ran out (that worker died).
 ///
 /// The statuses are literals here, not parameters, so the planner can match the partial index
