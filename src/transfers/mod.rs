@@ -389,7 +389,6 @@ pub async fn complete(
                 };
                 jobs.push((move_caller, None));
             }
-            jobs.push((Job::ConfirmHandoff { transfer_id: id }, None));
             jobs.push((Job::HandoffTimeout { transfer_id: id }, Some(deadline)));
             enqueue(&mut tx, state, &transfer, &jobs).await?;
         }
@@ -477,6 +476,50 @@ pub async fn confirm_handoff(state: &AppState, id: Uuid) -> anyhow::Result<bool>
     }
     confirm_seen(state, id).await?;
     Ok(true)
+}
+
+/// Until `shutdown`, looks in LiveKit every `HANDOFF_CHECK_INTERVAL_MS` for the receiving side of every
+/// hand-off under way, with one `ListParticipants` per room, and completes those that arrived.
+/// Webhooks usually tell first; this covers a webhook that never came.
+pub async fn watch_handoffs(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let interval = state.config.transfers.handoff_check_interval;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if let Err(e) = check_handoffs(&state).await {
+            tracing::warn!(error = %e, "checking hand-offs under way failed");
+        }
+    }
+}
+
+async fn check_handoffs(state: &AppState) -> anyhow::Result<()> {
+    let awaited = store::awaited_arrivals(&state.db).await?;
+    let mut by_room: std::collections::BTreeMap<&str, Vec<&store::AwaitedArrival>> =
+        Default::default();
+    for arrival in &awaited {
+        by_room.entry(&arrival.room).or_default().push(arrival);
+    }
+    for (room, arrivals) in by_room {
+        let present = match state.livekit.list_participants(room).await {
+            Ok(present) => present,
+            Err(e) => {
+                // The hand-off's timer takes one last look before it fails the transfer.
+                tracing::warn!(error = %e, room, "LiveKit could not list a hand-off's room");
+                continue;
+            }
+        };
+        for arrival in arrivals {
+            let arrived = present
+                .iter()
+                .any(|p| p.identity == arrival.identity && p.state != "disconnected");
+            if arrived && confirm_seen(state, arrival.transfer_id).await?.is_some() {
+                tracing::info!(transfer_id = %arrival.transfer_id, "hand-off confirmed in LiveKit");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Asks LiveKit whether the side receiving the hand-off is in the final room now.

@@ -110,6 +110,30 @@ pub async fn insert(
     .await
 }
 
+/// Who a hand-off under way waits for, and in which room.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AwaitedArrival {
+    pub transfer_id: Uuid,
+    pub room: String,
+    pub identity: String,
+}
+
+/// The receiving side of every `connecting` transfer whose hand-off has not timed out.
+///
+/// `connecting` is a literal so the planner can use the partial index `transfers_connecting_idx`.
+pub async fn awaited_arrivals(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<AwaitedArrival>> {
+    sqlx::query_as(
+        "SELECT t.id AS transfer_id,
+                CASE t.handoff WHEN $1 THEN t.briefing_room ELSE t.caller_room END AS room,
+                CASE t.handoff WHEN $1 THEN c.caller_identity ELSE t.to_agent END AS identity
+         FROM transfers t JOIN calls c ON c.id = t.call_id
+         WHERE t.state = 'connecting' AND t.handoff_deadline > now()",
+    )
+    .bind(super::model::Handoff::MoveCaller)
+    .fetch_all(db)
+    .await
+}
+
 /// One transfer.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Transfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
