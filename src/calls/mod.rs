@@ -83,18 +83,6 @@ pub async fn latest_open(db: &PgPool, principal: &Principal) -> Result<Option<Ca
     )
 }
 
-/// The most recent call of a caller (by name, case-insensitive, or identity) that the
-/// principal may read: a frontend key only its own.
-pub async fn latest_of_caller(
-    db: &PgPool,
-    principal: &Principal,
-    name: &str,
-) -> Result<Option<Call>, ApiError> {
-    let name = crate::domain::bounded_text(name, crate::domain::MAX_NAME_CHARS)
-        .map_err(|m| ApiError::invalid("caller_name", m))?;
-    Ok(store::latest_of_caller(db, &name, principal.frontend()).await?)
-}
-
 /// A page of calls, newest first.
 pub async fn list(
     db: &PgPool,

@@ -218,25 +218,6 @@ pub async fn list_open(
     .await
 }
 
-/// The most recent call of a caller, by name (case-insensitive) or identity, among those
-/// started by `created_by` when given.
-pub async fn latest_of_caller(
-    db: impl PgExecutor<'_>,
-    name: &str,
-    created_by: Option<Uuid>,
-) -> sqlx::Result<Option<Call>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE (lower(caller_name) = lower($1) OR caller_identity = $1)
-           AND ($2::uuid IS NULL OR created_by = $2)
-         ORDER BY created_at DESC, id DESC LIMIT 1"
-    )))
-    .bind(name)
-    .bind(created_by)
-    .fetch_optional(db)
-    .await
-}
-
 /// Whether `identity` is the caller of a call not yet ended.
 pub async fn is_caller_in_progress(db: impl PgExecutor<'_>, identity: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar(

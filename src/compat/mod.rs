@@ -397,11 +397,9 @@ pub async fn create_transfer(
     transcript: &str,
     new_room: Option<&str>,
 ) -> Result<TransferCreated, ApiError> {
-    let current = crate::calls::get(&state.db, principal, call).await?;
     // The call's own agent transfers it; nobody yet, and the named Agent A takes it now.
-    let from_agent = current.current_agent.unwrap_or_else(|| agent_a.to_owned());
     let request = CreateTransfer {
-        from_agent,
+        from_agent: agent_a.to_owned(),
         to_agent: agent_b_identity(agent_b),
         reason: None,
         mode: TransferMode::Consult,
@@ -413,6 +411,7 @@ pub async fn create_transfer(
     };
     let options = crate::transfers::CreateOptions {
         take_waiting_call: true,
+        from_current_agent: true,
         typed_transcript: Some(transcript.to_owned()),
         rename_taken_room: true,
     };
@@ -512,8 +511,17 @@ pub async fn complete_transfer(
     raw_id: &str,
 ) -> Result<TransferCompleted, ApiError> {
     let id = transfer_id(raw_id)?;
-    let done =
-        crate::transfers::complete(state, principal, id, TransferAction::default(), true).await?;
+    let done = crate::transfers::complete(
+        state,
+        principal,
+        id,
+        TransferAction::default(),
+        crate::transfers::CompleteOptions {
+            accept_pending: true,
+            without_summary: true,
+        },
+    )
+    .await?;
     let transfer = done.transfer;
     let final_room = match transfer.handoff {
         Handoff::MoveCaller => transfer.briefing_room.clone(),
@@ -557,15 +565,14 @@ pub async fn caller_status(
     principal: &Principal,
     name: &str,
 ) -> Result<CallerTransferStatus, ApiError> {
-    let Some(call) = crate::calls::latest_of_caller(&state.db, principal, name).await? else {
-        return Ok(CallerTransferStatus::default());
-    };
-    let transfer = crate::transfers::latest_for_call(&state.db, call.id).await?;
-    let Some(t) = transfer.filter(|t| handed_over(t.state) && call.status != CallStatus::Ended)
+    let latest = crate::transfers::latest_of_caller(&state.db, principal, name).await?;
+    let Some(latest) =
+        latest.filter(|l| handed_over(l.transfer.state) && l.call_status != CallStatus::Ended)
     else {
         return Ok(CallerTransferStatus::default());
     };
-    let token = crate::tokens::for_caller_after_handoff(state, principal, &call, &t)?;
+    let token = crate::tokens::for_caller_after_handoff(state, principal, &latest)?;
+    let t = latest.transfer;
     Ok(CallerTransferStatus {
         transfer_complete: true,
         transfer_id: Some(t.id.to_string()),

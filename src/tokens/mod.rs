@@ -30,7 +30,7 @@ pub async fn for_call(
     let call = crate::calls::store::lock(&mut tx, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
-    check_frontend_owns(principal, &call)?;
+    check_frontend_owns(principal, call.created_by)?;
     if call.status == CallStatus::Ended {
         return Err(ApiError::conflict("the call has ended"));
     }
@@ -134,7 +134,7 @@ pub async fn for_transfer(
             let call = crate::calls::store::get(&state.db, transfer.call_id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("call", transfer.call_id))?;
-            check_frontend_owns(principal, &call)?;
+            check_frontend_owns(principal, call.created_by)?;
             call.caller_identity == identity.as_str()
                 && transfer.handoff == Handoff::MoveCaller
                 && transfer.state == TransferState::Connecting
@@ -171,13 +171,13 @@ pub fn for_briefing(
 pub fn for_caller_after_handoff(
     state: &AppState,
     principal: &Principal,
-    call: &Call,
-    transfer: &Transfer,
+    caller: &crate::transfers::store::CallersTransfer,
 ) -> Result<IssuedToken, ApiError> {
+    let transfer = &caller.transfer;
     let identity =
-        Identity::parse(&call.caller_identity).map_err(|m| ApiError::invalid("caller", m))?;
+        Identity::parse(&caller.caller_identity).map_err(|m| ApiError::invalid("caller", m))?;
     check_requester(principal, &identity, TokenRole::Caller)?;
-    check_frontend_owns(principal, call)?;
+    check_frontend_owns(principal, caller.call_created_by)?;
     let room = match (transfer.state, transfer.handoff) {
         (TransferState::Connecting, Handoff::MoveCaller) => {
             return mint_briefing(state, transfer, &identity, None, TokenRole::Caller);
@@ -197,10 +197,10 @@ pub fn for_caller_after_handoff(
             });
         }
     };
-    let metadata = serde_json::json!({"role": TokenRole::Caller, "call_id": call.id});
+    let metadata = serde_json::json!({"role": TokenRole::Caller, "call_id": transfer.call_id});
     Ok(state
         .livekit
-        .mint(identity.as_str(), &call.caller_name, room, &metadata)?)
+        .mint(identity.as_str(), &caller.caller_name, room, &metadata)?)
 }
 
 fn is_side(transfer: &Transfer, identity: &Identity) -> bool {
@@ -292,9 +292,9 @@ fn check_requester(
 }
 
 /// A frontend key gets tokens only for the calls it started.
-fn check_frontend_owns(principal: &Principal, call: &Call) -> Result<(), ApiError> {
+fn check_frontend_owns(principal: &Principal, created_by: Option<Uuid>) -> Result<(), ApiError> {
     match principal.frontend() {
-        Some(key) if call.created_by != Some(key) => Err(ApiError::Forbidden(
+        Some(key) if created_by != Some(key) => Err(ApiError::Forbidden(
             "this key did not start this call".into(),
         )),
         _ => Ok(()),

@@ -60,7 +60,7 @@ pub async fn append_typed(
     role: model::SpeakerRole,
     text: &str,
 ) -> Result<(), ApiError> {
-    let Some(segments) = typed_segments(db, call_id, speaker, role, text).await? else {
+    let Some(segments) = typed_segments(db, call_id, None, speaker, role, text).await? else {
         return Ok(());
     };
     append(
@@ -78,9 +78,11 @@ pub async fn append_typed(
 
 /// The segment that stores what is new in a running typed transcript (see [`append_typed`]),
 /// or `None` when nothing is; for a caller that stores it in a transaction of its own.
+/// `whole` is the call's whole transcript when the caller has read it already.
 pub async fn typed_segments(
     db: &PgPool,
     call_id: Uuid,
+    whole: Option<&[Segment]>,
     speaker: &str,
     role: model::SpeakerRole,
     text: &str,
@@ -89,7 +91,10 @@ pub async fn typed_segments(
     if text.is_empty() {
         return Ok(None);
     }
-    let (previous, start_ms) = store::typed_so_far(db, call_id).await?;
+    let (previous, start_ms) = match whole {
+        Some(segments) => typed_so_far(segments),
+        None => store::typed_so_far(db, call_id).await?,
+    };
     let previous = collapse_whitespace(&previous);
     let new = match text.strip_prefix(previous.as_str()) {
         Some(rest) if !previous.is_empty() => rest.trim(),
@@ -109,6 +114,26 @@ pub async fn typed_segments(
         end_ms: None,
         spoken_at: None,
     }))
+}
+
+/// What `store::typed_so_far` reads, from a transcript in hand.
+fn typed_so_far(segments: &[Segment]) -> (String, i64) {
+    let mut typed: Vec<&Segment> = segments
+        .iter()
+        .filter(|s| s.segment_id.starts_with("typed-"))
+        .collect();
+    typed.sort_by_key(|s| s.seq);
+    let text = typed
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let next = segments
+        .iter()
+        .map(|s| s.start_ms.max(s.end_ms.unwrap_or(s.start_ms)) + 1)
+        .max()
+        .unwrap_or(0);
+    (text, next)
 }
 
 fn collapse_whitespace(text: &str) -> String {

@@ -33,6 +33,8 @@ use store::Transition;
 pub struct CreateOptions {
     /// When no agent has taken the call yet, `from_agent` takes it with this transfer.
     pub take_waiting_call: bool,
+    /// The call's current agent transfers it, whoever `from_agent` names.
+    pub from_current_agent: bool,
     /// A running typed transcript from `from_agent`: what is new is stored with the transfer.
     pub typed_transcript: Option<String>,
     /// When the requested briefing room is taken, name one instead of refusing.
@@ -48,12 +50,20 @@ pub async fn create(
     options: CreateOptions,
 ) -> Result<TransferWithToken, ApiError> {
     let mut new = request.parse()?;
+    // Read once, before any lock: the summary is written from it.
+    let snapshot = crate::summaries::snapshot(&state.db, call_id).await?;
+    if let (true, Some(current)) = (options.from_current_agent, &snapshot.call.current_agent) {
+        new.from_agent =
+            Identity::parse(current).map_err(|m| ApiError::invalid("from_agent", m))?;
+    }
     crate::auth::acting_agent(principal, Some(new.from_agent.as_str()), "from_agent")?;
     let typed = match &options.typed_transcript {
         Some(text) => {
+            let whole = snapshot.is_whole().then_some(&snapshot.segments[..]);
             crate::transcripts::typed_segments(
                 &state.db,
                 call_id,
+                whole,
                 new.from_agent.as_str(),
                 crate::transcripts::model::SpeakerRole::Agent,
                 text,
@@ -74,8 +84,7 @@ pub async fn create(
         role: s.role,
         text: s.text.clone(),
     });
-    let local_summary =
-        crate::summaries::prepare_local(&state.db, call_id, Some(sides), typed_turn).await?;
+    let local_summary = crate::summaries::prepare_from(&snapshot, Some(sides), typed_turn).await?;
     let mut tx = state.db.begin().await?;
     let locked = store::lock_call_for_transfer(&mut tx, call_id, &new.briefing_room)
         .await?
@@ -89,17 +98,7 @@ pub async fn create(
     let taking = options.take_waiting_call
         && call.current_agent.is_none()
         && call.status == CallStatus::Waiting;
-    if taking {
-        crate::agents::require_usable(
-            &mut tx,
-            principal,
-            new.from_agent.as_str(),
-            &call.caller_identity,
-            "from_agent",
-        )
-        .await?;
-        tracing::info!(%call_id, agent = %new.from_agent, "agent took the call to transfer it");
-    } else if call.current_agent.as_deref() != Some(new.from_agent.as_str()) {
+    if !taking && call.current_agent.as_deref() != Some(new.from_agent.as_str()) {
         return Err(ApiError::conflict(match &call.current_agent {
             Some(agent) => format!(
                 "from_agent {} is not handling this call; {agent} is",
@@ -109,14 +108,12 @@ pub async fn create(
                 .to_owned(),
         }));
     }
-    crate::agents::require_usable(
-        &mut tx,
-        principal,
-        new.to_agent.as_str(),
-        &call.caller_identity,
-        "to_agent",
-    )
-    .await?;
+    let mut agents = vec![(new.to_agent.as_str(), "to_agent")];
+    if taking {
+        agents.push((new.from_agent.as_str(), "from_agent"));
+        tracing::info!(%call_id, agent = %new.from_agent, "agent takes the call to transfer it");
+    }
+    crate::agents::require_all_usable(&mut tx, principal, &agents, &call.caller_identity).await?;
     if let (Some(id), Some(state)) = (locked.active_id, locked.active_state) {
         return Err(ApiError::Conflict {
             detail: format!("the call already has an active transfer ({id})"),
@@ -223,9 +220,17 @@ pub async fn waiting(
     Ok(store::waiting_overviews(db, principal.agent(), limit).await?)
 }
 
-/// The most recent transfer of a call.
-pub async fn latest_for_call(db: &PgPool, call_id: Uuid) -> Result<Option<Transfer>, ApiError> {
-    Ok(store::latest_for_call(db, call_id).await?)
+/// The latest transfer of a caller's most recent call (by name, case-insensitive, or
+/// identity) that the principal may read (a frontend key: of the calls it started), with that
+/// call's caller.
+pub async fn latest_of_caller(
+    db: &PgPool,
+    principal: &Principal,
+    name: &str,
+) -> Result<Option<store::CallersTransfer>, ApiError> {
+    let name = crate::domain::bounded_text(name, crate::domain::MAX_NAME_CHARS)
+        .map_err(|m| ApiError::invalid("caller_name", m))?;
+    Ok(store::latest_of_caller(db, &name, principal.frontend()).await?)
 }
 
 /// The most recent transfer to any of `identities` whose call is not over.
@@ -350,15 +355,18 @@ pub async fn cancel(
 /// transfer completes once that side is seen in the room (or at once, when the deployment
 /// takes the agent's word).
 ///
-/// With `accept_pending` (the prototype's flow, which had no accept step) a transfer Agent B has
-/// not accepted yet is accepted first, in the same transaction.
+/// The prototype's flow (see [`CompleteOptions`]) asks for a little more, and a little less.
 pub async fn complete(
     state: &AppState,
     principal: &Principal,
     id: Uuid,
     action: TransferAction,
-    accept_pending: bool,
+    options: CompleteOptions,
 ) -> Result<TransferWithToken, ApiError> {
+    let CompleteOptions {
+        accept_pending,
+        without_summary,
+    } = options;
     let (mut tx, call, transfer) = lock(&state.db, id).await?;
     check_actor(
         principal,
@@ -412,12 +420,25 @@ pub async fn complete(
             &token_metadata("caller", &transfer),
         )?),
     };
-    let summary = crate::summaries::for_transfer(&state.db, id).await?;
+    let summary = match without_summary {
+        true => None,
+        false => crate::summaries::for_transfer(&state.db, id).await?,
+    };
     Ok(TransferWithToken {
         transfer,
         token,
         summary,
     })
+}
+
+/// What the prototype's flow changes in [`complete`].
+#[derive(Debug, Default)]
+pub struct CompleteOptions {
+    /// A transfer Agent B has not accepted yet is accepted first, in the same transaction (the
+    /// prototype had no accept step).
+    pub accept_pending: bool,
+    /// The answer leaves the summary out (nobody reads it there).
+    pub without_summary: bool,
 }
 
 /// The receiving side is in the room: `connecting` → `completed`; Agent B now has the call and

@@ -175,7 +175,7 @@ async fn complete_transfer(
     JsonOrEmpty(action): JsonOrEmpty<TransferAction>,
 ) -> Result<Json<TransferWithToken>, ApiError> {
     Ok(Json(
-        super::complete(&state, &principal, id, action, false).await?,
+        super::complete(&state, &principal, id, action, Default::default()).await?,
     ))
 }
 

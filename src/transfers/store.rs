@@ -277,17 +277,40 @@ pub async fn list(
     .await
 }
 
-/// The most recent transfer of a call.
-pub async fn latest_for_call(
+/// The latest transfer of a caller's most recent call (by name, case-insensitive, or identity;
+/// among the calls `created_by` started, when given), with what a caller's token needs of
+/// that call. `None` when that call has no transfer.
+pub async fn latest_of_caller(
     db: impl PgExecutor<'_>,
-    call_id: Uuid,
-) -> sqlx::Result<Option<Transfer>> {
+    name: &str,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<Option<CallersTransfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM transfers WHERE call_id = $1 ORDER BY initiated_at DESC, id DESC LIMIT 1"
+        "SELECT {COLUMNS}, c.caller_identity, c.caller_name, c.created_by AS call_created_by,
+                c.status AS call_status
+         FROM (SELECT id AS latest_call, caller_identity, caller_name, created_by, status
+               FROM calls
+               WHERE (lower(caller_name) = lower($1) OR caller_identity = $1)
+                 AND ($2::uuid IS NULL OR created_by = $2)
+               ORDER BY created_at DESC, id DESC LIMIT 1) c
+         JOIN LATERAL (SELECT * FROM transfers WHERE call_id = c.latest_call
+                       ORDER BY initiated_at DESC, id DESC LIMIT 1) t ON true"
     )))
-    .bind(call_id)
+    .bind(name)
+    .bind(created_by)
     .fetch_optional(db)
     .await
+}
+
+/// A transfer with its call's caller (see [`latest_of_caller`]).
+#[derive(Debug, sqlx::FromRow)]
+pub struct CallersTransfer {
+    #[sqlx(flatten)]
+    pub transfer: Transfer,
+    pub caller_identity: String,
+    pub caller_name: String,
+    pub call_created_by: Option<Uuid>,
+    pub call_status: CallStatus,
 }
 
 /// The most recent transfer to any of `identities` whose call is not over.
