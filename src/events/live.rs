@@ -25,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 use super::model::Event;
 use super::store;
 
-/// Events read per query.
-const READ_BATCH: i64 = 256;
+/// Events read per query, at most; a batch is sent at once, so it is also kept well within
+/// what a stream may fall behind.
+const MAX_READ_BATCH: usize = 256;
 /// Published events waiting to settle, beyond which the reader settles anyway (a transaction
 /// left prepared forever would otherwise hold them all).
 const MAX_UNSETTLED: usize = 10_000;
@@ -35,6 +36,8 @@ const MAX_UNSETTLED: usize = 10_000;
 #[derive(Debug)]
 pub struct LiveEvents {
     sender: broadcast::Sender<Arc<Event>>,
+    /// Events read per query.
+    batch: i64,
     /// Changed together with each send, so a stream that joins sees every event exactly once:
     /// in the table (settled), in `unsettled`, or on its receiver.
     log: Mutex<Position>,
@@ -65,8 +68,10 @@ pub struct Joined {
 impl LiveEvents {
     /// A log no one reads yet; `capacity` events may wait for the slowest stream.
     pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         Self {
-            sender: broadcast::Sender::new(capacity.max(1)),
+            sender: broadcast::Sender::new(capacity),
+            batch: (capacity / 2).clamp(1, MAX_READ_BATCH) as i64,
             log: Mutex::default(),
         }
     }
@@ -202,21 +207,28 @@ async fn read_once(
     pending: &mut Option<Pending>,
 ) -> sqlx::Result<bool> {
     let (settled, published) = live.unsettled_ids();
-    let page = store::read_log(db, settled, &published, READ_BATCH, pending.is_none()).await?;
-    let more = page.events.len() as i64 == READ_BATCH;
+    let page = store::read_log(db, settled, &published, live.batch, pending.is_none()).await?;
+    let more = page.events.len() as i64 == live.batch;
     let mut settle = None;
-    if let Some(p) = *pending
-        && !more
-        && (page.oldest_running > p.marker || published.len() >= MAX_UNSETTLED)
-    {
-        if page.oldest_running <= p.marker {
-            tracing::warn!(
-                unsettled = published.len(),
-                "a transaction has been open for long; events it commits late may be missed"
-            );
+    if let Some(p) = *pending {
+        let ended = page.oldest_running > p.marker;
+        if ended || published.len() >= MAX_UNSETTLED {
+            if !ended {
+                tracing::warn!(
+                    unsettled = published.len(),
+                    "a transaction has been open for long; events it commits late may be missed"
+                );
+            }
+            // A full page was cut short: only the ids up to its last are known to be all read.
+            let up_to = match page.events.last() {
+                Some(last) if more => last.id.min(p.drawn),
+                _ => p.drawn,
+            };
+            settle = Some(up_to);
+            if up_to == p.drawn {
+                *pending = None;
+            }
         }
-        settle = Some(p.drawn);
-        *pending = None;
     }
     if let Some(marker) = page.marker {
         *pending = Some(Pending {
