@@ -128,6 +128,8 @@ pub const TRACK_SOURCES: [&str; 4] = ["microphone", "camera", "screen_share", "s
 pub struct TransferConfig {
     pub accept_ttl: Duration,
     pub handoff_timeout: Duration,
+    /// How often LiveKit is asked about every hand-off under way (a webhook usually tells first).
+    pub handoff_check_interval: Duration,
     pub handoff_confirmation: HandoffConfirmation,
 }
 
@@ -341,6 +343,10 @@ impl Config {
             transfers: TransferConfig {
                 accept_ttl: secs("TRANSFER_ACCEPT_TTL_SECS", "120")?,
                 handoff_timeout: secs("HANDOFF_TIMEOUT_SECS", "60")?,
+                handoff_check_interval: match millis("HANDOFF_CHECK_INTERVAL_MS", "1000")? {
+                    d if d.is_zero() => bail!("HANDOFF_CHECK_INTERVAL_MS must be at least 1"),
+                    d => d,
+                },
                 handoff_confirmation,
             },
             jobs: JobConfig {
@@ -389,6 +395,7 @@ mod tests {
             "LIVEKIT_REQUEST_TIMEOUT_SECS",
             "TRANSFER_ACCEPT_TTL_SECS",
             "HANDOFF_TIMEOUT_SECS",
+            "HANDOFF_CHECK_INTERVAL_MS",
             "JOB_LEASE_SECS",
             "JOB_POLL_INTERVAL_MS",
             "JOB_BACKOFF_BASE_MS",
@@ -410,6 +417,7 @@ mod tests {
             c.livekit.request_timeout,
             c.transfers.accept_ttl,
             c.transfers.handoff_timeout,
+            c.transfers.handoff_check_interval,
             c.jobs.lease,
             c.jobs.poll_interval,
             c.jobs.backoff_base,

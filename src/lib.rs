@@ -112,6 +112,10 @@ pub async fn serve(
         state.config.event_stream_poll,
     ));
     let workers = tokio::spawn(crate::jobs::run_workers(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::transfers::watch_handoffs(
+        state.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(crate::idempotency::purge_expired_keys(
         state.db.clone(),
         state.config.idempotency_key_ttl,

@@ -95,15 +95,18 @@ pub struct LocalSummary {
 /// Reads the call and writes its local summary, before the caller's transaction begins: the
 /// summarizer is CPU work, and must not run while the call's row is locked. `transfer` is
 /// what to say about the transfer (taken from the request when it is not stored yet).
+/// `also` is a turn about to be stored with the summary, in the same transaction.
 pub async fn prepare_local(
     db: &PgPool,
     call_id: Uuid,
     transfer: Option<TransferSides>,
+    also: Option<Turn>,
 ) -> Result<LocalSummary, ApiError> {
-    let input = {
+    let mut input = {
         let mut conn = db.acquire().await?;
         load_input(&mut conn, call_id, transfer).await?
     };
+    input.turns.extend(also);
     // A long transcript takes a while: off the async workers, too.
     tokio::task::spawn_blocking(move || LocalSummary {
         content: extractive::summarize(&input),
@@ -266,7 +269,7 @@ pub async fn regenerate(
             reason: transfer.reason,
         });
     }
-    let prepared = prepare_local(&state.db, call_id, sides).await?;
+    let prepared = prepare_local(&state.db, call_id, sides, None).await?;
     let mut tx = state.db.begin().await?;
     // Locked, so regenerates of one call queue here: the second sees the first one's job.
     crate::calls::store::lock(&mut tx, call_id)

@@ -51,7 +51,7 @@ async fn create_transfer(
     Path(id): Path<Uuid>,
     Json(request): Json<CreateTransfer>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = super::create(&state, &principal, id, request).await?;
+    let created = super::create(&state, &principal, id, request, Default::default()).await?;
     let location = format!("/v1/transfers/{}", created.transfer.id);
     Ok((
         StatusCode::CREATED,

@@ -140,6 +140,7 @@ impl TestApp {
             ("LIVEKIT_API_KEY", livekit::API_KEY),
             ("LIVEKIT_API_SECRET", livekit::API_SECRET),
             ("JOB_POLL_INTERVAL_MS", "50"),
+            ("HANDOFF_CHECK_INTERVAL_MS", "50"),
             ("JOB_BACKOFF_BASE_MS", "20"),
             // Tests fire writes faster than any client; the limit has tests of its own.
             ("RATE_LIMIT_WRITES_PER_KEY", "0"),
