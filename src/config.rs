@@ -47,8 +47,11 @@ pub struct Config {
     pub call_unanswered_timeout: Duration,
     /// How long the response to a POST with an `Idempotency-Key` is kept and replayed.
     pub idempotency_key_ttl: Duration,
-    /// How often an idle event stream looks for new events when no notification wakes it.
+    /// How often the event reader looks for new events when no notification wakes it.
     pub event_stream_poll: Duration,
+    /// Events that may wait for the slowest event stream; a stream further behind is closed
+    /// (its client resumes with `Last-Event-ID`).
+    pub event_stream_buffer: usize,
     pub log_json: bool,
     pub livekit: LiveKitConfig,
     pub transfers: TransferConfig,
@@ -295,6 +298,13 @@ impl Config {
             event_stream_poll: match millis("EVENT_STREAM_POLL_MS", "5000")? {
                 d if d.is_zero() => bail!("EVENT_STREAM_POLL_MS must be at least 1"),
                 d => d,
+            },
+            event_stream_buffer: match num::<usize>(
+                "EVENT_STREAM_BUFFER",
+                parsed("EVENT_STREAM_BUFFER", "1024")?,
+            )? {
+                n @ 1..=1_000_000 => n,
+                _ => bail!("EVENT_STREAM_BUFFER must be 1 to 1000000"),
             },
             log_json: flag("LOG_JSON", false)?,
             livekit: LiveKitConfig {

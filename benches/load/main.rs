@@ -6,11 +6,13 @@
 //! measured in the same run: compare ratios, not raw numbers.
 //!
 //! Options: `--lifecycles N` (default 1000), `--concurrency C` (16), `--only a,b` to run some
-//! scenarios only (`flow`, `statements`).
+//! scenarios only (`flow`, `statements`, `events`); `--idle-streams N` (1000) and
+//! `--held-streams N` (5000) size the `events` scenario.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod events;
 mod flow;
 mod harness;
 mod statements;
@@ -72,6 +74,12 @@ async fn main() {
         })
         .await;
         rows.extend(cost.rows("/v1 lifecycle"));
+    }
+
+    if runs("events") {
+        let idle: usize = arg("--idle-streams", 1000);
+        let held: usize = arg("--held-streams", 5000);
+        rows.extend(events::run(lifecycles, concurrency, idle, held).await);
     }
 
     println!("\nlifecycles {lifecycles}, concurrency {concurrency}\n");
