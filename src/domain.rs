@@ -84,6 +84,14 @@ pub fn later_by(at: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// `at` minus `d`, saturating at the earliest representable instant.
+pub fn earlier_by(at: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| at.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Deserializes a client's instant with [`instant`]'s check (`deserialize_with`), so a query
 /// string, a body and a cursor refuse the same values.
 pub fn deserialize_instant<'de, D: serde::Deserializer<'de>>(

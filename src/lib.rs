@@ -116,6 +116,10 @@ pub async fn serve(
         state.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(crate::calls::expire_unanswered(
+        state.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(crate::idempotency::purge_expired_keys(
         state.db.clone(),
         state.config.idempotency_key_ttl,

@@ -219,8 +219,27 @@ where
     F: Fn(Client, String, usize, Routes) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
+    run_flow_at(&service.base, name, count, concurrency, lifecycle).await
+}
+
+/// [`run_flow`] against any server at `base`.
+pub async fn run_flow_at<F, Fut>(
+    base: &str,
+    name: &str,
+    count: usize,
+    concurrency: usize,
+    lifecycle: F,
+) -> (Row, Vec<Row>)
+where
+    F: Fn(Client, String, usize, Routes) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     let routes = Routes::default();
-    let (c, b, r) = (service.client.clone(), service.base.clone(), routes.clone());
+    let client = Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("HTTP client");
+    let (c, b, r) = (client, base.to_owned(), routes.clone());
     let lifecycle = Arc::new(lifecycle);
     let row = measure(name, count, concurrency, move |n| {
         let (c, b, r, l) = (c.clone(), b.clone(), r.clone(), lifecycle.clone());
@@ -228,4 +247,32 @@ where
     })
     .await;
     (row, routes.rows("  "))
+}
+
+/// Lifecycles per second of the prototype flow's SQL (`benches/prototype_flow.pgbench`) run by
+/// pgbench, prepared, at `concurrency`, `count` lifecycles in all, on the database at `db_url`
+/// (whose agents the flow registered).
+pub fn pgbench_ceiling(db_url: &str, count: usize, concurrency: usize) -> Result<f64, String> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/prototype_flow.pgbench"
+    );
+    let per_client = count.div_ceil(concurrency).to_string();
+    let output = std::process::Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-j", "2", "-f", script])
+        .args(["-c", &concurrency.to_string(), "-t", &per_client, db_url])
+        .output()
+        .map_err(|e| format!("pgbench did not run ({e}); install PostgreSQL's client tools"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .filter(|_| output.status.success())
+        .ok_or_else(|| {
+            format!(
+                "pgbench failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+        })
 }

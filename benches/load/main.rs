@@ -26,6 +26,9 @@ async fn main() {
     let lifecycles: usize = arg("--lifecycles", 1000);
     let concurrency: usize = arg("--concurrency", 16);
     let only: String = arg("--only", String::new());
+    // A running prototype (its `backend/app.py` under uvicorn) to compare with, side by side.
+    let prototype: Option<String> =
+        Some(arg("--prototype", String::new())).filter(|p| !p.is_empty());
     let runs = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     let mut rows: Vec<Row> = Vec::new();
 
@@ -43,8 +46,37 @@ async fn main() {
             |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
         )
         .await;
+        let warmline_rate = row.per_second;
         rows.push(row);
         rows.extend(routes);
+
+        // The ceiling: the same SQL, run by pgbench at the same concurrency on the same server.
+        match flow::pgbench_ceiling(&service.db_url, lifecycles, concurrency) {
+            Ok(tps) => rows.push(Row::note(
+                "prototype flow's SQL in pgbench (the ceiling)",
+                format!(
+                    "{tps:.1} lifecycles/s; warmline reaches {:.2} of it",
+                    warmline_rate / tps
+                ),
+            )),
+            Err(e) => rows.push(Row::note("prototype flow's SQL in pgbench", e)),
+        }
+        if let Some(prototype) = prototype.as_deref() {
+            let (mut row, routes) = flow::run_flow_at(
+                prototype,
+                "the prototype, same flow (lifecycles)",
+                lifecycles,
+                concurrency,
+                |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
+            )
+            .await;
+            row.note = format!(
+                "warmline is {:.2}x the prototype",
+                warmline_rate / row.per_second
+            );
+            rows.push(row);
+            rows.extend(routes);
+        }
 
         let (row, routes) = flow::run_flow(
             &service,

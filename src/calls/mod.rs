@@ -10,7 +10,6 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::model::Principal;
 use crate::error::ApiError;
-use crate::jobs::model::Job;
 use crate::pagination::{self, Page};
 use model::{Call, CallListQuery, CallStatus, CreateCall};
 
@@ -22,17 +21,8 @@ pub async fn create(
 ) -> Result<Call, ApiError> {
     let mut call = request.parse()?;
     call.created_by = principal.key_id();
-    let deadline =
-        crate::domain::later_by(chrono::Utc::now(), state.config.call_unanswered_timeout);
-    let timer = Job::ExpireUnansweredCall { call_id: call.id };
-    let created = store::insert(
-        &state.db,
-        &call,
-        &[(timer, deadline)],
-        state.config.jobs.max_attempts,
-    )
-    .await?
-    .ok_or_else(|| {
+    // Its unanswered timer is `expire_unanswered`'s sweep: no job per call.
+    let created = store::insert(&state.db, &call).await?.ok_or_else(|| {
         ApiError::Forbidden(format!(
             "caller_identity: {} is a registered agent, and an agent is never a call's caller",
             call.caller_identity
@@ -158,7 +148,33 @@ pub async fn end_in(
     Ok(Some(call))
 }
 
-/// Timer: a call still `waiting` (no agent joined) when its time is up ends.
+/// Until `shutdown`, ends every call no agent answered within `CALL_UNANSWERED_TIMEOUT_SECS`,
+/// looking once per job poll interval with one indexed query.
+pub async fn expire_unanswered(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let interval = state.config.jobs.poll_interval;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        let before =
+            crate::domain::earlier_by(chrono::Utc::now(), state.config.call_unanswered_timeout);
+        let due = match store::unanswered_since(&state.db, before, 100).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking for unanswered calls failed");
+                continue;
+            }
+        };
+        for id in due {
+            if let Err(e) = end_if_unanswered(&state, id).await {
+                tracing::warn!(error = %e, call_id = %id, "ending an unanswered call failed");
+            }
+        }
+    }
+}
+
+/// A call still `waiting` (no agent joined) when its time is up ends.
 pub async fn end_if_unanswered(state: &AppState, id: Uuid) -> anyhow::Result<()> {
     let mut tx = state.db.begin().await?;
     let Some(call) = store::lock(&mut tx, id).await? else {

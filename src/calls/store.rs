@@ -4,38 +4,21 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::jobs::model::Job;
-
 use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall};
 
 /// The columns of a [`Call`], in its order.
 pub const COLUMNS: &str = "id, room_name, caller_name, caller_identity, caller_phone, issue, metadata, \
                        status, current_agent, agents, created_by, created_at, updated_at, ended_at";
 
-/// Inserts a validated call with its jobs (the timer that ends it unanswered), in one
-/// statement. `None`, with nothing written, when the caller's identity is a registered agent.
-pub async fn insert(
-    db: impl PgExecutor<'_>,
-    call: &NewCall,
-    jobs: &[(Job, DateTime<Utc>)],
-    max_attempts: i32,
-) -> sqlx::Result<Option<Call>> {
-    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
-    let payloads: Vec<sqlx::types::Json<&Job>> =
-        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
-    let due: Vec<DateTime<Utc>> = jobs.iter().map(|(_, at)| *at).collect();
+/// Inserts a validated call. `None`, with nothing written, when the caller's identity is a
+/// registered agent.
+pub async fn insert(db: impl PgExecutor<'_>, call: &NewCall) -> sqlx::Result<Option<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH created AS (
-             INSERT INTO calls (id, room_name, caller_name, caller_identity, caller_phone, issue,
-                                metadata, created_by)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8
-             WHERE NOT EXISTS (SELECT 1 FROM agents WHERE identity = $4)
-             RETURNING {COLUMNS}),
-         queued AS (
-             INSERT INTO jobs (kind, payload, call_id, run_after, max_attempts)
-             SELECT j.kind, j.payload, created.id, j.run_after, $12
-             FROM created, UNNEST($9::text[], $10::jsonb[], $11::timestamptz[]) AS j(kind, payload, run_after))
-         SELECT {COLUMNS} FROM created"
+        "INSERT INTO calls (id, room_name, caller_name, caller_identity, caller_phone, issue,
+                            metadata, created_by)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8
+         WHERE NOT EXISTS (SELECT 1 FROM agents WHERE identity = $4)
+         RETURNING {COLUMNS}"
     )))
     .bind(call.id)
     .bind(&call.room_name)
@@ -45,11 +28,23 @@ pub async fn insert(
     .bind(&call.issue)
     .bind(&call.metadata)
     .bind(call.created_by)
-    .bind(&kinds)
-    .bind(&payloads)
-    .bind(&due)
-    .bind(max_attempts)
     .fetch_optional(db)
+    .await
+}
+
+/// Calls still waiting for an agent that were created before `before`, oldest first.
+pub async fn unanswered_since(
+    db: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM calls WHERE status = $1 AND created_at < $2 ORDER BY created_at LIMIT $3",
+    )
+    .bind(CallStatus::Waiting)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
     .await
 }
 

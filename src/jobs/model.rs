@@ -22,7 +22,8 @@ pub enum Job {
     },
     /// Timer: expire the transfer if it is still waiting for Agent B.
     ExpireTransfer { transfer_id: Uuid },
-    /// Timer: end the call if no agent has joined it yet.
+    /// Timer: end the call if no agent has joined it yet. No longer queued (one sweep covers
+    /// every call): kept so that jobs queued by earlier versions still run.
     ExpireUnansweredCall { call_id: Uuid },
     /// Check LiveKit for the receiving side of a hand-off; repeats until seen or timed out.
     /// No longer queued (one check per interval covers every hand-off): kept so that jobs
