@@ -601,3 +601,154 @@ async fn transfer_with_caller_present(app: &TestApp) -> (String, String) {
         .await["transfer"]);
     (room, t)
 }
+
+fn sorted<const N: usize>(identities: [&str; N]) -> Vec<String> {
+    let mut identities: Vec<String> = identities.iter().map(|i| i.to_string()).collect();
+    identities.sort();
+    identities
+}
+
+/// Members of a room as warmline tracked them from webhooks.
+async fn tracked(app: &TestApp, room: &str) -> Vec<String> {
+    let reply = app.get(&format!("/v1/rooms/{room}/participants")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut identities: Vec<String> = reply.body["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .filter(|p| p["left_at"].is_null())
+        .map(|p| p["identity"].as_str().expect("identity").to_owned())
+        .collect();
+    identities.sort();
+    identities
+}
+
+#[tokio::test]
+async fn a_whole_transfer_runs_on_what_livekit_tells_alone() {
+    // No accept, no webhook sent by hand: people join and leave rooms, LiveKit says so, and
+    // warmline's records follow. Only Agent A's two actions are API calls.
+    let app = TestApp::spawn_with(&[("HANDOFF_TIMEOUT_SECS", "600")]).await;
+    let deliveries = app.livekit_sends_webhooks();
+    let lk = &app.livekit;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let caller_room = call["room_name"].as_str().unwrap().to_owned();
+    let caller = call["caller_identity"].as_str().unwrap().to_owned();
+    lk.join(&caller_room, &caller);
+    lk.join(&caller_room, "agent_alice");
+    crate::support::eventually("both are tracked in the caller's room", || async {
+        tracked(&app, &caller_room).await == sorted([&caller, "agent_alice"])
+    })
+    .await;
+
+    let created = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::support::eventually("LiveKit made the briefing room", || async {
+        lk.room_exists(&briefing)
+    })
+    .await;
+    lk.join(&briefing, "agent_alice");
+    lk.join(&briefing, "agent_bob");
+    // Agent B arriving in the briefing room is the acceptance.
+    app.wait_for_state(&t, "briefing").await;
+
+    let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(done.body["transfer"]["state"], "connecting");
+    lk.leave(&briefing, "agent_bob");
+    lk.join(&caller_room, "agent_bob");
+    let completed = app.wait_for_state(&t, "completed").await;
+    assert_eq!(completed["handoff_confirmed"], true);
+
+    // LiveKit carries out the rest (Agent A removed, the briefing room closed) and says so.
+    crate::support::eventually("Agent A is gone and the briefing room closed", || async {
+        tracked(&app, &caller_room).await == sorted([&caller, "agent_bob"])
+            && tracked(&app, &briefing).await.is_empty()
+            && !lk.room_exists(&briefing)
+    })
+    .await;
+    let call_now = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    assert_eq!(call_now["current_agent"], "agent_bob");
+    assert_eq!(call_now["status"], "active");
+    let kinds = app.timeline_kinds(&id(&call)).await;
+    for kind in [
+        "transfer.initiated",
+        "transfer.briefing",
+        "transfer.connecting",
+        "transfer.completed",
+    ] {
+        assert!(
+            kinds.contains(&kind.to_owned()),
+            "{kind} missing: {kinds:?}"
+        );
+    }
+    let log = deliveries.lock().unwrap().clone();
+    assert!(
+        log.iter().all(|(_, status)| *status == 200),
+        "every webhook was accepted: {log:?}"
+    );
+    for event in [
+        "room_started",
+        "participant_joined",
+        "participant_left",
+        "room_finished",
+    ] {
+        assert!(
+            log.iter().any(|(e, _)| e == event),
+            "{event} never sent: {log:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_caller_moved_by_livekit_completes_the_hand_off() {
+    let app = TestApp::spawn_with(&[
+        ("LIVEKIT_MOVE_PARTICIPANT", "true"),
+        ("HANDOFF_TIMEOUT_SECS", "600"),
+    ])
+    .await;
+    let deliveries = app.livekit_sends_webhooks();
+    let lk = &app.livekit;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let caller_room = call["room_name"].as_str().unwrap().to_owned();
+    let caller = call["caller_identity"].as_str().unwrap().to_owned();
+    lk.join(&caller_room, &caller);
+    lk.join(&caller_room, "agent_alice");
+    let created = app
+        .start_transfer(
+            &call,
+            "agent_alice",
+            "agent_bob",
+            json!({"handoff": "move_caller"}),
+        )
+        .await;
+    let t = id(&created["transfer"]);
+    let briefing = created["transfer"]["briefing_room"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::support::eventually("LiveKit made the briefing room", || async {
+        lk.room_exists(&briefing)
+    })
+    .await;
+    lk.join(&briefing, "agent_bob");
+    app.wait_for_state(&t, "briefing").await;
+    let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    // warmline asks LiveKit to move the caller; LiveKit's webhooks confirm it.
+    let completed = app.wait_for_state(&t, "completed").await;
+    assert_eq!(completed["handoff_confirmed"], true);
+    assert_eq!(completed["final_room"], briefing.as_str());
+    crate::support::eventually("the caller is tracked in the briefing room", || async {
+        tracked(&app, &briefing).await.contains(&caller)
+            && !tracked(&app, &caller_room).await.contains(&caller)
+    })
+    .await;
+    assert_eq!(lk.calls_of("MoveParticipant").len(), 1);
+    assert!(deliveries.lock().unwrap().iter().all(|(_, s)| *s == 200));
+}

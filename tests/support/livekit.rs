@@ -37,6 +37,49 @@ struct Inner {
     fail_next: u32,
     down: bool,
     next_sid: u64,
+    /// Where the webhooks of membership changes go, when a test turned them on.
+    webhooks: Option<tokio::sync::mpsc::UnboundedSender<serde_json::Value>>,
+    next_event: u64,
+}
+
+impl Inner {
+    /// Queues the webhook livekit-server would send for this change, when webhooks are on.
+    fn notify(&mut self, event: &str, room: &str, participant: Option<&proto::ParticipantInfo>) {
+        let Some(sender) = &self.webhooks else {
+            return;
+        };
+        self.next_event += 1;
+        let body = super::lk_event(
+            &format!("EV_fake_{}", self.next_event),
+            event,
+            room,
+            participant.map(|p| (p.identity.as_str(), p.sid.as_str())),
+            chrono::Utc::now().timestamp(),
+        );
+        let _ = sender.send(body);
+    }
+
+    /// Adds a participant to a room (creating it), with the webhooks that go with it.
+    fn add(&mut self, room: &str, participant: proto::ParticipantInfo) {
+        if !self.rooms.contains_key(room) {
+            self.rooms.insert(room.to_owned(), Vec::new());
+            self.notify("room_started", room, None);
+        }
+        self.notify("participant_joined", room, Some(&participant));
+        self.rooms
+            .get_mut(room)
+            .expect("just made")
+            .push(participant);
+    }
+
+    /// Takes a participant out of a room, with its webhook; `None` when it is not there.
+    fn take(&mut self, room: &str, identity: &str) -> Option<proto::ParticipantInfo> {
+        let people = self.rooms.get_mut(room)?;
+        let at = people.iter().position(|p| p.identity == identity)?;
+        let gone = people.remove(at);
+        self.notify("participant_left", room, Some(&gone));
+        Some(gone)
+    }
 }
 
 /// The running fake; cheap to clone.
@@ -77,19 +120,39 @@ impl FakeLiveKit {
             joined_at: chrono::Utc::now().timestamp(),
             ..Default::default()
         };
-        inner
-            .rooms
-            .entry(room.to_owned())
-            .or_default()
-            .push(participant);
+        inner.add(room, participant);
     }
 
     /// A participant leaves by itself.
     pub fn leave(&self, room: &str, identity: &str) {
-        let mut inner = self.inner.lock().unwrap();
-        if let Some(people) = inner.rooms.get_mut(room) {
-            people.retain(|p| p.identity != identity);
-        }
+        self.inner.lock().unwrap().take(room, identity);
+    }
+
+    /// From now on every change of rooms and membership (joins, leaves, and what RoomService
+    /// requests do) is told to `url` as livekit-server does: a signed webhook, in order.
+    /// Returns the log of deliveries (event, HTTP status).
+    pub fn send_webhooks_to(&self, url: String) -> Arc<Mutex<Vec<(String, u16)>>> {
+        let (sender, mut queued) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        let delivered = Arc::new(Mutex::new(Vec::new()));
+        let log = delivered.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while let Some(event) = queued.recv().await {
+                let body = event.to_string();
+                let status = client
+                    .post(&url)
+                    .header("content-type", "application/webhook+json")
+                    .header("authorization", super::sign_webhook(&body))
+                    .body(body)
+                    .send()
+                    .await
+                    .map_or(0, |r| r.status().as_u16());
+                let kind = event["event"].as_str().unwrap_or_default().to_owned();
+                log.lock().unwrap().push((kind, status));
+            }
+        });
+        self.inner.lock().unwrap().webhooks = Some(sender);
+        delivered
     }
 
     /// Identities now in a room.
@@ -242,7 +305,10 @@ async fn handle(
             }
             record(&mut inner, &req.name, None, None);
             maybe_fail!();
-            inner.rooms.entry(req.name.clone()).or_default();
+            if !inner.rooms.contains_key(&req.name) {
+                inner.rooms.insert(req.name.clone(), Vec::new());
+                inner.notify("room_started", &req.name, None);
+            }
             protobuf(proto::Room {
                 sid: format!("RM_{}", req.name),
                 name: req.name,
@@ -259,8 +325,15 @@ async fn handle(
             }
             record(&mut inner, &req.room, None, None);
             maybe_fail!();
-            match inner.rooms.remove(&req.room) {
-                Some(_) => protobuf(proto::DeleteRoomResponse::default()),
+            match inner.rooms.get(&req.room).cloned() {
+                Some(people) => {
+                    for p in people {
+                        inner.take(&req.room, &p.identity);
+                    }
+                    inner.rooms.remove(&req.room);
+                    inner.notify("room_finished", &req.room, None);
+                    protobuf(proto::DeleteRoomResponse::default())
+                }
                 None => twirp_error(StatusCode::NOT_FOUND, "not_found", "room not found"),
             }
         }
@@ -287,15 +360,13 @@ async fn handle(
             }
             record(&mut inner, &req.room, Some(&req.identity), None);
             maybe_fail!();
-            let Some(people) = inner.rooms.get_mut(&req.room) else {
+            if !inner.rooms.contains_key(&req.room) {
                 return twirp_error(StatusCode::NOT_FOUND, "not_found", "room not found");
-            };
-            let before = people.len();
-            people.retain(|p| p.identity != req.identity);
-            if people.len() == before {
-                return twirp_error(StatusCode::NOT_FOUND, "not_found", "participant not found");
             }
-            protobuf(proto::RemoveParticipantResponse::default())
+            match inner.take(&req.room, &req.identity) {
+                Some(_) => protobuf(proto::RemoveParticipantResponse::default()),
+                None => twirp_error(StatusCode::NOT_FOUND, "not_found", "participant not found"),
+            }
         }
         "MoveParticipant" => {
             let req = decode!(proto::MoveParticipantRequest);
@@ -310,13 +381,9 @@ async fn handle(
                 Some(&req.destination_room),
             );
             maybe_fail!();
-            let moved = inner.rooms.get_mut(&req.room).and_then(|people| {
-                let at = people.iter().position(|p| p.identity == req.identity)?;
-                Some(people.remove(at))
-            });
-            match moved {
+            match inner.take(&req.room, &req.identity) {
                 Some(p) => {
-                    inner.rooms.entry(req.destination_room).or_default().push(p);
+                    inner.add(&req.destination_room, p);
                     protobuf(proto::MoveParticipantResponse::default())
                 }
                 None => twirp_error(StatusCode::NOT_FOUND, "not_found", "participant not found"),

@@ -506,6 +506,13 @@ pub fn lk_event(
 }
 
 impl TestApp {
+    /// The fake LiveKit tells this app of every room and membership change, by webhook, as
+    /// livekit-server would; returns the log of deliveries (event, HTTP status).
+    pub fn livekit_sends_webhooks(&self) -> Arc<std::sync::Mutex<Vec<(String, u16)>>> {
+        self.livekit
+            .send_webhooks_to(format!("{}/v1/webhooks/livekit", self.base))
+    }
+
     /// Delivers a webhook, signed as LiveKit signs it.
     pub async fn webhook(&self, event: &Value) -> Reply {
         let body = event.to_string();
