@@ -849,3 +849,64 @@ async fn agents_and_frontends_neither_review_nor_read_reviews() {
     }
     assert_eq!(crate::support::count(&app.pool, "reviews").await, 1);
 }
+
+#[tokio::test]
+async fn of_two_revisions_or_versions_sent_at_once_one_wins_and_the_other_is_a_conflict() {
+    let app = TestApp::spawn().await;
+    create_scorecard(&app).await;
+    let (_, transfer) = app.ended_transfer("Jane", "agent_alice", "agent_bob").await;
+    let first = reviewed(
+        &app,
+        &transfer,
+        review(json!({"briefing": 2, "empathy": 2})),
+    )
+    .await;
+    let mut revision = review(json!({"briefing": 4, "empathy": 4}));
+    revision["supersedes"] = first["id"].clone();
+    let (a, b) = tokio::join!(
+        post_review(&app, &transfer, revision.clone()),
+        post_review(&app, &transfer, revision.clone())
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{} {}",
+        a.body,
+        b.body
+    );
+    let current = app.get(&format!("/v1/transfers/{transfer}/reviews")).await;
+    assert_eq!(current.body["items"].as_array().unwrap().len(), 1);
+
+    let version = json!({"criteria": warm_transfer_criteria()});
+    let path = "/v1/scorecards/warm-transfer/versions";
+    let (a, b) = tokio::join!(
+        app.post(path, version.clone()),
+        app.post(path, version.clone())
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert!(
+        statuses == [StatusCode::CREATED, StatusCode::CREATED]
+            || statuses == [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{} {}",
+        a.body,
+        b.body
+    );
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version::bigint FROM scorecards ORDER BY version")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let expected: Vec<i64> = (1..=statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count() as i64
+        + 1)
+        .collect();
+    assert_eq!(
+        versions, expected,
+        "versions are numbered without gaps or twins"
+    );
+}
