@@ -245,6 +245,7 @@ pub async fn create_review(
     let notes = v.check_opt("notes", request.notes.as_deref(), |n| {
         bounded_text(n, MAX_NOTES_CHARS)
     });
+    let scorecard_name = v.check("scorecard", parse_scorecard_name(&request.scorecard));
     let segment_id = v.check_opt("segment_id", request.segment_id.as_deref(), |s| {
         bounded_text(s, MAX_NAME_CHARS)
     });
@@ -260,7 +261,8 @@ pub async fn create_review(
     if request.scorecard_version.is_some_and(|n| n < 1) {
         v.fail("scorecard_version", "must be at least 1");
     }
-    let (Some(notes), Some(segment_id)) = (notes, segment_id) else {
+    let (Some(scorecard_name), Some(notes), Some(segment_id)) = (scorecard_name, notes, segment_id)
+    else {
         return Err(v.into_error());
     };
     v.finish()?;
@@ -282,11 +284,11 @@ pub async fn create_review(
     let (reviewer, reviewer_key_id) =
         reviewer(&mut tx, principal, request.reviewer.as_deref()).await?;
     let scorecard =
-        store::get_scorecard(&mut *tx, &request.scorecard, request.scorecard_version).await?;
+        store::get_scorecard(&mut *tx, &scorecard_name, request.scorecard_version).await?;
     let Some(scorecard) = scorecard else {
         let message = match request.scorecard_version {
-            Some(n) => format!("scorecard {} has no version {n}", request.scorecard),
-            None => format!("no scorecard is named {}", request.scorecard),
+            Some(n) => format!("scorecard {scorecard_name} has no version {n}"),
+            None => format!("no scorecard is named {scorecard_name}"),
         };
         return Err(ApiError::invalid("scorecard", message));
     };
@@ -400,6 +402,11 @@ pub async fn list_reviews(db: &PgPool, query: ReviewListQuery) -> Result<Page<Re
     let reviewer = v.check_opt("reviewer", query.reviewer.as_deref(), |r| {
         Identity::parse(r).map(Identity::into_inner)
     });
+    let scorecard = v.check_opt(
+        "scorecard",
+        query.scorecard.as_deref(),
+        parse_scorecard_name,
+    );
     for (field, score) in [
         ("min_score", query.min_score),
         ("max_score", query.max_score),
@@ -416,7 +423,7 @@ pub async fn list_reviews(db: &PgPool, query: ReviewListQuery) -> Result<Page<Re
     if query.scorecard_version.is_some() && query.scorecard.is_none() {
         v.fail("scorecard_version", "needs scorecard");
     }
-    let (Some(agent), Some(reviewer)) = (agent, reviewer) else {
+    let (Some(agent), Some(reviewer), Some(scorecard)) = (agent, reviewer, scorecard) else {
         return Err(v.into_error());
     };
     v.finish()?;
@@ -424,7 +431,7 @@ pub async fn list_reviews(db: &PgPool, query: ReviewListQuery) -> Result<Page<Re
         transfer_id: None,
         agent,
         reviewer,
-        scorecard: query.scorecard,
+        scorecard,
         scorecard_version: query.scorecard_version,
         min_score: query.min_score,
         max_score: query.max_score,

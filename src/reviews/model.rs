@@ -176,7 +176,7 @@ pub struct Review {
 }))]
 pub struct CreateReview {
     /// The scorecard's name.
-    #[schema(example = "warm-transfer")]
+    #[schema(example = "warm-transfer", pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub scorecard: String,
     /// The version scored on; the latest by default.
     #[schema(minimum = 1)]
@@ -229,6 +229,7 @@ pub struct ReviewListQuery {
     #[param(max_length = 128)]
     pub reviewer: Option<String>,
     /// Only reviews on this scorecard.
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub scorecard: Option<String>,
     /// Only reviews on this version of `scorecard`.
     #[param(minimum = 1)]

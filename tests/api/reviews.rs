@@ -274,6 +274,10 @@ async fn scores_must_match_the_scorecard_version_exactly() {
             vec!["scorecard"],
         ),
         (
+            json!({"scorecard": "No such name", "scores": {}, "reviewer": "dana"}),
+            vec!["scorecard"],
+        ),
+        (
             json!({"scorecard": "warm-transfer", "scorecard_version": 7,
                    "scores": {"briefing": 5, "empathy": 5}, "reviewer": "dana"}),
             vec!["scorecard"],
@@ -571,6 +575,7 @@ async fn reviews_are_listed_newest_first_by_agent_reviewer_scorecard_score_and_t
         "?min_score=101",
         "?min_score=60&max_score=40",
         "?scorecard_version=1",
+        "?scorecard=Not%20a%20name",
         "?created_after=yesterday",
         "?cursor=nonsense",
         "?limit=0",
