@@ -10,7 +10,8 @@
 //!    models, never services;
 //! 4. services, each using records of any resource and only the services listed before it:
 //!    `participants`, `transcripts`, `summaries`, `transfers`, `calls` (a call's life, ending it
-//!    ends its transfer), `tokens`, `webhooks`, `events`, `jobs` (the worker), `compat`;
+//!    ends its transfer), `tokens`, `webhooks`, `events`, `reviews` (QA scorecards and reviews
+//!    of ended transfers), `jobs` (the worker), `compat`;
 //! 5. each module's `routes`, then `router`, which assembles them, and `serve` here.
 
 pub mod agents;
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pagination;
 pub mod participants;
+pub mod reviews;
 pub mod rooms;
 pub mod router;
 pub mod secrets;

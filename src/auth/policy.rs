@@ -66,6 +66,16 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/api-keys", Roles(ADMIN)),
     ("POST", "/v1/api-keys", Roles(ADMIN)),
     ("DELETE", "/v1/api-keys/{id}", Roles(ADMIN)),
+    // QA: supervisors keep the scorecards and review transfers; agents do not grade themselves.
+    ("GET", "/v1/scorecards", Roles(OVERSIGHT)),
+    ("POST", "/v1/scorecards", Roles(OVERSIGHT)),
+    ("GET", "/v1/scorecards/{name}", Roles(OVERSIGHT)),
+    ("POST", "/v1/scorecards/{name}/versions", Roles(OVERSIGHT)),
+    ("GET", "/v1/transfers/{id}/reviews", Roles(OVERSIGHT)),
+    ("POST", "/v1/transfers/{id}/reviews", Roles(OVERSIGHT)),
+    ("GET", "/v1/reviews", Roles(OVERSIGHT)),
+    ("GET", "/v1/reviews/queue", Roles(OVERSIGHT)),
+    ("GET", "/v1/reviews/{id}", Roles(OVERSIGHT)),
     // The prototype's routes.
     ("GET", "/", Public),
     ("GET", "/health", Public),

@@ -16,6 +16,7 @@ mod jobs;
 mod matrix;
 mod migrations;
 mod openapi;
+mod reviews;
 mod rooms;
 mod secrets;
 mod structure;

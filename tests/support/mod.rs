@@ -664,3 +664,37 @@ impl TestApp {
             .expect("the database's statistics")
     }
 }
+
+impl TestApp {
+    /// Like [`TestApp::api_key`], with the key's label chosen (`None`: no label).
+    pub async fn api_key_labelled(&self, role: &str, label: Option<&str>) -> String {
+        let request = serde_json::from_value(serde_json::json!({"role": role, "label": label}))
+            .expect("key request");
+        let created = warmline::auth::create_key(&self.pool, request)
+            .await
+            .expect("create key");
+        eventually("the app requires API keys", || async {
+            self.get("/v1/calls").await.status == StatusCode::UNAUTHORIZED
+        })
+        .await;
+        created.secret
+    }
+
+    /// A transfer of a new call of `caller` from `from` to `to`, cancelled by `from` (an ended
+    /// transfer, open mode): the call and the transfer's id.
+    pub async fn ended_transfer(&self, caller: &str, from: &str, to: &str) -> (Value, String) {
+        let call = self.call_with_agent(caller, from).await;
+        let created = self
+            .start_transfer(&call, from, to, serde_json::json!({}))
+            .await;
+        let transfer = id(&created["transfer"]);
+        let cancelled = self
+            .post(
+                &format!("/v1/transfers/{transfer}/cancel"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+        (call, transfer)
+    }
+}
