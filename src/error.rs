@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 
 /// SQLSTATE raised by the transfer state-machine trigger for a transition it does not allow.
 pub const SQLSTATE_TRANSITION_REFUSED: &str = "WL001";
-/// SQLSTATE raised when something tries to change an append-only record (events, summaries).
+/// SQLSTATE raised when something tries to change an append-only record (events, summaries,
+/// reviews, scorecards).
 pub const SQLSTATE_APPEND_ONLY: &str = "WL002";
 
 /// Seconds a client is told to wait (`Retry-After`) before retrying a 503: long enough for a
@@ -285,6 +286,9 @@ impl From<sqlx::Error> for ApiError {
                     current_state: current,
                 };
             }
+            if code == SQLSTATE_APPEND_ONLY {
+                return Self::conflict(format!("refused: {}", db.message()));
+            }
             if let Some(mapped) = db.constraint().and_then(constraint_error) {
                 return mapped;
             }
@@ -306,6 +310,21 @@ fn constraint_error(constraint: &str) -> Option<ApiError> {
         "transfers_briefing_room_key" | "calls_room_name_key" => {
             conflict("that room name is already in use")
         }
+        "reviews_supersedes_key" | "reviews_superseded_by_key" => {
+            conflict("that review has been revised already")
+        }
+        "scorecards_pkey" => {
+            conflict("that scorecard version was just made by another request; retry")
+        }
+        "reviews_scorecard_fk" => Some(ApiError::invalid("scorecard", "no such scorecard version")),
+        "reviews_segment_fk" => Some(ApiError::invalid(
+            "segment_id",
+            "not a segment of this call",
+        )),
+        "reviews_supersedes_fk" => Some(ApiError::invalid(
+            "supersedes",
+            "not a review of this transfer",
+        )),
         _ => None,
     }
 }
@@ -364,8 +383,24 @@ mod tests {
             assert_eq!(status_of(code), StatusCode::UNPROCESSABLE_ENTITY, "{code}");
         }
         assert_eq!(status_of("XX000"), StatusCode::INTERNAL_SERVER_ERROR);
+        // A raw append-only refusal (the service checks first) is still the client's conflict.
+        assert_eq!(status_of(SQLSTATE_APPEND_ONLY), StatusCode::CONFLICT);
         let pool = ApiError::from(sqlx::Error::PoolTimedOut);
         assert_eq!(pool.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn the_review_constraints_explain_themselves() {
+        let status = |c: &str| constraint_error(c).map(|e| e.status());
+        assert_eq!(status("reviews_supersedes_key"), Some(StatusCode::CONFLICT));
+        assert_eq!(status("scorecards_pkey"), Some(StatusCode::CONFLICT));
+        for c in [
+            "reviews_scorecard_fk",
+            "reviews_segment_fk",
+            "reviews_supersedes_fk",
+        ] {
+            assert_eq!(status(c), Some(StatusCode::UNPROCESSABLE_ENTITY), "{c}");
+        }
     }
 
     #[test]
