@@ -49,7 +49,7 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/calls/{id}/transcript", Roles(STAFF)),
     ("POST", "/v1/calls/{id}/transcript", Roles(PARTIES)),
     ("POST", "/v1/calls/{id}/transfers", Roles(AGENTS)),
-    ("GET", "/v1/events", Roles(OVERSIGHT)),
+    ("GET", "/v1/events", Roles(STAFF)),
     ("GET", "/v1/rooms/{room}/participants", Roles(STAFF)),
     ("POST", "/v1/tokens", Roles(PARTIES)),
     ("GET", "/v1/transfers", Roles(STAFF)),

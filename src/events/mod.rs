@@ -70,6 +70,23 @@ pub async fn stream(
     {
         return Err(ApiError::invalid("kind", "must be 1 to 100 characters"));
     }
+    let mut query = query;
+    if let Some(agent) = query.agent.as_deref() {
+        crate::domain::Identity::parse(agent).map_err(|m| ApiError::invalid("agent", m))?;
+    }
+    // An agent key follows its own calls and offers, never another agent's.
+    if let Some(own) = principal.agent() {
+        match query.agent.as_deref() {
+            Some(asked) if asked.trim() != own => {
+                return Err(ApiError::Forbidden(format!(
+                    "this key is agent {own}; it may not follow {}'s events",
+                    asked.trim()
+                )));
+            }
+            _ => query.agent = Some(own.to_owned()),
+        }
+    }
+    query.agent = query.agent.map(|a| a.trim().to_owned());
     // A key holds a bounded number of streams; the slot lives as long as the stream.
     let slot = match principal.key_id() {
         Some(key) => Some(
@@ -120,6 +137,10 @@ fn wanted(query: &EventStreamQuery, event: &Event) -> bool {
             .kind
             .as_deref()
             .is_none_or(|prefix| event.kind.starts_with(prefix))
+        && query
+            .agent
+            .as_deref()
+            .is_none_or(|agent| event.agents.iter().any(|a| a == agent))
 }
 
 /// The settled part of the log a resuming stream still has to read from the table.

@@ -26,6 +26,11 @@ pub struct Event {
     #[schema(value_type = Object)]
     pub data: sqlx::types::Json<Value>,
     pub created_at: DateTime<Utc>,
+    /// The agents the event's call had had when the event was read (for `agent=` streams).
+    #[serde(skip)]
+    #[schema(ignore)]
+    #[sqlx(default)]
+    pub agents: Vec<String>,
 }
 
 /// Paging through a timeline, oldest first.
@@ -51,6 +56,10 @@ pub struct EventStreamQuery {
     pub transfer_id: Option<Uuid>,
     /// Only events whose kind starts with this (`transfer.`, `participant.`, `summary.created`).
     pub kind: Option<String>,
+    /// Only events of calls this agent has been on, offers of transfers to it included (an
+    /// agent key's stream is always its own agent's).
+    #[param(min_length = 1, max_length = 128)]
+    pub agent: Option<String>,
     /// Start after this event id (replaying what came since); by default, only new events.
     /// The `Last-Event-ID` header, sent by reconnecting clients, takes precedence.
     pub after: Option<i64>,

@@ -33,12 +33,14 @@ pub async fn list_after(
     limit: i64,
 ) -> sqlx::Result<Vec<Event>> {
     sqlx::query_as(
-        "SELECT id, call_id, transfer_id, kind, data, created_at FROM events
-         WHERE id > $1 AND id <= $2
-           AND ($3::uuid IS NULL OR call_id = $3)
-           AND ($4::uuid IS NULL OR transfer_id = $4)
-           AND ($5::text IS NULL OR starts_with(kind, $5))
-         ORDER BY id LIMIT $6",
+        "SELECT e.id, e.call_id, e.transfer_id, e.kind, e.data, e.created_at, c.agents
+         FROM events e JOIN calls c ON c.id = e.call_id
+         WHERE e.id > $1 AND e.id <= $2
+           AND ($3::uuid IS NULL OR e.call_id = $3)
+           AND ($4::uuid IS NULL OR e.transfer_id = $4)
+           AND ($5::text IS NULL OR starts_with(e.kind, $5))
+           AND ($7::text IS NULL OR $7 = ANY (c.agents))
+         ORDER BY e.id LIMIT $6",
     )
     .bind(after)
     .bind(until)
@@ -46,6 +48,7 @@ pub async fn list_after(
     .bind(filter.transfer_id)
     .bind(&filter.kind)
     .bind(limit)
+    .bind(&filter.agent)
     .fetch_all(db)
     .await
 }
@@ -87,12 +90,14 @@ pub async fn read_log(
              FROM seen
          )
          SELECT m.oldest_running, m.drawn, m.marker,
-                e.id, e.call_id, e.transfer_id, e.kind, e.data, e.created_at
+                e.id, e.call_id, e.transfer_id, e.kind, e.data, e.created_at, e.agents
          FROM marked m
          LEFT JOIN LATERAL (
-             SELECT id, call_id, transfer_id, kind, data, created_at FROM events
-             WHERE id > $1 AND id <> ALL($2)
-             ORDER BY id LIMIT $3
+             SELECT events.id, events.call_id, events.transfer_id, events.kind, events.data,
+                    events.created_at, calls.agents
+             FROM events JOIN calls ON calls.id = events.call_id
+             WHERE events.id > $1 AND events.id <> ALL($2)
+             ORDER BY events.id LIMIT $3
          ) e ON true
          ORDER BY e.id",
     )
@@ -120,6 +125,7 @@ pub async fn read_log(
                 kind: row.try_get("kind")?,
                 data: row.try_get("data")?,
                 created_at: row.try_get("created_at")?,
+                agents: row.try_get("agents")?,
             });
         }
     }

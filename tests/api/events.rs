@@ -15,7 +15,24 @@ pub(crate) struct EventStream {
 
 impl EventStream {
     pub(crate) async fn open(app: &TestApp, query: &str, last_event_id: Option<&str>) -> Self {
+        Self::open_with(app, query, last_event_id, None).await
+    }
+
+    /// A stream opened with an API key.
+    pub(crate) async fn open_as(app: &TestApp, key: &str, query: &str) -> Self {
+        Self::open_with(app, query, None, Some(key)).await
+    }
+
+    async fn open_with(
+        app: &TestApp,
+        query: &str,
+        last_event_id: Option<&str>,
+        key: Option<&str>,
+    ) -> Self {
         let mut request = app.client.get(format!("{}/v1/events{query}", app.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
         if let Some(last) = last_event_id {
             request = request.header("last-event-id", last);
         }
@@ -168,6 +185,7 @@ async fn bad_stream_parameters_are_422() {
         "?after=-1",
         "?call_id=nope",
         "?kind=",
+        "?agent=",
         "?colour=red",
         "?kind=a%00b",
     ] {
@@ -384,4 +402,94 @@ async fn idle_streams_cost_the_database_no_query_per_event() {
     eprintln!(
         "commits over {WRITES} writes: {without} with no stream, {with} with {STREAMS} idle streams"
     );
+}
+
+/// A call taken by `from`, transferred to `to`, set up with an admin key; returns (call, transfer).
+async fn offer(app: &TestApp, admin: &str, caller: &str, from: &str, to: &str) -> (String, String) {
+    use crate::support::Body;
+    use reqwest::Method;
+    let call = app
+        .send_as(
+            admin,
+            Method::POST,
+            "/v1/calls",
+            Body::Json(json!({"caller_name": caller})),
+        )
+        .await;
+    assert_eq!(call.status, StatusCode::CREATED, "{}", call.body);
+    let call_id = id(&call.body);
+    let joined = app
+        .send_as(
+            admin,
+            Method::POST,
+            &format!("/v1/calls/{call_id}/join"),
+            Body::Json(json!({"identity": from, "role": "agent"})),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
+    let created = app
+        .send_as(
+            admin,
+            Method::POST,
+            &format!("/v1/calls/{call_id}/transfers"),
+            Body::Json(json!({"from_agent": from, "to_agent": to})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    (call_id, id(&created.body["transfer"]))
+}
+
+#[tokio::test]
+async fn an_agent_key_is_told_of_its_own_offers_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    for agent in ["agent_alice", "agent_bob", "agent_carol"] {
+        app.register_agent(agent).await;
+    }
+    let admin = app.api_key("admin", None).await;
+    let bob = app.api_key("agent", Some("agent_bob")).await;
+    let mut bobs = EventStream::open_as(&app, &bob, "").await;
+    let mut supervisors = EventStream::open_as(
+        &app,
+        &app.api_key("supervisor", None).await,
+        "?agent=agent_bob&kind=transfer.",
+    )
+    .await;
+
+    let (not_bobs_call, _) = offer(&app, &admin, "Jane", "agent_alice", "agent_carol").await;
+    let (bobs_call, to_bob) = offer(&app, &admin, "Omar", "agent_alice", "agent_bob").await;
+
+    // Bob's stream: the offer to him arrives, and nothing of a call he was never on.
+    loop {
+        let (_, kind, data) = bobs.next().await;
+        assert_ne!(data["call_id"], not_bobs_call.as_str(), "{kind}: {data}");
+        if kind == "transfer.initiated" {
+            assert_eq!(data["transfer_id"], to_bob.as_str());
+            assert_eq!(data["data"]["to_agent"], "agent_bob");
+            break;
+        }
+    }
+    // A supervisor may follow one agent the same way.
+    let (_, kind, data) = supervisors.next().await;
+    assert_eq!(kind, "transfer.initiated");
+    assert_eq!(data["call_id"], bobs_call.as_str());
+
+    // An agent key never follows another agent.
+    let refused = app
+        .client
+        .get(format!("{}/v1/events?agent=agent_alice", app.base))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    // A frontend key follows no one.
+    let frontend = app.api_key("frontend", None).await;
+    let refused = app
+        .client
+        .get(format!("{}/v1/events", app.base))
+        .bearer_auth(&frontend)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
