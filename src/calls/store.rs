@@ -1,6 +1,6 @@
 //! SQL for calls.
 
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall};
@@ -63,45 +63,119 @@ pub struct CallFilter {
     pub created_by: Option<Uuid>,
 }
 
+/// How many full-text matches [`list`] gathers before it takes the search term for a common
+/// one. Up to this many, sorting the matching calls is quicker than walking the newest calls;
+/// past it, matching calls are dense enough that the walk finds a page in a few hundred rows.
+const SEARCH_CANDIDATES: i64 = 2000;
+
+/// The call's own searchable text, as `calls_search_idx` indexes it.
+const CALL_TEXT: &str = "to_tsvector('simple', caller_name || ' ' || COALESCE(issue, ''))";
+
 /// Calls newest first, starting after `after`, at most `limit` rows.
+///
+/// With `q`, the calls whose transcript, summaries or own name and issue match are looked up
+/// first through the full-text indexes; the filters and the order then apply to those few.
+/// When a term matches more than [`SEARCH_CANDIDATES`] rows, the newest calls are walked
+/// instead, each checked for a match, which stops as soon as the page is full.
 pub async fn list(
-    db: impl PgExecutor<'_>,
+    db: &mut PgConnection,
     filter: &CallFilter,
     after: Option<CallCursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<Call>> {
-    let (after_at, after_id) = after.unzip();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE ($1::text IS NULL OR status = $1)
-           AND ($2::text IS NULL OR lower(caller_name) = lower($2))
-           AND ($3::timestamptz IS NULL OR created_at >= $3)
-           AND ($4::timestamptz IS NULL OR created_at < $4)
-           AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
-           AND ($8::text IS NULL
-                OR to_tsvector('simple', caller_name || ' ' || COALESCE(issue, '')) @@ websearch_to_tsquery('simple', $8)
-                OR EXISTS (SELECT 1 FROM transcript_segments t
-                           WHERE t.call_id = calls.id AND t.search @@ websearch_to_tsquery('simple', $8))
-                OR EXISTS (SELECT 1 FROM summaries s
-                           WHERE s.call_id = calls.id AND s.search @@ websearch_to_tsquery('simple', $8)))
-           AND ($9::text IS NULL OR $9 = ANY (agents) OR status = $11)
-           AND ($10::uuid IS NULL OR created_by = $10)
-         ORDER BY created_at DESC, id DESC
-         LIMIT $7"
+    let Some(q) = filter.q.as_deref() else {
+        let mut sql = select_calls(filter, after);
+        return finish(&mut sql, limit).fetch_all(db).await;
+    };
+    let mut candidates: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT call_id FROM (
+             SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
+             UNION ALL
+             SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
+             UNION ALL
+             SELECT id FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)
+         ) AS matches LIMIT $2"
     )))
-    .bind(filter.status)
-    .bind(&filter.caller)
-    .bind(filter.created_after)
-    .bind(filter.created_before)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit)
-    .bind(&filter.q)
-    .bind(&filter.visible_to_agent)
-    .bind(filter.created_by)
-    .bind(CallStatus::Waiting)
-    .fetch_all(db)
-    .await
+    .bind(q)
+    .bind(SEARCH_CANDIDATES + 1)
+    // The plan depends on how common the term is: never a generic plan.
+    .persistent(false)
+    .fetch_all(&mut *db)
+    .await?;
+    let mut sql = select_calls(filter, after);
+    if candidates.len() as i64 > SEARCH_CANDIDATES {
+        sql.push(format!(
+            " AND ({CALL_TEXT} @@ websearch_to_tsquery('simple', "
+        ))
+        .push_bind(q)
+        .push(
+            ") OR EXISTS (SELECT 1 FROM transcript_segments t WHERE t.call_id = calls.id
+                              AND t.search @@ websearch_to_tsquery('simple', ",
+        )
+        .push_bind(q)
+        .push(
+            ")) OR EXISTS (SELECT 1 FROM summaries s WHERE s.call_id = calls.id
+                               AND s.search @@ websearch_to_tsquery('simple', ",
+        )
+        .push_bind(q)
+        .push(")))");
+    } else {
+        candidates.sort_unstable();
+        candidates.dedup();
+        sql.push(" AND id = ANY(").push_bind(candidates).push(")");
+    }
+    finish(&mut sql, limit)
+        .persistent(false)
+        .fetch_all(db)
+        .await
+}
+
+/// `SELECT … FROM calls WHERE` the filters that are set, and only those: a prepared statement
+/// with `$n IS NULL OR …` for absent filters gets a generic plan that serves none of them.
+fn select_calls(filter: &CallFilter, after: Option<CallCursor>) -> QueryBuilder<Postgres> {
+    let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
+    if let Some(status) = filter.status {
+        sql.push(" AND status = ").push_bind(status);
+    }
+    if let Some(caller) = &filter.caller {
+        sql.push(" AND lower(caller_name) = lower(")
+            .push_bind(caller.clone())
+            .push(")");
+    }
+    if let Some(from) = filter.created_after {
+        sql.push(" AND created_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.created_before {
+        sql.push(" AND created_at < ").push_bind(to);
+    }
+    if let Some((at, id)) = after {
+        sql.push(" AND (created_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    if let Some(agent) = &filter.visible_to_agent {
+        sql.push(" AND (")
+            .push_bind(agent.clone())
+            .push(" = ANY (agents) OR status = ")
+            .push_bind(CallStatus::Waiting)
+            .push(")");
+    }
+    if let Some(key) = filter.created_by {
+        sql.push(" AND created_by = ").push_bind(key);
+    }
+    sql
+}
+
+/// The order keyset pagination relies on, and the page size.
+fn finish(
+    sql: &mut QueryBuilder<Postgres>,
+    limit: i64,
+) -> sqlx::query::QueryAs<'_, Postgres, Call, sqlx::postgres::PgArguments> {
+    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    sql.build_query_as()
 }
 
 /// Ends a call that has not ended; `None` when it had already ended (or does not exist).
@@ -154,6 +228,10 @@ pub async fn resume_after_transfer(
     Ok(())
 }
 
+/// Calls not yet ended: the predicate of `calls_open_idx`, written as a literal so that every
+/// plan, generic or not, can use that index.
+const OPEN: &str = "status <> 'ended'";
+
 /// Calls not yet ended, newest first; with `visible_to_agent`, those the agent has been on or
 /// that wait for an agent; with `created_by`, those that key started.
 pub async fn list_open(
@@ -164,15 +242,14 @@ pub async fn list_open(
 ) -> sqlx::Result<Vec<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM calls
-         WHERE status = ANY($4)
-           AND ($2::text IS NULL OR $2 = ANY (agents) OR status = $5)
+         WHERE {OPEN}
+           AND ($2::text IS NULL OR $2 = ANY (agents) OR status = $4)
            AND ($3::uuid IS NULL OR created_by = $3)
          ORDER BY created_at DESC, id DESC LIMIT $1"
     )))
     .bind(limit)
     .bind(visible_to_agent)
     .bind(created_by)
-    .bind(&CallStatus::OPEN[..])
     .bind(CallStatus::Waiting)
     .fetch_all(db)
     .await
@@ -236,15 +313,14 @@ pub async fn open_overviews(
 ) -> sqlx::Result<Vec<CallOverview>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{OVERVIEW}
-         WHERE c.status = ANY($4)
-           AND ($2::text IS NULL OR $2 = ANY (c.agents) OR c.status = $5)
+         WHERE c.{OPEN}
+           AND ($2::text IS NULL OR $2 = ANY (c.agents) OR c.status = $4)
            AND ($3::uuid IS NULL OR c.created_by = $3)
          ORDER BY c.created_at DESC, c.id DESC LIMIT $1"
     )))
     .bind(limit)
     .bind(visible_to_agent)
     .bind(created_by)
-    .bind(&CallStatus::OPEN[..])
     .bind(CallStatus::Waiting)
     .fetch_all(db)
     .await
