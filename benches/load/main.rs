@@ -1,0 +1,72 @@
+//! The load benchmark, run on demand: `cargo bench --bench load [-- OPTIONS]`.
+//!
+//! Starts the real binary on a random port against a fresh database (and the test fake of
+//! LiveKit), drives each scenario with concurrent HTTP clients, and prints one table.
+//! Machines here are shared and noisy, so rates are also given as a ratio to `/healthz`
+//! measured in the same run: compare ratios, not raw numbers.
+//!
+//! Options: `--lifecycles N` (default 1000), `--concurrency C` (16).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod flow;
+mod harness;
+mod statements;
+
+use harness::{Row, Service, arg};
+
+#[tokio::main]
+async fn main() {
+    // RUST_LOG=error shows what went wrong if a scenario fails.
+    warmline::telemetry::init(false);
+    let lifecycles: usize = arg("--lifecycles", 1000);
+    let concurrency: usize = arg("--concurrency", 16);
+    let mut rows: Vec<Row> = Vec::new();
+
+    let service = Service::start(None, &[]).await;
+    let baseline = service.baseline(lifecycles * 10, concurrency).await;
+    let healthz = baseline.per_second;
+    rows.push(baseline);
+
+    let (row, routes) = flow::run_flow(
+        &service,
+        "prototype flow (lifecycles)",
+        lifecycles,
+        concurrency,
+        |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
+    )
+    .await;
+    rows.push(row);
+    rows.extend(routes);
+
+    let (row, routes) = flow::run_flow(
+        &service,
+        "/v1 lifecycle (lifecycles)",
+        lifecycles,
+        concurrency,
+        |c, b, n, r| async move { flow::v1_lifecycle(&c, &b, n, &r).await },
+    )
+    .await;
+    rows.push(row);
+    rows.extend(routes);
+    rows.push(Row::note(
+        "service RSS after the flows",
+        format!("{} MiB (pid {})", service.rss_kib() / 1024, service.pid()),
+    ));
+    service.stop();
+
+    let cost = statements::count(20, &[], |c, b, n, r| async move {
+        flow::prototype_lifecycle(&c, &b, n, &r).await
+    })
+    .await;
+    rows.extend(cost.rows("prototype flow"));
+    let cost = statements::count(20, &[], |c, b, n, r| async move {
+        flow::v1_lifecycle(&c, &b, n, &r).await
+    })
+    .await;
+    rows.extend(cost.rows("/v1 lifecycle"));
+
+    println!("\nlifecycles {lifecycles}, concurrency {concurrency}\n");
+    harness::print(&rows, healthz);
+}
