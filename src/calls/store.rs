@@ -63,20 +63,25 @@ pub struct CallFilter {
     pub created_by: Option<Uuid>,
 }
 
-/// How many full-text matches [`list`] gathers before it takes the search term for a common
-/// one. Up to this many, sorting the matching calls is quicker than walking the newest calls;
-/// past it, matching calls are dense enough that the walk finds a page in a few hundred rows.
-const SEARCH_CANDIDATES: i64 = 2000;
+/// How many of the newest calls (that pass the filters) a search checks one by one before it
+/// looks its term up in the full-text indexes: a common term fills a page within them.
+const SEARCH_RECENT: i64 = 500;
+
+/// How many full-text matches a search gathers before it takes its term for a common one and
+/// walks all calls, newest first, checking each. Gathering costs about as much per match as
+/// the walk costs per call; the walk reads about `limit` × calls / matches calls.
+const SEARCH_CANDIDATES: i64 = 5000;
 
 /// The call's own searchable text, as `calls_search_idx` indexes it.
 const CALL_TEXT: &str = "to_tsvector('simple', caller_name || ' ' || COALESCE(issue, ''))";
 
 /// Calls newest first, starting after `after`, at most `limit` rows.
 ///
-/// With `q`, the calls whose transcript, summaries or own name and issue match are looked up
-/// first through the full-text indexes; the filters and the order then apply to those few.
-/// When a term matches more than [`SEARCH_CANDIDATES`] rows, the newest calls are walked
-/// instead, each checked for a match, which stops as soon as the page is full.
+/// With `q`, a search runs in up to three steps, each exact, stopping at the first that can
+/// answer: the newest [`SEARCH_RECENT`] calls checked one by one (a common term fills the
+/// page there); the matching calls looked up through the full-text indexes when there are
+/// at most [`SEARCH_CANDIDATES`] matches, then filtered and sorted; otherwise every call
+/// walked newest first until the page is full.
 pub async fn list(
     db: &mut PgConnection,
     filter: &CallFilter,
@@ -84,9 +89,28 @@ pub async fn list(
     limit: i64,
 ) -> sqlx::Result<Vec<Call>> {
     let Some(q) = filter.q.as_deref() else {
-        let mut sql = select_calls(filter, after);
+        let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
+        push_filters(&mut sql, filter, after);
         return finish(&mut sql, limit).fetch_all(db).await;
     };
+    // Any match outside the newest calls is older than all of them: a full page found among
+    // them is the page.
+    let mut sql = QueryBuilder::new(format!(
+        "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE true"
+    ));
+    push_filters(&mut sql, filter, after);
+    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(SEARCH_RECENT)
+        .push(") AS calls WHERE true");
+    push_match(&mut sql, q);
+    // Every search statement is planned for its term (a generic plan fits no term).
+    let recent = finish(&mut sql, limit)
+        .persistent(false)
+        .fetch_all(&mut *db)
+        .await?;
+    if recent.len() as i64 >= limit {
+        return Ok(recent);
+    }
     let mut candidates: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT call_id FROM (
              SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
@@ -98,42 +122,61 @@ pub async fn list(
     )))
     .bind(q)
     .bind(SEARCH_CANDIDATES + 1)
-    // The plan depends on how common the term is: never a generic plan.
     .persistent(false)
     .fetch_all(&mut *db)
     .await?;
-    let mut sql = select_calls(filter, after);
-    if candidates.len() as i64 > SEARCH_CANDIDATES {
-        sql.push(format!(
-            " AND ({CALL_TEXT} @@ websearch_to_tsquery('simple', "
-        ))
-        .push_bind(q)
-        .push(
-            ") OR EXISTS (SELECT 1 FROM transcript_segments t WHERE t.call_id = calls.id
-                              AND t.search @@ websearch_to_tsquery('simple', ",
-        )
-        .push_bind(q)
-        .push(
-            ")) OR EXISTS (SELECT 1 FROM summaries s WHERE s.call_id = calls.id
-                               AND s.search @@ websearch_to_tsquery('simple', ",
-        )
-        .push_bind(q)
-        .push(")))");
+    let mut sql = if candidates.len() as i64 > SEARCH_CANDIDATES {
+        let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
+        push_filters(&mut sql, filter, after);
+        push_match(&mut sql, q);
+        sql
     } else {
         candidates.sort_unstable();
         candidates.dedup();
-        sql.push(" AND id = ANY(").push_bind(candidates).push(")");
-    }
+        // Fenced (OFFSET 0) so the candidates are read by id and then sorted, never found by
+        // walking the newest calls for them.
+        let mut sql = QueryBuilder::new(format!(
+            "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE id = ANY("
+        ));
+        sql.push_bind(candidates).push(")");
+        push_filters(&mut sql, filter, after);
+        sql.push(" OFFSET 0) AS matching");
+        sql
+    };
     finish(&mut sql, limit)
         .persistent(false)
         .fetch_all(db)
         .await
 }
 
-/// `SELECT … FROM calls WHERE` the filters that are set, and only those: a prepared statement
-/// with `$n IS NULL OR …` for absent filters gets a generic plan that serves none of them.
-fn select_calls(filter: &CallFilter, after: Option<CallCursor>) -> QueryBuilder<Postgres> {
-    let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
+/// `AND` the call (as `calls`) matches `q`: its name and issue, a segment or a summary.
+///
+/// `ts_match_vq` is `@@` in a form no index serves, so the planner checks the few texts of
+/// each call it walks instead of reading the term's whole posting list (or hashing every
+/// match) once per call; the UNION ALL keeps the check per call too.
+fn push_match(sql: &mut QueryBuilder<Postgres>, q: &str) {
+    sql.push(" AND (to_tsvector('simple', calls.caller_name || ' ' || COALESCE(calls.issue, ''))")
+        .push(" @@ websearch_to_tsquery('simple', ")
+        .push_bind(q.to_owned())
+        .push(
+            ") OR EXISTS (
+                SELECT 1 FROM transcript_segments t
+                WHERE t.call_id = calls.id AND ts_match_vq(t.search, websearch_to_tsquery('simple', ",
+        )
+        .push_bind(q.to_owned())
+        .push(
+            "))
+                UNION ALL
+                SELECT 1 FROM summaries s
+                WHERE s.call_id = calls.id AND ts_match_vq(s.search, websearch_to_tsquery('simple', ",
+        )
+        .push_bind(q.to_owned())
+        .push("))))");
+}
+
+/// `AND` the filters that are set, and only those: a prepared statement with
+/// `$n IS NULL OR …` for absent filters gets a generic plan that serves none of them.
+fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Option<CallCursor>) {
     if let Some(status) = filter.status {
         sql.push(" AND status = ").push_bind(status);
     }
@@ -165,7 +208,6 @@ fn select_calls(filter: &CallFilter, after: Option<CallCursor>) -> QueryBuilder<
     if let Some(key) = filter.created_by {
         sql.push(" AND created_by = ").push_bind(key);
     }
-    sql
 }
 
 /// The order keyset pagination relies on, and the page size.
