@@ -5,13 +5,15 @@
 //! Machines here are shared and noisy, so rates are also given as a ratio to `/healthz`
 //! measured in the same run: compare ratios, not raw numbers.
 //!
-//! Options: `--lifecycles N` (default 1000), `--concurrency C` (16).
+//! Options: `--lifecycles N` (default 1000), `--concurrency C` (16), `--scale-calls N` (history
+//! at scale on N generated calls; off by default), `--scale-runs R` (100).
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
 mod flow;
 mod harness;
+mod scale;
 mod statements;
 
 use harness::{Row, Service, arg};
@@ -66,6 +68,12 @@ async fn main() {
     })
     .await;
     rows.extend(cost.rows("/v1 lifecycle"));
+
+    // Scenario 3 only on request: its data set takes minutes to generate the first time.
+    let scale_calls: u64 = arg("--scale-calls", 0);
+    if scale_calls > 0 {
+        rows.extend(scale::run(scale_calls, lifecycles, concurrency).await);
+    }
 
     println!("\nlifecycles {lifecycles}, concurrency {concurrency}\n");
     harness::print(&rows, healthz);
