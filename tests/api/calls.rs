@@ -536,7 +536,7 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
             "{caller_name} {}",
             issue.as_deref().unwrap_or("")
         ))];
-        for s in 0..rng.random_range(0..6) {
+        for s in 0..rng.random_range(1..8) {
             let mut text: Vec<&str> = (0..rng.random_range(3..7))
                 .map(|_| {
                     let mut pick = rng.random::<f64>() * total;
@@ -762,6 +762,7 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
             .filter(|d| d.iter().any(|w| w == word))
             .count()
     };
-    assert!(matches("alpha") > 2500, "{}", matches("alpha"));
+    // (The store walks the newest calls past 5000 matching texts, and looks matches up below.)
+    assert!(matches("alpha") > 6000, "{}", matches("alpha"));
     assert!(matches("zeta") < 100, "{}", matches("zeta"));
 }
