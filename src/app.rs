@@ -25,6 +25,8 @@ pub struct AppState {
     pub streams: Arc<crate::auth::limits::StreamCounts>,
     /// Wake-ups from the database's NOTIFY channels.
     pub signals: Arc<crate::notify::Signals>,
+    /// New events, fanned out to this process's event streams by one reader.
+    pub live: Arc<crate::events::live::LiveEvents>,
     /// Cancelled when the service stops; long-lived responses (event streams) end with it.
     pub shutdown: CancellationToken,
 }
@@ -41,6 +43,9 @@ impl AppState {
         };
         let config_ttl = config.auth.key_cache_ttl;
         let secrets = Arc::new(crate::secrets::Secrets::from_config(&config));
+        let live = Arc::new(crate::events::live::LiveEvents::new(
+            config.event_stream_buffer,
+        ));
         Ok(Self {
             db,
             config: Arc::new(config),
@@ -51,6 +56,7 @@ impl AppState {
             streams: Arc::default(),
             secrets,
             signals: crate::notify::Signals::new(),
+            live,
             shutdown: CancellationToken::new(),
         })
     }

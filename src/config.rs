@@ -47,8 +47,11 @@ pub struct Config {
     pub call_unanswered_timeout: Duration,
     /// How long the response to a POST with an `Idempotency-Key` is kept and replayed.
     pub idempotency_key_ttl: Duration,
-    /// How often an idle event stream looks for new events when no notification wakes it.
+    /// How often the event reader looks for new events when no notification wakes it.
     pub event_stream_poll: Duration,
+    /// Events that may wait for the slowest event stream; a stream further behind is closed
+    /// (its client resumes with `Last-Event-ID`).
+    pub event_stream_buffer: usize,
     pub log_json: bool,
     pub livekit: LiveKitConfig,
     pub transfers: TransferConfig,
@@ -125,6 +128,8 @@ pub const TRACK_SOURCES: [&str; 4] = ["microphone", "camera", "screen_share", "s
 pub struct TransferConfig {
     pub accept_ttl: Duration,
     pub handoff_timeout: Duration,
+    /// How often LiveKit is asked about every hand-off under way (a webhook usually tells first).
+    pub handoff_check_interval: Duration,
     pub handoff_confirmation: HandoffConfirmation,
 }
 
@@ -294,6 +299,13 @@ impl Config {
                 d if d.is_zero() => bail!("EVENT_STREAM_POLL_MS must be at least 1"),
                 d => d,
             },
+            event_stream_buffer: match num::<usize>(
+                "EVENT_STREAM_BUFFER",
+                parsed("EVENT_STREAM_BUFFER", "1024")?,
+            )? {
+                n @ 1..=1_000_000 => n,
+                _ => bail!("EVENT_STREAM_BUFFER must be 1 to 1000000"),
+            },
             log_json: flag("LOG_JSON", false)?,
             livekit: LiveKitConfig {
                 url: parsed("LIVEKIT_URL", "ws://localhost:7880")?,
@@ -331,6 +343,10 @@ impl Config {
             transfers: TransferConfig {
                 accept_ttl: secs("TRANSFER_ACCEPT_TTL_SECS", "120")?,
                 handoff_timeout: secs("HANDOFF_TIMEOUT_SECS", "60")?,
+                handoff_check_interval: match millis("HANDOFF_CHECK_INTERVAL_MS", "1000")? {
+                    d if d.is_zero() => bail!("HANDOFF_CHECK_INTERVAL_MS must be at least 1"),
+                    d => d,
+                },
                 handoff_confirmation,
             },
             jobs: JobConfig {
@@ -379,6 +395,7 @@ mod tests {
             "LIVEKIT_REQUEST_TIMEOUT_SECS",
             "TRANSFER_ACCEPT_TTL_SECS",
             "HANDOFF_TIMEOUT_SECS",
+            "HANDOFF_CHECK_INTERVAL_MS",
             "JOB_LEASE_SECS",
             "JOB_POLL_INTERVAL_MS",
             "JOB_BACKOFF_BASE_MS",
@@ -400,6 +417,7 @@ mod tests {
             c.livekit.request_timeout,
             c.transfers.accept_ttl,
             c.transfers.handoff_timeout,
+            c.transfers.handoff_check_interval,
             c.jobs.lease,
             c.jobs.poll_interval,
             c.jobs.backoff_base,

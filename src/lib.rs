@@ -3,8 +3,9 @@
 //! Dependencies run one way, from the bottom up (`tests/api/structure.rs` fails on a cycle):
 //! 1. foundations: `config`, `error`, `domain`, `extract`, `pagination`, `telemetry`, `notify`,
 //!    `db`, and the outside clients `livekit` and `summaries::llm`;
-//! 2. `app`: the shared state, and `metrics`, which it carries; `idempotency`, the middleware
-//!    that replays a POST's first response;
+//! 2. `app`: the shared state, and what it carries: `metrics`, and `events::live`, the one
+//!    reader of the event log and its in-memory fan-out (it uses only the events' records);
+//!    `idempotency`, the middleware that replays a POST's first response;
 //! 3. records: each resource's `model` and `store` (its SQL), and `rooms`; a store uses
 //!    models, never services;
 //! 4. services, each using records of any resource and only the services listed before it:
@@ -75,7 +76,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     served
 }
 
-/// Serves `router(state)` on `listener` and runs the job worker, until `shutdown` is
+/// Serves `router(state)` on `listener` and runs the job worker and the event reader, until `shutdown` is
 /// cancelled; requests and jobs in flight finish first.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -103,7 +104,18 @@ pub async fn serve(
         shutdown.clone(),
         retry,
     ));
+    let events = tokio::spawn(crate::events::live::follow(
+        state.db.clone(),
+        state.live.clone(),
+        state.signals.clone(),
+        shutdown.clone(),
+        state.config.event_stream_poll,
+    ));
     let workers = tokio::spawn(crate::jobs::run_workers(state.clone(), shutdown.clone()));
+    tokio::spawn(crate::transfers::watch_handoffs(
+        state.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(crate::idempotency::purge_expired_keys(
         state.db.clone(),
         state.config.idempotency_key_ttl,
@@ -117,6 +129,7 @@ pub async fn serve(
     if let Err(e) = workers.await {
         tracing::error!(error = %e, "the job workers panicked");
     }
+    let _ = events.await;
     let _ = notifications.await;
     let _ = keys.await;
     Ok(served?)

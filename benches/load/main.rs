@@ -5,12 +5,15 @@
 //! Machines here are shared and noisy, so rates are also given as a ratio to `/healthz`
 //! measured in the same run: compare ratios, not raw numbers.
 //!
-//! Options: `--lifecycles N` (default 1000), `--concurrency C` (16), `--scale-calls N` (history
-//! at scale on N generated calls; off by default), `--scale-runs R` (100).
+//! Options: `--lifecycles N` (default 1000), `--concurrency C` (16), `--only a,b` to run some
+//! scenarios only (`flow`, `statements`, `events`, `scale`); `--idle-streams N` (1000) and
+//! `--held-streams N` (5000) size the `events` scenario; `--scale-calls N` runs `scale`
+//! (history at scale on N generated calls; off by default) with `--scale-runs R` (100).
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+mod events;
 mod flow;
 mod harness;
 mod scale;
@@ -24,6 +27,8 @@ async fn main() {
     warmline::telemetry::init(false);
     let lifecycles: usize = arg("--lifecycles", 1000);
     let concurrency: usize = arg("--concurrency", 16);
+    let only: String = arg("--only", String::new());
+    let runs = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     let mut rows: Vec<Row> = Vec::new();
 
     let service = Service::start(None, &[]).await;
@@ -31,47 +36,57 @@ async fn main() {
     let healthz = baseline.per_second;
     rows.push(baseline);
 
-    let (row, routes) = flow::run_flow(
-        &service,
-        "prototype flow (lifecycles)",
-        lifecycles,
-        concurrency,
-        |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
-    )
-    .await;
-    rows.push(row);
-    rows.extend(routes);
+    if runs("flow") {
+        let (row, routes) = flow::run_flow(
+            &service,
+            "prototype flow (lifecycles)",
+            lifecycles,
+            concurrency,
+            |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
+        )
+        .await;
+        rows.push(row);
+        rows.extend(routes);
 
-    let (row, routes) = flow::run_flow(
-        &service,
-        "/v1 lifecycle (lifecycles)",
-        lifecycles,
-        concurrency,
-        |c, b, n, r| async move { flow::v1_lifecycle(&c, &b, n, &r).await },
-    )
-    .await;
-    rows.push(row);
-    rows.extend(routes);
+        let (row, routes) = flow::run_flow(
+            &service,
+            "/v1 lifecycle (lifecycles)",
+            lifecycles,
+            concurrency,
+            |c, b, n, r| async move { flow::v1_lifecycle(&c, &b, n, &r).await },
+        )
+        .await;
+        rows.push(row);
+        rows.extend(routes);
+    }
     rows.push(Row::note(
         "service RSS after the flows",
         format!("{} MiB (pid {})", service.rss_kib() / 1024, service.pid()),
     ));
     service.stop();
 
-    let cost = statements::count(20, &[], |c, b, n, r| async move {
-        flow::prototype_lifecycle(&c, &b, n, &r).await
-    })
-    .await;
-    rows.extend(cost.rows("prototype flow"));
-    let cost = statements::count(20, &[], |c, b, n, r| async move {
-        flow::v1_lifecycle(&c, &b, n, &r).await
-    })
-    .await;
-    rows.extend(cost.rows("/v1 lifecycle"));
+    if runs("statements") {
+        let cost = statements::count(20, &[], |c, b, n, r| async move {
+            flow::prototype_lifecycle(&c, &b, n, &r).await
+        })
+        .await;
+        rows.extend(cost.rows("prototype flow"));
+        let cost = statements::count(20, &[], |c, b, n, r| async move {
+            flow::v1_lifecycle(&c, &b, n, &r).await
+        })
+        .await;
+        rows.extend(cost.rows("/v1 lifecycle"));
+    }
 
-    // Scenario 3 only on request: its data set takes minutes to generate the first time.
+    if runs("events") {
+        let idle: usize = arg("--idle-streams", 1000);
+        let held: usize = arg("--held-streams", 5000);
+        rows.extend(events::run(lifecycles, concurrency, idle, held).await);
+    }
+
+    // History at scale only on request: its data set takes minutes to generate the first time.
     let scale_calls: u64 = arg("--scale-calls", 0);
-    if scale_calls > 0 {
+    if scale_calls > 0 && runs("scale") {
         rows.extend(scale::run(scale_calls, lifecycles, concurrency).await);
     }
 

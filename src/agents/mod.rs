@@ -134,6 +134,42 @@ pub async fn update(db: &PgPool, identity: &str, request: UpdateAgent) -> Result
     Ok(agent)
 }
 
+/// [`require_usable`] for several agents (identity, input field) at once: one lookup when
+/// they are all registered, as they are but on their first use.
+pub async fn require_all_usable(
+    tx: &mut PgConnection,
+    principal: &Principal,
+    wanted: &[(&str, &str)],
+    caller: &str,
+) -> Result<(), ApiError> {
+    let identities: Vec<&str> = wanted.iter().map(|(identity, _)| *identity).collect();
+    let found = store::get_many(&mut *tx, &identities).await?;
+    for (identity, field) in wanted {
+        match found.iter().find(|a| a.identity == *identity) {
+            Some(agent) => check_usable(agent, identity, caller, field)?,
+            // Not registered: refused, or registered now in open mode.
+            None => {
+                require_usable(tx, principal, identity, caller, field).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_usable(agent: &Agent, identity: &str, caller: &str, field: &str) -> Result<(), ApiError> {
+    if identity == caller {
+        return Err(ApiError::Forbidden(format!(
+            "{field}: {identity} is this call's caller, and a caller is never an agent"
+        )));
+    }
+    if agent.disabled_at.is_some() {
+        return Err(ApiError::Forbidden(format!(
+            "{field}: agent {identity} is disabled"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that `identity` may act as an agent on a call whose caller is `caller`: registered
 /// (or, in open mode, registered now), enabled, and not the caller. `field` names the input.
 pub async fn require_usable(
@@ -171,10 +207,6 @@ pub async fn require_usable(
             ))
         })?,
     };
-    if agent.disabled_at.is_some() {
-        return Err(ApiError::Forbidden(format!(
-            "{field}: agent {identity} is disabled"
-        )));
-    }
+    check_usable(&agent, identity, caller, field)?;
     Ok(agent)
 }

@@ -40,6 +40,16 @@ pub async fn get(db: impl PgExecutor<'_>, identity: &str) -> sqlx::Result<Option
     .await
 }
 
+/// The agents among `identities` that are registered.
+pub async fn get_many(db: impl PgExecutor<'_>, identities: &[&str]) -> sqlx::Result<Vec<Agent>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM agents WHERE identity = ANY($1)"
+    )))
+    .bind(identities)
+    .fetch_all(db)
+    .await
+}
+
 /// Registers a new agent on its first use (open mode); `None` when it exists already,
 /// possibly registered by a concurrent request that committed after this statement began.
 pub async fn register_on_first_use(

@@ -22,31 +22,22 @@ pub async fn create(
 ) -> Result<Call, ApiError> {
     let mut call = request.parse()?;
     call.created_by = principal.key_id();
-    let mut tx = state.db.begin().await?;
-    if crate::agents::store::get(&mut *tx, &call.caller_identity)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::Forbidden(format!(
-            "caller_identity: {} is a registered agent, and an agent is never a call's caller",
-            call.caller_identity
-        )));
-    }
-    let created = store::insert(&mut *tx, &call).await?;
     let deadline =
-        crate::domain::later_by(created.created_at, state.config.call_unanswered_timeout);
-    crate::jobs::store::enqueue(
-        &mut *tx,
-        &Job::ExpireUnansweredCall {
-            call_id: created.id,
-        },
-        created.id,
-        None,
-        Some(deadline),
+        crate::domain::later_by(chrono::Utc::now(), state.config.call_unanswered_timeout);
+    let timer = Job::ExpireUnansweredCall { call_id: call.id };
+    let created = store::insert(
+        &state.db,
+        &call,
+        &[(timer, deadline)],
         state.config.jobs.max_attempts,
     )
-    .await?;
-    tx.commit().await?;
+    .await?
+    .ok_or_else(|| {
+        ApiError::Forbidden(format!(
+            "caller_identity: {} is a registered agent, and an agent is never a call's caller",
+            call.caller_identity
+        ))
+    })?;
     tracing::info!(call_id = %created.id, room = %created.room_name, "call created");
     Ok(created)
 }
@@ -90,18 +81,6 @@ pub async fn latest_open(db: &PgPool, principal: &Principal) -> Result<Option<Ca
             .await?
             .pop(),
     )
-}
-
-/// The most recent call of a caller (by name, case-insensitive, or identity) that the
-/// principal may read: a frontend key only its own.
-pub async fn latest_of_caller(
-    db: &PgPool,
-    principal: &Principal,
-    name: &str,
-) -> Result<Option<Call>, ApiError> {
-    let name = crate::domain::bounded_text(name, crate::domain::MAX_NAME_CHARS)
-        .map_err(|m| ApiError::invalid("caller_name", m))?;
-    Ok(store::latest_of_caller(db, &name, principal.frontend()).await?)
 }
 
 /// A page of calls, newest first.

@@ -1,19 +1,41 @@
 //! SQL for calls.
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::jobs::model::Job;
+
 use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall};
 
-const COLUMNS: &str = "id, room_name, caller_name, caller_identity, caller_phone, issue, metadata, \
+/// The columns of a [`Call`], in its order.
+pub const COLUMNS: &str = "id, room_name, caller_name, caller_identity, caller_phone, issue, metadata, \
                        status, current_agent, agents, created_by, created_at, updated_at, ended_at";
 
-/// Inserts a validated call.
-pub async fn insert(db: impl PgExecutor<'_>, call: &NewCall) -> sqlx::Result<Call> {
+/// Inserts a validated call with its jobs (the timer that ends it unanswered), in one
+/// statement. `None`, with nothing written, when the caller's identity is a registered agent.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    call: &NewCall,
+    jobs: &[(Job, DateTime<Utc>)],
+    max_attempts: i32,
+) -> sqlx::Result<Option<Call>> {
+    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
+    let payloads: Vec<sqlx::types::Json<&Job>> =
+        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
+    let due: Vec<DateTime<Utc>> = jobs.iter().map(|(_, at)| *at).collect();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO calls (id, room_name, caller_name, caller_identity, caller_phone, issue, metadata,
-                            created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
+        "WITH created AS (
+             INSERT INTO calls (id, room_name, caller_name, caller_identity, caller_phone, issue,
+                                metadata, created_by)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8
+             WHERE NOT EXISTS (SELECT 1 FROM agents WHERE identity = $4)
+             RETURNING {COLUMNS}),
+         queued AS (
+             INSERT INTO jobs (kind, payload, call_id, run_after, max_attempts)
+             SELECT j.kind, j.payload, created.id, j.run_after, $12
+             FROM created, UNNEST($9::text[], $10::jsonb[], $11::timestamptz[]) AS j(kind, payload, run_after))
+         SELECT {COLUMNS} FROM created"
     )))
     .bind(call.id)
     .bind(&call.room_name)
@@ -23,7 +45,11 @@ pub async fn insert(db: impl PgExecutor<'_>, call: &NewCall) -> sqlx::Result<Cal
     .bind(&call.issue)
     .bind(&call.metadata)
     .bind(call.created_by)
-    .fetch_one(db)
+    .bind(&kinds)
+    .bind(&payloads)
+    .bind(&due)
+    .bind(max_attempts)
+    .fetch_optional(db)
     .await
 }
 
@@ -45,6 +71,20 @@ pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Call>>
         "SELECT {COLUMNS} FROM calls WHERE id = $1 FOR NO KEY UPDATE"
     )))
     .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// The call of transfer `transfer_id`, locked as [`lock`] does.
+pub async fn lock_of_transfer(
+    tx: &mut PgConnection,
+    transfer_id: Uuid,
+) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM calls
+         WHERE id = (SELECT call_id FROM transfers WHERE id = $1) FOR NO KEY UPDATE"
+    )))
+    .bind(transfer_id)
     .fetch_optional(tx)
     .await
 }
@@ -294,25 +334,6 @@ pub async fn list_open(
     .bind(created_by)
     .bind(CallStatus::Waiting)
     .fetch_all(db)
-    .await
-}
-
-/// The most recent call of a caller, by name (case-insensitive) or identity, among those
-/// started by `created_by` when given.
-pub async fn latest_of_caller(
-    db: impl PgExecutor<'_>,
-    name: &str,
-    created_by: Option<Uuid>,
-) -> sqlx::Result<Option<Call>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE (lower(caller_name) = lower($1) OR caller_identity = $1)
-           AND ($2::uuid IS NULL OR created_by = $2)
-         ORDER BY created_at DESC, id DESC LIMIT 1"
-    )))
-    .bind(name)
-    .bind(created_by)
-    .fetch_optional(db)
     .await
 }
 

@@ -24,8 +24,7 @@ use crate::livekit::model::{IssuedToken, JoinCall, TokenRole};
 use crate::summaries::model::Summary;
 use crate::transcripts::model::SpeakerRole;
 use crate::transfers::model::{
-    CreateTransfer, Handoff, Transfer, TransferAction, TransferMode, TransferOverview,
-    TransferState,
+    CreateTransfer, Handoff, TransferAction, TransferMode, TransferOverview, TransferState,
 };
 use model::*;
 
@@ -241,12 +240,7 @@ pub async fn start_call(
         )])),
     };
     let call = crate::calls::create(state, principal, create).await?;
-    let join = JoinCall {
-        identity: call.caller_identity.clone(),
-        role: TokenRole::Caller,
-        name: None,
-    };
-    let caller = crate::tokens::for_call(state, principal, call.id, join).await?;
+    let caller = crate::tokens::for_new_caller(state, &call)?;
     // The prototype handed out an Agent A token with the call. It is for the unnamed seat
     // `agent_a`, in this call's room only; the call still goes to the first agent who joins.
     // A frontend key gets caller tokens only, so it gets no seat.
@@ -403,58 +397,27 @@ pub async fn create_transfer(
     transcript: &str,
     new_room: Option<&str>,
 ) -> Result<TransferCreated, ApiError> {
-    let current = crate::calls::get(&state.db, principal, call).await?;
-    let from_agent = match current.current_agent {
-        Some(agent) => agent,
-        None => {
-            // Nobody took the call through warmline yet: the named Agent A takes it now.
-            let join = JoinCall {
-                identity: agent_a.to_owned(),
-                role: TokenRole::Agent,
-                name: None,
-            };
-            crate::tokens::for_call(state, principal, call, join)
-                .await?
-                .identity
-        }
-    };
-    let to_agent = agent_b_identity(agent_b);
-    // The client's room name is kept when it is valid and free; otherwise warmline names it.
-    let briefing_room = match new_room.map(crate::transfers::model::parse_room_name) {
-        Some(Ok(room)) if crate::rooms::owner(&state.db, &room).await?.is_none() => Some(room),
-        _ => None,
-    };
-    crate::transcripts::append_typed(
-        &state.db,
-        principal,
-        call,
-        state.config.transcript_grace,
-        &from_agent,
-        SpeakerRole::Agent,
-        transcript,
-    )
-    .await?;
+    // The call's own agent transfers it; nobody yet, and the named Agent A takes it now.
     let request = CreateTransfer {
-        from_agent,
-        to_agent,
+        from_agent: agent_a.to_owned(),
+        to_agent: agent_b_identity(agent_b),
         reason: None,
         mode: TransferMode::Consult,
         handoff: Handoff::MoveCaller,
-        briefing_room,
+        // The client's room name is kept when it is valid and free; otherwise warmline names it.
+        briefing_room: new_room
+            .map(crate::transfers::model::parse_room_name)
+            .and_then(Result::ok),
     };
-    let created = crate::transfers::create(state, principal, call, request).await?;
+    let options = crate::transfers::CreateOptions {
+        take_waiting_call: true,
+        from_current_agent: true,
+        typed_transcript: Some(transcript.to_owned()),
+        rename_taken_room: true,
+    };
+    let created = crate::transfers::create(state, principal, call, request, options).await?;
     let transfer = created.transfer;
-    let agent_b =
-        Identity::parse(&transfer.to_agent).map_err(|m| ApiError::invalid("agent_b", m))?;
-    let b_token = crate::tokens::for_transfer(
-        state,
-        principal,
-        transfer.id,
-        &agent_b,
-        None,
-        TokenRole::Agent,
-    )
-    .await?;
+    let b_token = crate::tokens::for_briefing(state, principal, &transfer, &transfer.to_agent)?;
     let (summary, agent_script) = text_of(&created.summary);
     Ok(TransferCreated {
         transfer_id: transfer.id.to_string(),
@@ -548,8 +511,17 @@ pub async fn complete_transfer(
     raw_id: &str,
 ) -> Result<TransferCompleted, ApiError> {
     let id = transfer_id(raw_id)?;
-    let done =
-        crate::transfers::complete(state, principal, id, TransferAction::default(), true).await?;
+    let done = crate::transfers::complete(
+        state,
+        principal,
+        id,
+        TransferAction::default(),
+        crate::transfers::CompleteOptions {
+            accept_pending: true,
+            without_summary: true,
+        },
+    )
+    .await?;
     let transfer = done.transfer;
     let final_room = match transfer.handoff {
         Handoff::MoveCaller => transfer.briefing_room.clone(),
@@ -587,44 +559,20 @@ async fn caller_call_token(
     crate::tokens::for_call(state, principal, call.id, join).await
 }
 
-/// Where the caller ends up and the caller's token for it, once a transfer is handed over.
-async fn caller_final_token(
-    state: &AppState,
-    principal: &Principal,
-    call: &Call,
-    t: &Transfer,
-) -> Result<IssuedToken, ApiError> {
-    if t.state == TransferState::Connecting && t.handoff == Handoff::MoveCaller {
-        let caller =
-            Identity::parse(&call.caller_identity).map_err(|m| ApiError::invalid("caller", m))?;
-        return crate::tokens::for_transfer(
-            state,
-            principal,
-            t.id,
-            &caller,
-            None,
-            TokenRole::Caller,
-        )
-        .await;
-    }
-    caller_call_token(state, principal, call).await
-}
-
 /// `GET /caller/{caller_name}/transfer-status`: the caller's most recent call.
 pub async fn caller_status(
     state: &AppState,
     principal: &Principal,
     name: &str,
 ) -> Result<CallerTransferStatus, ApiError> {
-    let Some(call) = crate::calls::latest_of_caller(&state.db, principal, name).await? else {
-        return Ok(CallerTransferStatus::default());
-    };
-    let transfer = crate::transfers::latest_for_call(&state.db, call.id).await?;
-    let Some(t) = transfer.filter(|t| handed_over(t.state) && call.status != CallStatus::Ended)
+    let latest = crate::transfers::latest_of_caller(&state.db, principal, name).await?;
+    let Some(latest) =
+        latest.filter(|l| handed_over(l.transfer.state) && l.call_status != CallStatus::Ended)
     else {
         return Ok(CallerTransferStatus::default());
     };
-    let token = caller_final_token(state, principal, &call, &t).await?;
+    let token = crate::tokens::for_caller_after_handoff(state, principal, &latest)?;
+    let t = latest.transfer;
     Ok(CallerTransferStatus {
         transfer_complete: true,
         transfer_id: Some(t.id.to_string()),

@@ -1,10 +1,15 @@
 //! The append-only event log: call timelines and live event streams.
 
+pub mod live;
 pub mod model;
 pub mod routes;
 pub mod store;
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
 use sqlx::PgPool;
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::auth::model::Principal;
@@ -29,14 +34,25 @@ pub async fn timeline(
 /// Events fetched per query while a stream catches up.
 const STREAM_BATCH: i64 = 100;
 
+/// What a live stream sends.
+#[derive(Debug)]
+pub enum StreamMessage {
+    /// An event matching the stream's filters.
+    Event(Arc<Event>),
+    /// The client fell too far behind; the stream ends after this, and the client resumes
+    /// with `Last-Event-ID`.
+    Lagged,
+}
+
 /// A live stream of events matching `query`, starting after `last_event_id` (a reconnecting
-/// client's `Last-Event-ID`), `query.after`, or now. Ends when the service stops.
+/// client's `Last-Event-ID`), `query.after`, or now. Ends when the service stops, or after
+/// [`StreamMessage::Lagged`] when the client reads too slowly.
 pub async fn stream(
     state: &crate::app::AppState,
     principal: &Principal,
     query: EventStreamQuery,
     last_event_id: Option<&str>,
-) -> Result<impl futures_util::Stream<Item = Event> + use<>, ApiError> {
+) -> Result<impl futures_util::Stream<Item = StreamMessage> + use<>, ApiError> {
     let resume = match last_event_id.map(str::trim) {
         Some(raw) => Some(
             raw.parse::<i64>()
@@ -73,55 +89,121 @@ pub async fn stream(
         Some(id) => id,
         None => store::latest_id(&state.db).await?,
     };
+    // Joined before the catch-up read, so nothing written meanwhile falls between the two.
+    let joined = state.live.join(start, |e| wanted(&query, e));
+    let catch_up = (start < joined.settled).then(|| CatchUp {
+        db: state.db.clone(),
+        next: start,
+        until: joined.settled,
+    });
     let feed = Feed {
         _slot: slot,
-        db: state.db.clone(),
         shutdown: state.shutdown.clone(),
-        wake: state.signals.events.subscribe(),
-        poll: state.config.event_stream_poll,
+        live: joined.receiver,
         query,
-        last_id: start,
-        pending: std::collections::VecDeque::new(),
+        start,
+        catch_up,
+        caught_up: VecDeque::new(),
+        published: joined.unsettled.into(),
+        ended: false,
     };
     Ok(futures_util::stream::unfold(feed, Feed::next))
 }
 
+/// Whether `event` passes a stream's filters (the same as `store::list_after`'s).
+fn wanted(query: &EventStreamQuery, event: &Event) -> bool {
+    query.call_id.is_none_or(|id| id == event.call_id)
+        && query
+            .transfer_id
+            .is_none_or(|id| Some(id) == event.transfer_id)
+        && query
+            .kind
+            .as_deref()
+            .is_none_or(|prefix| event.kind.starts_with(prefix))
+}
+
+/// The settled part of the log a resuming stream still has to read from the table.
+struct CatchUp {
+    db: PgPool,
+    next: i64,
+    until: i64,
+}
+
+/// One stream's state; kept small, since thousands of streams may sit idle.
 struct Feed {
     _slot: Option<crate::auth::limits::StreamSlot>,
-    db: PgPool,
     shutdown: tokio_util::sync::CancellationToken,
-    wake: tokio::sync::watch::Receiver<u64>,
-    /// How often to look anyway, in case a notification was lost (`EVENT_STREAM_POLL_MS`).
-    poll: std::time::Duration,
+    live: tokio::sync::broadcast::Receiver<Arc<Event>>,
     query: EventStreamQuery,
-    last_id: i64,
-    pending: std::collections::VecDeque<Event>,
+    /// Live events up to here were read before the stream started.
+    start: i64,
+    catch_up: Option<CatchUp>,
+    /// Events read from the table and not yet sent.
+    caught_up: VecDeque<Arc<Event>>,
+    /// Events published before the stream joined, sent once the table is read.
+    published: VecDeque<Arc<Event>>,
+    ended: bool,
 }
 
 impl Feed {
-    async fn next(mut self) -> Option<(Event, Self)> {
+    async fn next(mut self) -> Option<(StreamMessage, Self)> {
+        if self.ended {
+            return None;
+        }
         loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some((event, self));
+            if let Some(event) = self.caught_up.pop_front() {
+                return Some((StreamMessage::Event(event), self));
             }
+            let Some(catch_up) = &mut self.catch_up else {
+                // Let go of the catch-up's buffer: the stream may now idle for hours.
+                self.caught_up = VecDeque::new();
+                break;
+            };
             if self.shutdown.is_cancelled() {
                 return None;
             }
-            // Seen before querying, so an event written during the query still wakes us.
-            self.wake.borrow_and_update();
-            match store::list_after(&self.db, &self.query, self.last_id, STREAM_BATCH).await {
-                Ok(rows) if !rows.is_empty() => {
-                    self.last_id = rows.last().map_or(self.last_id, |e| e.id);
-                    self.pending.extend(rows);
-                    continue;
+            // Boxed: an idle stream should not carry the query's state inline.
+            let rows = Box::pin(store::list_after(
+                &catch_up.db,
+                &self.query,
+                catch_up.next,
+                catch_up.until,
+                STREAM_BATCH,
+            ))
+            .await;
+            match rows {
+                Ok(rows) => {
+                    match rows.last() {
+                        Some(last) if rows.len() as i64 == STREAM_BATCH => catch_up.next = last.id,
+                        _ => self.catch_up = None,
+                    }
+                    self.caught_up.extend(rows.into_iter().map(Arc::new));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading missed events for a stream failed");
+                    return None;
+                }
+            }
+        }
+        if let Some(event) = self.published.pop_front() {
+            return Some((StreamMessage::Event(event), self));
+        }
+        loop {
+            let received = tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                received = self.live.recv() => received,
+            };
+            match received {
+                Ok(event) if event.id > self.start && wanted(&self.query, &event) => {
+                    return Some((StreamMessage::Event(event), self));
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "reading events for a live stream failed"),
-            }
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return None,
-                _ = self.wake.changed() => {}
-                _ = tokio::time::sleep(self.poll) => {}
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "an event stream fell behind and was closed");
+                    self.ended = true;
+                    return Some((StreamMessage::Lagged, self));
+                }
+                Err(RecvError::Closed) => return None,
             }
         }
     }

@@ -12,12 +12,16 @@ use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::StreamExt;
 
+use super::StreamMessage;
 use super::model::{Event, EventStreamQuery, TimelineQuery};
 use crate::app::AppState;
 use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::pagination::Page;
+
+/// The comment that ends a stream whose client reads too slowly.
+const LAGGED: &str = "too slow: events were dropped; reconnect with Last-Event-ID to resume";
 
 /// The routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,7 +46,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Filter by call, transfer or kind prefix. A key holds at most `MAX_EVENT_STREAMS_PER_KEY`
 /// streams (429 beyond). A reconnecting client sends
 /// `Last-Event-ID` and gets what it missed; `after` does the same explicitly. Events come
-/// from the database's own log (NOTIFY wakes the stream), so every replica sees all of them.
+/// from the database's own log (NOTIFY wakes the service), so every replica sees all of them.
+/// Events arrive in the order they commit, which is by id except that an event committed
+/// late can follow one with a higher id (resuming from its id may then repeat the one
+/// before it). A client that reads too slowly gets the comment
+/// `: too slow: …` and the stream ends; it reconnects with `Last-Event-ID` to resume.
 #[utoipa::path(get, path = "/v1/events", tag = "calls",
     params(EventStreamQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "The last event id the client received")),
@@ -59,11 +67,12 @@ async fn event_stream(
 ) -> Result<impl IntoResponse, ApiError> {
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let events = super::stream(&state, &principal, query, last).await?;
-    let messages = events.map(|event| {
-        SseEvent::default()
+    let messages = events.map(|message| match message {
+        StreamMessage::Event(event) => SseEvent::default()
             .id(event.id.to_string())
             .event(event.kind.clone())
-            .json_data(&event)
+            .json_data(&*event),
+        StreamMessage::Lagged => Ok(SseEvent::default().comment(LAGGED)),
     });
     Ok(Sse::new(messages).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -24,28 +24,106 @@ pub async fn list_for_call(
     .await
 }
 
-/// Events after `after` matching the stream's filters, in order.
+/// Events in `(after, until]` matching the stream's filters, in order.
 pub async fn list_after(
     db: impl PgExecutor<'_>,
     filter: &super::model::EventStreamQuery,
     after: i64,
+    until: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<Event>> {
     sqlx::query_as(
         "SELECT id, call_id, transfer_id, kind, data, created_at FROM events
-         WHERE id > $1
-           AND ($2::uuid IS NULL OR call_id = $2)
-           AND ($3::uuid IS NULL OR transfer_id = $3)
-           AND ($4::text IS NULL OR starts_with(kind, $4))
-         ORDER BY id LIMIT $5",
+         WHERE id > $1 AND id <= $2
+           AND ($3::uuid IS NULL OR call_id = $3)
+           AND ($4::uuid IS NULL OR transfer_id = $4)
+           AND ($5::text IS NULL OR starts_with(kind, $5))
+         ORDER BY id LIMIT $6",
     )
     .bind(after)
+    .bind(until)
     .bind(filter.call_id)
     .bind(filter.transfer_id)
     .bind(&filter.kind)
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// What one look at the log found: new events, and where the writers stand.
+#[derive(Debug)]
+pub struct LogPage {
+    /// Events after `after` not in `published`, in id order.
+    pub events: Vec<Event>,
+    /// The oldest transaction id still running when the events were read: every transaction
+    /// before it has committed or rolled back.
+    pub oldest_running: i64,
+    /// The last id drawn from the log's sequence, read after the events' snapshot was taken.
+    pub drawn: i64,
+    /// A transaction id taken after `drawn` was read (only when asked for).
+    pub marker: Option<i64>,
+}
+
+/// The log after `after`, without the ids in `published`, up to `limit` events, with the
+/// snapshot's horizon in the same statement (so they describe the same moment).
+pub async fn read_log(
+    db: impl PgExecutor<'_>,
+    after: i64,
+    published: &[i64],
+    limit: i64,
+    with_marker: bool,
+) -> sqlx::Result<LogPage> {
+    use sqlx::Row;
+    // The CTEs are materialized in order: the sequence is read after the statement's snapshot,
+    // and the marker transaction id is taken after the sequence was read.
+    let rows = sqlx::query(
+        "WITH seen AS MATERIALIZED (
+             SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS oldest_running,
+                    COALESCE(pg_sequence_last_value(
+                        pg_get_serial_sequence('events', 'id')::regclass), 0) AS drawn
+         ), marked AS MATERIALIZED (
+             SELECT oldest_running, drawn,
+                    CASE WHEN $4 THEN pg_current_xact_id()::text::bigint END AS marker
+             FROM seen
+         )
+         SELECT m.oldest_running, m.drawn, m.marker,
+                e.id, e.call_id, e.transfer_id, e.kind, e.data, e.created_at
+         FROM marked m
+         LEFT JOIN LATERAL (
+             SELECT id, call_id, transfer_id, kind, data, created_at FROM events
+             WHERE id > $1 AND id <> ALL($2)
+             ORDER BY id LIMIT $3
+         ) e ON true
+         ORDER BY e.id",
+    )
+    .bind(after)
+    .bind(published)
+    .bind(limit)
+    .bind(with_marker)
+    .fetch_all(db)
+    .await?;
+    let mut page = LogPage {
+        events: Vec::with_capacity(rows.len()),
+        oldest_running: 0,
+        drawn: 0,
+        marker: None,
+    };
+    for row in rows {
+        page.oldest_running = row.try_get("oldest_running")?;
+        page.drawn = row.try_get("drawn")?;
+        page.marker = row.try_get("marker")?;
+        if let Some(id) = row.try_get::<Option<i64>, _>("id")? {
+            page.events.push(Event {
+                id,
+                call_id: row.try_get("call_id")?,
+                transfer_id: row.try_get("transfer_id")?,
+                kind: row.try_get("kind")?,
+                data: row.try_get("data")?,
+                created_at: row.try_get("created_at")?,
+            });
+        }
+    }
+    Ok(page)
 }
 
 /// The id of the newest event (0 when there is none).

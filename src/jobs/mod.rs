@@ -5,51 +5,90 @@
 pub mod model;
 pub mod store;
 
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::app::AppState;
 use model::{ClaimedJob, Job, RunOutcome};
 
-/// Runs `concurrency` workers until `shutdown` is cancelled; returns when all have stopped
-/// (jobs in flight finish first).
+/// Runs due jobs, up to `concurrency` at once, until `shutdown` is cancelled; returns when the
+/// jobs in flight have finished. Due jobs are claimed together in one statement, and the jobs
+/// that succeeded together are finished together in one.
 pub async fn run_workers(state: AppState, shutdown: CancellationToken) {
-    let workers: Vec<_> = (0..state.config.jobs.concurrency)
-        .map(|_| tokio::spawn(run_worker(state.clone(), shutdown.clone())))
-        .collect();
-    for worker in workers {
-        if let Err(e) = worker.await {
-            tracing::error!(error = %e, "a job worker panicked");
-        }
-    }
-}
-
-/// Takes and runs due jobs until `shutdown` is cancelled.
-async fn run_worker(state: AppState, shutdown: CancellationToken) {
+    let concurrency = state.config.jobs.concurrency;
     let poll = state.config.jobs.poll_interval;
+    let mut running: JoinSet<(ClaimedJob, RunOutcome)> = JoinSet::new();
+    let mut succeeded: Vec<ClaimedJob> = Vec::new();
     while !shutdown.is_cancelled() {
+        while let Some(finished) = running.try_join_next() {
+            collect(&state, finished, &mut succeeded).await;
+        }
+        finish_succeeded(&state, &mut succeeded).await;
         // Registered before looking, so a job added meanwhile is not missed.
         let woken = state.signals.jobs.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        match store::claim_next(&state.db, state.config.jobs.lease).await {
-            Ok(Some(job)) => run_claimed(&state, job).await,
-            Ok(None) => {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(poll) => {}
-                    _ = woken => {}
+        let free = concurrency.saturating_sub(running.len());
+        if free > 0 {
+            match store::claim_due(&state.db, state.config.jobs.lease, free).await {
+                Ok(jobs) => {
+                    let all_slots_taken = jobs.len() == free;
+                    for job in jobs {
+                        running.spawn(run_claimed(state.clone(), job));
+                    }
+                    if all_slots_taken {
+                        // More may be due: look again once a slot is free.
+                        continue;
+                    }
                 }
+                Err(e) => tracing::warn!(error = %e, "claiming jobs failed"),
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "claiming a job failed");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(poll) => {}
-                }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(poll) => {}
+            _ = &mut woken => {}
+            Some(finished) = running.join_next(), if !running.is_empty() => {
+                collect(&state, finished, &mut succeeded).await;
             }
         }
     }
+    while let Some(finished) = running.join_next().await {
+        collect(&state, finished, &mut succeeded).await;
+    }
+    finish_succeeded(&state, &mut succeeded).await;
+}
+
+/// Records a finished job's outcome; a success waits in `succeeded` to be finished in a batch.
+async fn collect(
+    state: &AppState,
+    finished: Result<(ClaimedJob, RunOutcome), tokio::task::JoinError>,
+    succeeded: &mut Vec<ClaimedJob>,
+) {
+    match finished {
+        Ok((job, RunOutcome::Done)) => succeeded.push(job),
+        Ok((job, outcome)) => record(state, &job, outcome).await,
+        // `run_claimed` catches a job's panic; this is the runner's own, and the lease
+        // runs out so another worker takes the job again.
+        Err(e) => tracing::error!(error = %e, "a job runner panicked"),
+    }
+}
+
+async fn finish_succeeded(state: &AppState, succeeded: &mut Vec<ClaimedJob>) {
+    if succeeded.is_empty() {
+        return;
+    }
+    match store::finish_all_done(&state.db, succeeded).await {
+        Ok(_) => {
+            for job in succeeded.iter() {
+                state.metrics.job_ran(&job.kind, "done");
+            }
+        }
+        // Their leases run out and they run again: jobs are written to be repeatable.
+        Err(e) => tracing::error!(error = %e, "recording finished jobs failed"),
+    }
+    succeeded.clear();
 }
 
 /// Waits for a running job, renewing its lease meanwhile: a job may take longer than one lease
@@ -74,18 +113,19 @@ async fn keep_leased(
     }
 }
 
-/// Runs one claimed job to an outcome and records it.
-pub async fn run_claimed(state: &AppState, job: ClaimedJob) {
+/// Runs one claimed job to an outcome (recorded by the caller).
+pub async fn run_claimed(state: AppState, job: ClaimedJob) -> (ClaimedJob, RunOutcome) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
-    run_and_record(state, job).instrument(span).await
+    let outcome = run(&state, &job).instrument(span).await;
+    (job, outcome)
 }
 
-async fn run_and_record(state: &AppState, job: ClaimedJob) {
-    let outcome = match serde_json::from_value::<Job>(job.payload.0.clone()) {
+async fn run(state: &AppState, job: &ClaimedJob) -> RunOutcome {
+    match serde_json::from_value::<Job>(job.payload.0.clone()) {
         // A panic inside a job fails that attempt, not the worker.
         Ok(parsed) => {
             let task = tokio::spawn(execute(state.clone(), parsed).in_current_span());
-            match keep_leased(state, &job, task).await {
+            match keep_leased(state, job, task).await {
                 Ok(outcome) => outcome,
                 Err(panic) => RunOutcome::Failed(anyhow::anyhow!("the job panicked: {panic}")),
             }
@@ -95,21 +135,30 @@ async fn run_and_record(state: &AppState, job: ClaimedJob) {
             "unreadable payload for a job of kind {}: {e}",
             job.kind
         )),
-    };
+    }
+}
+
+/// Records an outcome other than a batched success.
+async fn record(state: &AppState, job: &ClaimedJob, outcome: RunOutcome) {
+    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+    record_outcome(state, job, outcome).instrument(span).await
+}
+
+async fn record_outcome(state: &AppState, job: &ClaimedJob, outcome: RunOutcome) {
     let recorded = match outcome {
-        RunOutcome::Done => store::finish_done(&state.db, &job).await.map(|_| "done"),
-        RunOutcome::NotYet(after) => store::finish_not_yet(&state.db, &job, after)
+        RunOutcome::Done => store::finish_done(&state.db, job).await.map(|_| "done"),
+        RunOutcome::NotYet(after) => store::finish_not_yet(&state.db, job, after)
             .await
             .map(|_| "not_yet"),
         RunOutcome::Failed(error) => {
             // Stored and served (timeline, replay): no credentials in it.
             let message = state.secrets.scrub(&format!("{error:#}"));
-            match store::finish_failed(&state.db, &job, &message, state.config.jobs.backoff_base)
+            match store::finish_failed(&state.db, job, &message, state.config.jobs.backoff_base)
                 .await
             {
                 Ok(Some(true)) => {
                     tracing::error!(error = %message, "job gave up after its last attempt");
-                    on_dead(state, &job).await;
+                    on_dead(state, job).await;
                     Ok("dead")
                 }
                 Ok(_) => {
@@ -121,10 +170,10 @@ async fn run_and_record(state: &AppState, job: ClaimedJob) {
         }
         RunOutcome::Unrunnable(error) => {
             let message = state.secrets.scrub(&format!("{error:#}"));
-            match store::finish_dead(&state.db, &job, &message).await {
+            match store::finish_dead(&state.db, job, &message).await {
                 Ok(true) => {
                     tracing::error!(error = %message, "job cannot run; marked dead without retrying");
-                    on_dead(state, &job).await;
+                    on_dead(state, job).await;
                     Ok("dead")
                 }
                 Ok(false) => Ok("dead"),

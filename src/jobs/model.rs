@@ -25,6 +25,8 @@ pub enum Job {
     /// Timer: end the call if no agent has joined it yet.
     ExpireUnansweredCall { call_id: Uuid },
     /// Check LiveKit for the receiving side of a hand-off; repeats until seen or timed out.
+    /// No longer queued (one check per interval covers every hand-off): kept so that jobs
+    /// queued by earlier versions still run.
     ConfirmHandoff { transfer_id: Uuid },
     /// Timer: fail the transfer if its hand-off is still unconfirmed.
     HandoffTimeout { transfer_id: Uuid },
@@ -76,11 +78,19 @@ pub enum JobStatus {
     Done,
     /// Gave up after its last attempt.
     Dead,
+    /// A timer whose transfer ended before it was due.
+    Cancelled,
 }
 
 impl JobStatus {
     /// Every status.
-    pub const ALL: [Self; 4] = [Self::Pending, Self::Running, Self::Done, Self::Dead];
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Running,
+        Self::Done,
+        Self::Dead,
+        Self::Cancelled,
+    ];
 
     /// The statuses of a job that may still run.
     pub const UNFINISHED: [Self; 2] = [Self::Pending, Self::Running];
@@ -92,6 +102,7 @@ impl JobStatus {
             Self::Running => "running",
             Self::Done => "done",
             Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
         }
     }
 }

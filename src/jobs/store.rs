@@ -32,29 +32,72 @@ pub async fn enqueue(
     .await
 }
 
-/// Takes the next due job, or one whose worker's lease ran out (that worker died).
+/// Adds several jobs of one call (and transfer) in one statement; each is due at its
+/// `run_after` (now when `None`).
+pub async fn enqueue_all(
+    db: impl PgExecutor<'_>,
+    jobs: &[(Job, Option<DateTime<Utc>>)],
+    call_id: Uuid,
+    transfer_id: Option<Uuid>,
+    max_attempts: i32,
+) -> sqlx::Result<()> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
+    let payloads: Vec<sqlx::types::Json<&Job>> =
+        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
+    let due: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|(_, at)| *at).collect();
+    sqlx::query(
+        "INSERT INTO jobs (kind, payload, call_id, transfer_id, run_after, max_attempts)
+         SELECT kind, payload, $3, $4, COALESCE(run_after, now()), $5
+         FROM UNNEST($1::text[], $2::jsonb[], $6::timestamptz[]) AS j(kind, payload, run_after)",
+    )
+    .bind(&kinds)
+    .bind(&payloads)
+    .bind(call_id)
+    .bind(transfer_id)
+    .bind(max_attempts)
+    .bind(&due)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Takes up to `limit` due jobs, and jobs whose worker's lease ran out (that worker died), in
+/// one statement.
 ///
 /// The statuses are literals here, not parameters, so the planner can match the partial index
 /// `jobs_due_idx` (a test checks them against [`JobStatus`]).
-pub async fn claim_next(
+pub async fn claim_due(
     db: impl PgExecutor<'_>,
     lease: Duration,
-) -> sqlx::Result<Option<ClaimedJob>> {
+    limit: usize,
+) -> sqlx::Result<Vec<ClaimedJob>> {
     sqlx::query_as(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1,
                 locked_until = now() + $1 * interval '1 millisecond', updated_at = now()
-         WHERE id = (
+         WHERE id IN (
              SELECT id FROM jobs
              WHERE (status = 'pending' AND run_after <= now())
                 OR (status = 'running' AND locked_until < now())
              ORDER BY run_after, id
              FOR UPDATE SKIP LOCKED
-             LIMIT 1)
+             LIMIT $2)
          RETURNING id, kind, payload, call_id, transfer_id, attempts, max_attempts, now() AS claimed_at",
     )
     .bind(lease.as_millis() as f64)
-    .fetch_optional(db)
+    .bind(limit.min(i64::MAX as usize) as i64)
+    .fetch_all(db)
     .await
+}
+
+/// Takes the next due job (see [`claim_due`]).
+pub async fn claim_next(
+    db: impl PgExecutor<'_>,
+    lease: Duration,
+) -> sqlx::Result<Option<ClaimedJob>> {
+    Ok(claim_due(db, lease, 1).await?.pop())
 }
 
 /// Keeps a running job ours for another `lease`.
@@ -77,17 +120,37 @@ pub async fn extend_lease(
 
 /// Marks a job done and records the attempt. `false` when the job is no longer ours.
 pub async fn finish_done(db: impl PgExecutor<'_>, job: &ClaimedJob) -> sqlx::Result<bool> {
-    record(
-        db,
-        job,
-        "UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = now(), updated_at = now()
-         WHERE id = $1 AND attempts = $2 AND status = 'running'
-         RETURNING id, attempts, 'done'::text AS outcome, NULL::text AS error",
-        None,
-        Duration::ZERO,
+    Ok(finish_all_done(db, std::slice::from_ref(job)).await? == 1)
+}
+
+/// Marks jobs done and records their attempts, in one statement. Returns how many were still
+/// ours (a job whose lease ran out may have been taken again).
+pub async fn finish_all_done(db: impl PgExecutor<'_>, jobs: &[ClaimedJob]) -> sqlx::Result<u64> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+    let attempts: Vec<i32> = jobs.iter().map(|j| j.attempts).collect();
+    let claimed: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.claimed_at).collect();
+    let done = sqlx::query(
+        "WITH mine AS (
+             SELECT * FROM UNNEST($1::int8[], $2::int4[], $3::timestamptz[])
+                 AS m(id, attempts, claimed_at)),
+         finished AS (
+             UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = now(),
+                             updated_at = now()
+             FROM mine
+             WHERE jobs.id = mine.id AND jobs.attempts = mine.attempts AND jobs.status = 'running'
+             RETURNING jobs.id, jobs.attempts, mine.claimed_at)
+         INSERT INTO job_attempts (job_id, attempt, started_at, outcome)
+         SELECT id, attempts, claimed_at, 'done' FROM finished",
     )
-    .await
-    .map(|o| o.is_some())
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&claimed)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Puts a job back to look again later, without spending an attempt.

@@ -53,36 +53,59 @@ async fn stored_sides(
         }))
 }
 
+/// A call and its transcript (the latest [`MAX_SEGMENTS`] segments), read together.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub call: crate::calls::model::Call,
+    pub segments: Vec<crate::transcripts::model::Segment>,
+}
+
+impl Snapshot {
+    /// Whether `segments` is the whole transcript.
+    pub fn is_whole(&self) -> bool {
+        (self.segments.len() as i64) < MAX_SEGMENTS
+    }
+
+    fn input(&self, transfer: Option<TransferSides>) -> SummaryInput {
+        let (from_agent, to_agent, transfer_reason) = match transfer {
+            Some(t) => (Some(t.from_agent), Some(t.to_agent), t.reason),
+            None => (None, None, None),
+        };
+        SummaryInput {
+            caller_name: self.call.caller_name.clone(),
+            caller_phone: self.call.caller_phone.clone(),
+            issue: self.call.issue.clone(),
+            from_agent,
+            to_agent,
+            transfer_reason,
+            turns: self
+                .segments
+                .iter()
+                .map(|s| Turn {
+                    speaker: s.speaker.clone(),
+                    role: s.role,
+                    text: s.text.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The call and its transcript as they are now, in one statement; 404 for an unknown call.
+pub async fn snapshot(db: impl sqlx::PgExecutor<'_>, call_id: Uuid) -> Result<Snapshot, ApiError> {
+    let (call, segments) = store::source(db, call_id, MAX_SEGMENTS)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    Ok(Snapshot { call, segments })
+}
+
 /// Reads the call as it is now.
 async fn load_input(
     db: &mut PgConnection,
     call_id: Uuid,
     transfer: Option<TransferSides>,
 ) -> Result<SummaryInput, ApiError> {
-    let call = crate::calls::store::get(&mut *db, call_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("call", call_id))?;
-    let segments = crate::transcripts::store::all_for_call(&mut *db, call_id, MAX_SEGMENTS).await?;
-    let (from_agent, to_agent, transfer_reason) = match transfer {
-        Some(t) => (Some(t.from_agent), Some(t.to_agent), t.reason),
-        None => (None, None, None),
-    };
-    Ok(SummaryInput {
-        caller_name: call.caller_name,
-        caller_phone: call.caller_phone,
-        issue: call.issue,
-        from_agent,
-        to_agent,
-        transfer_reason,
-        turns: segments
-            .into_iter()
-            .map(|s| Turn {
-                speaker: s.speaker,
-                role: s.role,
-                text: s.text,
-            })
-            .collect(),
-    })
+    Ok(snapshot(&mut *db, call_id).await?.input(transfer))
 }
 
 /// A local summary, computed and ready to be stored.
@@ -100,10 +123,19 @@ pub async fn prepare_local(
     call_id: Uuid,
     transfer: Option<TransferSides>,
 ) -> Result<LocalSummary, ApiError> {
-    let input = {
-        let mut conn = db.acquire().await?;
-        load_input(&mut conn, call_id, transfer).await?
-    };
+    let snapshot = snapshot(db, call_id).await?;
+    prepare_from(&snapshot, transfer, None).await
+}
+
+/// [`prepare_local`] from a snapshot already read; `also` is a turn about to be stored with
+/// the summary, in the same transaction.
+pub async fn prepare_from(
+    snapshot: &Snapshot,
+    transfer: Option<TransferSides>,
+    also: Option<Turn>,
+) -> Result<LocalSummary, ApiError> {
+    let mut input = snapshot.input(transfer);
+    input.turns.extend(also);
     // A long transcript takes a while: off the async workers, too.
     tokio::task::spawn_blocking(move || LocalSummary {
         content: extractive::summarize(&input),

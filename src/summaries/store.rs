@@ -5,9 +5,73 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::model::{Provider, Summary, SummaryContent};
+use crate::calls::model::Call;
+use crate::transcripts::model::{Segment, SpeakerRole};
 
 const COLUMNS: &str = "id, call_id, transfer_id, provider, model, prompt_version, content, summary_text, \
     briefing_script, fallback, error, latency_ms, prompt_tokens, completion_tokens, segments_used, created_at";
+
+/// One row of [`source`]: the call, and one of its segments (none when it has no transcript).
+#[derive(sqlx::FromRow)]
+struct SourceRow {
+    #[sqlx(flatten)]
+    call: Call,
+    segment_id: Option<String>,
+    speaker: Option<String>,
+    role: Option<SpeakerRole>,
+    text: Option<String>,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+    spoken_at: Option<DateTime<Utc>>,
+    received_at: Option<DateTime<Utc>>,
+    seq: Option<i64>,
+}
+
+/// What a summary is written from, in one statement: the call and the latest `limit` segments
+/// of its transcript in spoken order.
+pub async fn source(
+    db: impl PgExecutor<'_>,
+    call_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Option<(Call, Vec<Segment>)>> {
+    let rows: Vec<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {call_columns}, s.segment_id, s.speaker, s.role, s.text, s.start_ms, s.end_ms,
+                s.spoken_at, s.received_at, s.seq
+         FROM calls
+         LEFT JOIN LATERAL (
+             SELECT segment_id, speaker, role, text, start_ms, end_ms, spoken_at,
+                    created_at AS received_at, seq
+             FROM transcript_segments WHERE call_id = calls.id
+             ORDER BY start_ms DESC, seq DESC LIMIT $2) s ON true
+         WHERE id = $1
+         ORDER BY s.start_ms, s.seq",
+        call_columns = crate::calls::store::COLUMNS
+    )))
+    .bind(call_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let Some(call) = rows.first().map(|r| r.call.clone()) else {
+        return Ok(None);
+    };
+    let segments = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(Segment {
+                segment_id: r.segment_id?,
+                speaker: r.speaker?,
+                role: r.role?,
+                text: r.text?,
+                start_ms: r.start_ms?,
+                end_ms: r.end_ms,
+                spoken_at: r.spoken_at,
+                received_at: r.received_at?,
+                seq: r.seq?,
+            })
+        })
+        .collect();
+    Ok(Some((call, segments)))
+}
 
 /// A summary about to be stored.
 #[derive(Debug)]

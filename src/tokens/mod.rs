@@ -15,7 +15,7 @@ use crate::calls::model::{Call, CallStatus};
 use crate::domain::{Identity, MAX_NAME_CHARS, Validator, bounded_text};
 use crate::error::{ApiError, FieldError};
 use crate::livekit::model::{IssuedToken, JoinCall, TokenRequest, TokenRole};
-use crate::transfers::model::{Handoff, TransferState};
+use crate::transfers::model::{Handoff, Transfer, TransferState};
 
 /// A token for the room of a call.
 pub async fn for_call(
@@ -30,7 +30,7 @@ pub async fn for_call(
     let call = crate::calls::store::lock(&mut tx, call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
-    check_frontend_owns(principal, &call)?;
+    check_frontend_owns(principal, call.created_by)?;
     if call.status == CallStatus::Ended {
         return Err(ApiError::conflict("the call has ended"));
     }
@@ -44,6 +44,18 @@ pub async fn for_call(
     Ok(state
         .livekit
         .mint(identity.as_str(), &display, &room, &metadata)?)
+}
+
+/// The caller's token for a call its request has just created: its own room, with nothing to
+/// look up (the call is new, so no transfer has moved it).
+pub fn for_new_caller(state: &AppState, call: &Call) -> Result<IssuedToken, ApiError> {
+    let metadata = serde_json::json!({"role": TokenRole::Caller, "call_id": call.id});
+    Ok(state.livekit.mint(
+        &call.caller_identity,
+        &call.caller_name,
+        &call.room_name,
+        &metadata,
+    )?)
 }
 
 /// Which room of `call` the identity may join, claiming a waiting call for the first agent.
@@ -114,25 +126,15 @@ pub async fn for_transfer(
     let transfer = crate::transfers::store::get(&state.db, transfer_id)
         .await?
         .ok_or_else(|| ApiError::not_found("transfer", transfer_id))?;
-    if transfer.state.is_terminal() {
-        return Err(ApiError::Conflict {
-            detail: format!(
-                "the transfer is {}; its briefing room is closed",
-                transfer.state.as_str()
-            ),
-            current_state: Some(transfer.state.as_str().to_owned()),
-        });
-    }
+    check_briefing_open(&transfer)?;
     let allowed = match role {
-        TokenRole::Agent => {
-            [&transfer.from_agent, &transfer.to_agent].contains(&&identity.to_string())
-        }
+        TokenRole::Agent => is_side(&transfer, identity),
         TokenRole::Caller => {
             // Only a `move_caller` hand-off brings the caller into the briefing room.
             let call = crate::calls::store::get(&state.db, transfer.call_id)
                 .await?
                 .ok_or_else(|| ApiError::not_found("call", transfer.call_id))?;
-            check_frontend_owns(principal, &call)?;
+            check_frontend_owns(principal, call.created_by)?;
             call.caller_identity == identity.as_str()
                 && transfer.handoff == Handoff::MoveCaller
                 && transfer.state == TransferState::Connecting
@@ -143,12 +145,94 @@ pub async fn for_transfer(
             "{identity} may not join the briefing room of this transfer"
         )));
     }
+    mint_briefing(state, &transfer, identity, name, role)
+}
+
+/// An agent's token for the briefing room of a transfer the request already holds.
+pub fn for_briefing(
+    state: &AppState,
+    principal: &Principal,
+    transfer: &Transfer,
+    agent: &str,
+) -> Result<IssuedToken, ApiError> {
+    let identity = Identity::parse(agent).map_err(|m| ApiError::invalid("agent", m))?;
+    check_requester(principal, &identity, TokenRole::Agent)?;
+    check_briefing_open(transfer)?;
+    if !is_side(transfer, &identity) {
+        return Err(ApiError::Forbidden(format!(
+            "{identity} may not join the briefing room of this transfer"
+        )));
+    }
+    mint_briefing(state, transfer, &identity, None, TokenRole::Agent)
+}
+
+/// The caller's token once a transfer has handed it over (`connecting` or `completed`), from
+/// the call and transfer the request already holds: the room the caller is to be in now.
+pub fn for_caller_after_handoff(
+    state: &AppState,
+    principal: &Principal,
+    caller: &crate::transfers::store::CallersTransfer,
+) -> Result<IssuedToken, ApiError> {
+    let transfer = &caller.transfer;
+    let identity =
+        Identity::parse(&caller.caller_identity).map_err(|m| ApiError::invalid("caller", m))?;
+    check_requester(principal, &identity, TokenRole::Caller)?;
+    check_frontend_owns(principal, caller.call_created_by)?;
+    let room = match (transfer.state, transfer.handoff) {
+        (TransferState::Connecting, Handoff::MoveCaller) => {
+            return mint_briefing(state, transfer, &identity, None, TokenRole::Caller);
+        }
+        (TransferState::Connecting, Handoff::AgentJoinsCaller) => &transfer.caller_room,
+        (TransferState::Completed, _) => transfer
+            .final_room
+            .as_ref()
+            .unwrap_or(&transfer.caller_room),
+        (state, _) => {
+            return Err(ApiError::Conflict {
+                detail: format!(
+                    "the transfer is {}; it has not handed the caller over",
+                    state.as_str()
+                ),
+                current_state: Some(state.as_str().to_owned()),
+            });
+        }
+    };
+    let metadata = serde_json::json!({"role": TokenRole::Caller, "call_id": transfer.call_id});
+    Ok(state
+        .livekit
+        .mint(identity.as_str(), &caller.caller_name, room, &metadata)?)
+}
+
+fn is_side(transfer: &Transfer, identity: &Identity) -> bool {
+    [&transfer.from_agent, &transfer.to_agent].contains(&&identity.to_string())
+}
+
+fn check_briefing_open(transfer: &Transfer) -> Result<(), ApiError> {
+    if transfer.state.is_terminal() {
+        return Err(ApiError::Conflict {
+            detail: format!(
+                "the transfer is {}; its briefing room is closed",
+                transfer.state.as_str()
+            ),
+            current_state: Some(transfer.state.as_str().to_owned()),
+        });
+    }
+    Ok(())
+}
+
+fn mint_briefing(
+    state: &AppState,
+    transfer: &Transfer,
+    identity: &Identity,
+    name: Option<String>,
+    role: TokenRole,
+) -> Result<IssuedToken, ApiError> {
     let role_name = match role {
         TokenRole::Caller => "caller",
         TokenRole::Agent => "agent",
     };
     let display = name.unwrap_or_else(|| identity.to_string());
-    let metadata = crate::transfers::token_metadata(role_name, &transfer);
+    let metadata = crate::transfers::token_metadata(role_name, transfer);
     Ok(state.livekit.mint(
         identity.as_str(),
         &display,
@@ -208,9 +292,9 @@ fn check_requester(
 }
 
 /// A frontend key gets tokens only for the calls it started.
-fn check_frontend_owns(principal: &Principal, call: &Call) -> Result<(), ApiError> {
+fn check_frontend_owns(principal: &Principal, created_by: Option<Uuid>) -> Result<(), ApiError> {
     match principal.frontend() {
-        Some(key) if call.created_by != Some(key) => Err(ApiError::Forbidden(
+        Some(key) if created_by != Some(key) => Err(ApiError::Forbidden(
             "this key did not start this call".into(),
         )),
         _ => Ok(()),

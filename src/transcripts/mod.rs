@@ -60,22 +60,52 @@ pub async fn append_typed(
     role: model::SpeakerRole,
     text: &str,
 ) -> Result<(), ApiError> {
+    let Some(segments) = typed_segments(db, call_id, None, speaker, role, text).await? else {
+        return Ok(());
+    };
+    append(
+        db,
+        principal,
+        call_id,
+        grace,
+        AppendSegments {
+            segments: vec![segments],
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The segment that stores what is new in a running typed transcript (see [`append_typed`]),
+/// or `None` when nothing is; for a caller that stores it in a transaction of its own.
+/// `whole` is the call's whole transcript when the caller has read it already.
+pub async fn typed_segments(
+    db: &PgPool,
+    call_id: Uuid,
+    whole: Option<&[Segment]>,
+    speaker: &str,
+    role: model::SpeakerRole,
+    text: &str,
+) -> Result<Option<model::NewSegment>, ApiError> {
     let text = collapse_whitespace(text);
     if text.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let (previous, start_ms) = store::typed_so_far(db, call_id).await?;
+    let (previous, start_ms) = match whole {
+        Some(segments) => typed_so_far(segments),
+        None => store::typed_so_far(db, call_id).await?,
+    };
     let previous = collapse_whitespace(&previous);
     let new = match text.strip_prefix(previous.as_str()) {
         Some(rest) if !previous.is_empty() => rest.trim(),
         _ => text.as_str(),
     };
     if new.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     // Keyed by the whole text received, so a retry of it is a duplicate.
     let key = Uuid::new_v5(&call_id, text.as_bytes());
-    let segment = model::NewSegment {
+    Ok(Some(model::NewSegment {
         segment_id: format!("typed-{key}"),
         speaker: speaker.to_owned(),
         role,
@@ -83,12 +113,27 @@ pub async fn append_typed(
         start_ms,
         end_ms: None,
         spoken_at: None,
-    };
-    let segments = AppendSegments {
-        segments: vec![segment],
-    };
-    append(db, principal, call_id, grace, segments).await?;
-    Ok(())
+    }))
+}
+
+/// What `store::typed_so_far` reads, from a transcript in hand.
+fn typed_so_far(segments: &[Segment]) -> (String, i64) {
+    let mut typed: Vec<&Segment> = segments
+        .iter()
+        .filter(|s| s.segment_id.starts_with("typed-"))
+        .collect();
+    typed.sort_by_key(|s| s.seq);
+    let text = typed
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let next = segments
+        .iter()
+        .map(|s| s.start_ms.max(s.end_ms.unwrap_or(s.start_ms)) + 1)
+        .max()
+        .unwrap_or(0);
+    (text, next)
 }
 
 fn collapse_whitespace(text: &str) -> String {
@@ -104,7 +149,10 @@ pub async fn list(
 ) -> Result<Page<Segment>, ApiError> {
     let limit = pagination::limit(query.limit)?;
     let after = pagination::decode_cursor(query.cursor.as_deref())?;
-    crate::calls::get(db, principal, call_id).await?;
+    crate::calls::store::get(db, call_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("call", call_id))?
+        .check_read(principal)?;
     let rows = store::list(db, call_id, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |s| (s.start_ms, s.seq)))
 }

@@ -27,15 +27,51 @@ use model::{
 };
 use store::Transition;
 
+/// What the prototype's flow adds to starting a transfer (it had no join step, and sent the
+/// typed transcript with the transfer).
+#[derive(Debug, Default)]
+pub struct CreateOptions {
+    /// When no agent has taken the call yet, `from_agent` takes it with this transfer.
+    pub take_waiting_call: bool,
+    /// The call's current agent transfers it, whoever `from_agent` names.
+    pub from_current_agent: bool,
+    /// A running typed transcript from `from_agent`: what is new is stored with the transfer.
+    pub typed_transcript: Option<String>,
+    /// When the requested briefing room is taken, name one instead of refusing.
+    pub rename_taken_room: bool,
+}
+
 /// Starts a transfer of a call from its current agent to another.
 pub async fn create(
     state: &AppState,
     principal: &Principal,
     call_id: Uuid,
     request: CreateTransfer,
+    options: CreateOptions,
 ) -> Result<TransferWithToken, ApiError> {
-    let new = request.parse()?;
+    let mut new = request.parse()?;
+    // Read once, before any lock: the summary is written from it.
+    let snapshot = crate::summaries::snapshot(&state.db, call_id).await?;
+    if let (true, Some(current)) = (options.from_current_agent, &snapshot.call.current_agent) {
+        new.from_agent =
+            Identity::parse(current).map_err(|m| ApiError::invalid("from_agent", m))?;
+    }
     crate::auth::acting_agent(principal, Some(new.from_agent.as_str()), "from_agent")?;
+    let typed = match &options.typed_transcript {
+        Some(text) => {
+            let whole = snapshot.is_whole().then_some(&snapshot.segments[..]);
+            crate::transcripts::typed_segments(
+                &state.db,
+                call_id,
+                whole,
+                new.from_agent.as_str(),
+                crate::transcripts::model::SpeakerRole::Agent,
+                text,
+            )
+            .await?
+        }
+        None => None,
+    };
     // Written with the transfer, so Agent A and B never wait for a summary; computed before
     // the call is locked, so nobody waits on the summarizer either.
     let sides = crate::summaries::TransferSides {
@@ -43,17 +79,26 @@ pub async fn create(
         to_agent: new.to_agent.as_str().to_owned(),
         reason: new.reason.clone(),
     };
-    let local_summary = crate::summaries::prepare_local(&state.db, call_id, Some(sides)).await?;
+    let typed_turn = typed.as_ref().map(|s| crate::summaries::Turn {
+        speaker: s.speaker.clone(),
+        role: s.role,
+        text: s.text.clone(),
+    });
+    let local_summary = crate::summaries::prepare_from(&snapshot, Some(sides), typed_turn).await?;
     let mut tx = state.db.begin().await?;
-    let call = crate::calls::store::lock(&mut tx, call_id)
+    let locked = store::lock_call_for_transfer(&mut tx, call_id, &new.briefing_room)
         .await?
         .ok_or_else(|| ApiError::not_found("call", call_id))?;
+    let call = &locked.call;
     if call.status == CallStatus::Ended {
         return Err(ApiError::conflict(
             "the call has ended; it cannot be transferred",
         ));
     }
-    if call.current_agent.as_deref() != Some(new.from_agent.as_str()) {
+    let taking = options.take_waiting_call
+        && call.current_agent.is_none()
+        && call.status == CallStatus::Waiting;
+    if !taking && call.current_agent.as_deref() != Some(new.from_agent.as_str()) {
         return Err(ApiError::conflict(match &call.current_agent {
             Some(agent) => format!(
                 "from_agent {} is not handling this call; {agent} is",
@@ -63,41 +108,61 @@ pub async fn create(
                 .to_owned(),
         }));
     }
-    crate::agents::require_usable(
-        &mut tx,
-        principal,
-        new.to_agent.as_str(),
-        &call.caller_identity,
-        "to_agent",
-    )
-    .await?;
-    if let Some(active) = store::lock_active_for_call(&mut tx, call_id).await? {
+    let mut agents = vec![(new.to_agent.as_str(), "to_agent")];
+    if taking {
+        agents.push((new.from_agent.as_str(), "from_agent"));
+        tracing::info!(%call_id, agent = %new.from_agent, "agent takes the call to transfer it");
+    }
+    crate::agents::require_all_usable(&mut tx, principal, &agents, &call.caller_identity).await?;
+    if let (Some(id), Some(state)) = (locked.active_id, locked.active_state) {
         return Err(ApiError::Conflict {
-            detail: format!("the call already has an active transfer ({})", active.id),
-            current_state: Some(active.state.as_str().to_owned()),
+            detail: format!("the call already has an active transfer ({id})"),
+            current_state: Some(state.as_str().to_owned()),
         });
     }
-    if crate::rooms::owner(&mut *tx, &new.briefing_room)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::conflict(format!(
-            "room {} is already in use",
-            new.briefing_room
-        )));
+    if locked.room_taken {
+        if !options.rename_taken_room {
+            return Err(ApiError::conflict(format!(
+                "room {} is already in use",
+                new.briefing_room
+            )));
+        }
+        new.briefing_room = model::default_briefing_room(new.id);
     }
-    let caller_room = crate::rooms::current_caller_room(&mut *tx, call_id).await?;
+    if let Some(segment) = typed {
+        let batch = crate::transcripts::model::AppendSegments {
+            segments: vec![segment],
+        }
+        .parse()?;
+        crate::transcripts::store::insert_batch(&mut *tx, call_id, &batch).await?;
+    }
     let deadline = crate::domain::later_by(Utc::now(), state.config.transfers.accept_ttl);
-    let transfer = store::insert(&mut *tx, call_id, &caller_room, &new, deadline).await?;
-    crate::calls::store::set_status(&mut *tx, call_id, CallStatus::Transferring, None).await?;
-    let room = Job::CreateRoom {
-        room: transfer.briefing_room.clone(),
-    };
-    enqueue(&mut tx, state, &transfer, &room, None).await?;
-    let expire = Job::ExpireTransfer {
-        transfer_id: transfer.id,
-    };
-    enqueue(&mut tx, state, &transfer, &expire, Some(deadline)).await?;
+    let jobs = [
+        (
+            Job::CreateRoom {
+                room: new.briefing_room.clone(),
+            },
+            None,
+        ),
+        (
+            Job::ExpireTransfer {
+                transfer_id: new.id,
+            },
+            Some(deadline),
+        ),
+    ];
+    let taker = taking.then_some(new.from_agent.as_str());
+    let transfer = store::insert(
+        &mut *tx,
+        call_id,
+        &locked.caller_room,
+        &new,
+        deadline,
+        taker,
+        &jobs,
+        state.config.jobs.max_attempts,
+    )
+    .await?;
     let summary =
         crate::summaries::write_local(&mut tx, state, call_id, Some(transfer.id), &local_summary)
             .await?;
@@ -155,9 +220,17 @@ pub async fn waiting(
     Ok(store::waiting_overviews(db, principal.agent(), limit).await?)
 }
 
-/// The most recent transfer of a call.
-pub async fn latest_for_call(db: &PgPool, call_id: Uuid) -> Result<Option<Transfer>, ApiError> {
-    Ok(store::latest_for_call(db, call_id).await?)
+/// The latest transfer of a caller's most recent call (by name, case-insensitive, or
+/// identity) that the principal may read (a frontend key: of the calls it started), with that
+/// call's caller.
+pub async fn latest_of_caller(
+    db: &PgPool,
+    principal: &Principal,
+    name: &str,
+) -> Result<Option<store::CallersTransfer>, ApiError> {
+    let name = crate::domain::bounded_text(name, crate::domain::MAX_NAME_CHARS)
+        .map_err(|m| ApiError::invalid("caller_name", m))?;
+    Ok(store::latest_of_caller(db, &name, principal.frontend()).await?)
 }
 
 /// The most recent transfer to any of `identities` whose call is not over.
@@ -282,15 +355,18 @@ pub async fn cancel(
 /// transfer completes once that side is seen in the room (or at once, when the deployment
 /// takes the agent's word).
 ///
-/// With `accept_pending` (the prototype's flow, which had no accept step) a transfer Agent B has
-/// not accepted yet is accepted first, in the same transaction.
+/// The prototype's flow (see [`CompleteOptions`]) asks for a little more, and a little less.
 pub async fn complete(
     state: &AppState,
     principal: &Principal,
     id: Uuid,
     action: TransferAction,
-    accept_pending: bool,
+    options: CompleteOptions,
 ) -> Result<TransferWithToken, ApiError> {
+    let CompleteOptions {
+        accept_pending,
+        without_summary,
+    } = options;
     let (mut tx, call, transfer) = lock(&state.db, id).await?;
     check_actor(
         principal,
@@ -312,24 +388,17 @@ pub async fn complete(
             transfer = complete_handoff(&mut tx, state, &transfer, false).await?;
         }
         HandoffConfirmation::Observed => {
+            let mut jobs = Vec::with_capacity(3);
             if transfer.handoff == Handoff::MoveCaller && state.config.livekit.move_participant {
                 let move_caller = Job::MoveParticipant {
                     room: transfer.caller_room.clone(),
                     identity: call.caller_identity.clone(),
                     destination: transfer.briefing_room.clone(),
                 };
-                enqueue(&mut tx, state, &transfer, &move_caller, None).await?;
+                jobs.push((move_caller, None));
             }
-            enqueue(
-                &mut tx,
-                state,
-                &transfer,
-                &Job::ConfirmHandoff { transfer_id: id },
-                None,
-            )
-            .await?;
-            let timeout = Job::HandoffTimeout { transfer_id: id };
-            enqueue(&mut tx, state, &transfer, &timeout, Some(deadline)).await?;
+            jobs.push((Job::HandoffTimeout { transfer_id: id }, Some(deadline)));
+            enqueue(&mut tx, state, &transfer, &jobs).await?;
         }
     }
     tx.commit().await?;
@@ -351,12 +420,25 @@ pub async fn complete(
             &token_metadata("caller", &transfer),
         )?),
     };
-    let summary = crate::summaries::for_transfer(&state.db, id).await?;
+    let summary = match without_summary {
+        true => None,
+        false => crate::summaries::for_transfer(&state.db, id).await?,
+    };
     Ok(TransferWithToken {
         transfer,
         token,
         summary,
     })
+}
+
+/// What the prototype's flow changes in [`complete`].
+#[derive(Debug, Default)]
+pub struct CompleteOptions {
+    /// A transfer Agent B has not accepted yet is accepted first, in the same transaction (the
+    /// prototype had no accept step).
+    pub accept_pending: bool,
+    /// The answer leaves the summary out (nobody reads it there).
+    pub without_summary: bool,
 }
 
 /// The receiving side is in the room: `connecting` → `completed`; Agent B now has the call and
@@ -379,19 +461,21 @@ pub async fn complete_handoff(
     let done = store::transition(&mut *tx, transfer.id, &change).await?;
     crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, Some(&done.to_agent))
         .await?;
+    let mut jobs = Vec::with_capacity(2);
     if done.mode == TransferMode::Consult {
         let remove = Job::RemoveParticipant {
             room: final_room,
             identity: done.from_agent.clone(),
         };
-        enqueue(tx, state, &done, &remove, None).await?;
+        jobs.push((remove, None));
     }
     // The room nobody needs any more: the briefing room, or (after moving the caller) the old one.
     let obsolete = match done.handoff {
         Handoff::AgentJoinsCaller => done.briefing_room.clone(),
         Handoff::MoveCaller => done.caller_room.clone(),
     };
-    enqueue(tx, state, &done, &Job::DeleteRoom { room: obsolete }, None).await?;
+    jobs.push((Job::DeleteRoom { room: obsolete }, None));
+    enqueue(tx, state, &done, &jobs).await?;
     tracing::info!(transfer_id = %done.id, confirmed, "transfer completed");
     Ok(done)
 }
@@ -413,6 +497,50 @@ pub async fn confirm_handoff(state: &AppState, id: Uuid) -> anyhow::Result<bool>
     }
     confirm_seen(state, id).await?;
     Ok(true)
+}
+
+/// Until `shutdown`, looks in LiveKit every `HANDOFF_CHECK_INTERVAL_MS` for the receiving side of every
+/// hand-off under way, with one `ListParticipants` per room, and completes those that arrived.
+/// Webhooks usually tell first; this covers a webhook that never came.
+pub async fn watch_handoffs(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let interval = state.config.transfers.handoff_check_interval;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if let Err(e) = check_handoffs(&state).await {
+            tracing::warn!(error = %e, "checking hand-offs under way failed");
+        }
+    }
+}
+
+async fn check_handoffs(state: &AppState) -> anyhow::Result<()> {
+    let awaited = store::awaited_arrivals(&state.db).await?;
+    let mut by_room: std::collections::BTreeMap<&str, Vec<&store::AwaitedArrival>> =
+        Default::default();
+    for arrival in &awaited {
+        by_room.entry(&arrival.room).or_default().push(arrival);
+    }
+    for (room, arrivals) in by_room {
+        let present = match state.livekit.list_participants(room).await {
+            Ok(present) => present,
+            Err(e) => {
+                // The hand-off's timer takes one last look before it fails the transfer.
+                tracing::warn!(error = %e, room, "LiveKit could not list a hand-off's room");
+                continue;
+            }
+        };
+        for arrival in arrivals {
+            let arrived = present
+                .iter()
+                .any(|p| p.identity == arrival.identity && p.state != "disconnected");
+            if arrived && confirm_seen(state, arrival.transfer_id).await?.is_some() {
+                tracing::info!(transfer_id = %arrival.transfer_id, "hand-off confirmed in LiveKit");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Asks LiveKit whether the side receiving the hand-off is in the final room now.
@@ -548,7 +676,7 @@ async fn end_unsuccessfully(
         let close = Job::DeleteRoom {
             room: ended.briefing_room.clone(),
         };
-        enqueue(tx, state, &ended, &close, None).await?;
+        enqueue(tx, state, &ended, &[(close, None)]).await?;
     }
     Ok(ended)
 }
@@ -558,12 +686,9 @@ async fn lock(
     db: &PgPool,
     id: Uuid,
 ) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Call, Transfer), ApiError> {
-    let call_id = store::get(db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("transfer", id))?
-        .call_id;
     let mut tx = db.begin().await?;
-    let call = crate::calls::store::lock(&mut tx, call_id)
+    // A transfer never changes call, so its call is found and locked in one statement.
+    let call = crate::calls::store::lock_of_transfer(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("transfer", id))?;
     let transfer = store::lock(&mut tx, id)
@@ -572,21 +697,19 @@ async fn lock(
     Ok((tx, call, transfer))
 }
 
+/// Queues the LiveKit work and timers of a change, in its transaction, in one statement.
 async fn enqueue(
     tx: &mut PgConnection,
     state: &AppState,
     transfer: &Transfer,
-    job: &Job,
-    run_after: Option<chrono::DateTime<Utc>>,
+    jobs: &[(Job, Option<chrono::DateTime<Utc>>)],
 ) -> Result<(), ApiError> {
-    let attempts = state.config.jobs.max_attempts;
-    crate::jobs::store::enqueue(
+    crate::jobs::store::enqueue_all(
         &mut *tx,
-        job,
+        jobs,
         transfer.call_id,
         Some(transfer.id),
-        run_after,
-        attempts,
+        state.config.jobs.max_attempts,
     )
     .await?;
     Ok(())

@@ -232,6 +232,11 @@ pub struct CreateTransfer {
     pub briefing_room: Option<String>,
 }
 
+/// The briefing room of transfer `id` when its creator names none.
+pub fn default_briefing_room(id: Uuid) -> String {
+    format!("transfer_{id}")
+}
+
 /// A [`CreateTransfer`] that passed validation.
 #[derive(Debug)]
 pub struct NewTransfer {
@@ -275,7 +280,7 @@ impl CreateTransfer {
             reason,
             mode: self.mode,
             handoff: self.handoff,
-            briefing_room: room.unwrap_or_else(|| format!("transfer_{id}")),
+            briefing_room: room.unwrap_or_else(|| default_briefing_room(id)),
         })
     }
 }

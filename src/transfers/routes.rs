@@ -51,7 +51,7 @@ async fn create_transfer(
     Path(id): Path<Uuid>,
     Json(request): Json<CreateTransfer>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = super::create(&state, &principal, id, request).await?;
+    let created = super::create(&state, &principal, id, request, Default::default()).await?;
     let location = format!("/v1/transfers/{}", created.transfer.id);
     Ok((
         StatusCode::CREATED,
@@ -175,7 +175,7 @@ async fn complete_transfer(
     JsonOrEmpty(action): JsonOrEmpty<TransferAction>,
 ) -> Result<Json<TransferWithToken>, ApiError> {
     Ok(Json(
-        super::complete(&state, &principal, id, action, false).await?,
+        super::complete(&state, &principal, id, action, Default::default()).await?,
     ))
 }
 

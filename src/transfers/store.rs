@@ -6,25 +6,89 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::model::{NewTransfer, Outcome, Transfer, TransferOverview, TransferState};
-use crate::calls::model::CallStatus;
+use crate::calls::model::{Call, CallStatus};
+use crate::jobs::model::Job;
 
 const COLUMNS: &str = "id, call_id, from_agent, to_agent, mode, handoff, reason, state, outcome, \
     outcome_detail, handoff_confirmed, caller_room, briefing_room, final_room, accept_deadline, \
     handoff_deadline, initiated_at, briefing_at, connecting_at, completed_at, cancelled_at, \
     declined_at, expired_at, failed_at, abandoned_at, updated_at";
 
-/// Inserts a validated transfer in state `initiated`.
+/// A call locked for a new transfer, with what the transfer must check.
+#[derive(Debug, sqlx::FromRow)]
+pub struct CallForTransfer {
+    #[sqlx(flatten)]
+    pub call: Call,
+    /// Where the caller is now.
+    pub caller_room: String,
+    /// The transfer under way, if any, and its state.
+    pub active_id: Option<Uuid>,
+    pub active_state: Option<TransferState>,
+    /// Whether the requested briefing room already belongs to a call or transfer.
+    pub room_taken: bool,
+}
+
+/// Locks the call (as `calls::store::lock` does) and reads, in the same statement, where its
+/// caller is, its transfer under way, and whether `briefing_room` is free.
+pub async fn lock_call_for_transfer(
+    tx: &mut PgConnection,
+    call_id: Uuid,
+    briefing_room: &str,
+) -> sqlx::Result<Option<CallForTransfer>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {call_columns},
+                COALESCE((SELECT final_room FROM transfers
+                          WHERE call_id = calls.id AND state = $3
+                          ORDER BY completed_at DESC LIMIT 1), room_name) AS caller_room,
+                active.active_id, active.active_state,
+                EXISTS (SELECT 1 FROM calls WHERE room_name = $2
+                        UNION ALL SELECT 1 FROM transfers WHERE briefing_room = $2) AS room_taken
+         FROM calls
+         LEFT JOIN LATERAL (SELECT id AS active_id, state AS active_state FROM transfers
+                            WHERE call_id = calls.id AND state = ANY($4) LIMIT 1) active ON true
+         WHERE id = $1
+         FOR NO KEY UPDATE OF calls",
+        call_columns = crate::calls::store::COLUMNS
+    )))
+    .bind(call_id)
+    .bind(briefing_room)
+    .bind(TransferState::Completed)
+    .bind(&TransferState::ACTIVE[..])
+    .fetch_optional(tx)
+    .await
+}
+
+/// Inserts a validated transfer in state `initiated`, marks its call `transferring` (taken by
+/// `taker` when given) and queues its jobs, in one statement.
+#[allow(clippy::too_many_arguments)]
 pub async fn insert(
     db: impl PgExecutor<'_>,
     call_id: Uuid,
     caller_room: &str,
     t: &NewTransfer,
     accept_deadline: DateTime<Utc>,
+    taker: Option<&str>,
+    jobs: &[(Job, Option<DateTime<Utc>>)],
+    max_attempts: i32,
 ) -> sqlx::Result<Transfer> {
+    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
+    let payloads: Vec<sqlx::types::Json<&Job>> =
+        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
+    let due: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|(_, at)| *at).collect();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO transfers (id, call_id, from_agent, to_agent, mode, handoff, reason, caller_room,
-                                briefing_room, accept_deadline)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+        "WITH created AS (
+             INSERT INTO transfers (id, call_id, from_agent, to_agent, mode, handoff, reason,
+                                    caller_room, briefing_room, accept_deadline)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}),
+         call AS (
+             UPDATE calls SET status = $11, current_agent = COALESCE($12, current_agent),
+                              updated_at = now()
+             WHERE id = $2),
+         queued AS (
+             INSERT INTO jobs (kind, payload, call_id, transfer_id, run_after, max_attempts)
+             SELECT j.kind, j.payload, $2, $1, COALESCE(j.run_after, now()), $16
+             FROM UNNEST($13::text[], $14::jsonb[], $15::timestamptz[]) AS j(kind, payload, run_after))
+         SELECT {COLUMNS} FROM created"
     )))
     .bind(t.id)
     .bind(call_id)
@@ -36,7 +100,37 @@ pub async fn insert(
     .bind(caller_room)
     .bind(&t.briefing_room)
     .bind(accept_deadline)
+    .bind(CallStatus::Transferring)
+    .bind(taker)
+    .bind(&kinds)
+    .bind(&payloads)
+    .bind(&due)
+    .bind(max_attempts)
     .fetch_one(db)
+    .await
+}
+
+/// Who a hand-off under way waits for, and in which room.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AwaitedArrival {
+    pub transfer_id: Uuid,
+    pub room: String,
+    pub identity: String,
+}
+
+/// The receiving side of every `connecting` transfer whose hand-off has not timed out.
+///
+/// `connecting` is a literal so the planner can use the partial index `transfers_connecting_idx`.
+pub async fn awaited_arrivals(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<AwaitedArrival>> {
+    sqlx::query_as(
+        "SELECT t.id AS transfer_id,
+                CASE t.handoff WHEN $1 THEN t.briefing_room ELSE t.caller_room END AS room,
+                CASE t.handoff WHEN $1 THEN c.caller_identity ELSE t.to_agent END AS identity
+         FROM transfers t JOIN calls c ON c.id = t.call_id
+         WHERE t.state = 'connecting' AND t.handoff_deadline > now()",
+    )
+    .bind(super::model::Handoff::MoveCaller)
+    .fetch_all(db)
     .await
 }
 
@@ -183,17 +277,40 @@ pub async fn list(
     .await
 }
 
-/// The most recent transfer of a call.
-pub async fn latest_for_call(
+/// The latest transfer of a caller's most recent call (by name, case-insensitive, or identity;
+/// among the calls `created_by` started, when given), with what a caller's token needs of
+/// that call. `None` when that call has no transfer.
+pub async fn latest_of_caller(
     db: impl PgExecutor<'_>,
-    call_id: Uuid,
-) -> sqlx::Result<Option<Transfer>> {
+    name: &str,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<Option<CallersTransfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM transfers WHERE call_id = $1 ORDER BY initiated_at DESC, id DESC LIMIT 1"
+        "SELECT {COLUMNS}, c.caller_identity, c.caller_name, c.created_by AS call_created_by,
+                c.status AS call_status
+         FROM (SELECT id AS latest_call, caller_identity, caller_name, created_by, status
+               FROM calls
+               WHERE (lower(caller_name) = lower($1) OR caller_identity = $1)
+                 AND ($2::uuid IS NULL OR created_by = $2)
+               ORDER BY created_at DESC, id DESC LIMIT 1) c
+         JOIN LATERAL (SELECT * FROM transfers WHERE call_id = c.latest_call
+                       ORDER BY initiated_at DESC, id DESC LIMIT 1) t ON true"
     )))
-    .bind(call_id)
+    .bind(name)
+    .bind(created_by)
     .fetch_optional(db)
     .await
+}
+
+/// A transfer with its call's caller (see [`latest_of_caller`]).
+#[derive(Debug, sqlx::FromRow)]
+pub struct CallersTransfer {
+    #[sqlx(flatten)]
+    pub transfer: Transfer,
+    pub caller_identity: String,
+    pub caller_name: String,
+    pub call_created_by: Option<Uuid>,
+    pub call_status: CallStatus,
 }
 
 /// The most recent transfer to any of `identities` whose call is not over.

@@ -65,6 +65,30 @@ impl EventStream {
             .expect("an event within 10 s")
     }
 
+    /// The next event's id, or a comment's text (keep-alives, notices); `None` once the
+    /// server has ended the stream.
+    async fn next_or_end(&mut self) -> Option<Result<i64, String>> {
+        let read = async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let message: String = self.buffer.drain(..end + 2).collect();
+                    let id = message.lines().find_map(|l| l.strip_prefix("id:"));
+                    return Some(match id {
+                        Some(id) => Ok(id.trim().parse().unwrap()),
+                        None => Err(message.trim_start_matches(':').trim().to_owned()),
+                    });
+                }
+                match self.response.chunk().await {
+                    Ok(Some(chunk)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                    _ => return None,
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("a message or the end within 10 s")
+    }
+
     /// Whether the server ends the stream within 10 s.
     async fn ends(mut self) -> bool {
         let drained = async { while let Ok(Some(_)) = self.response.chunk().await {} };
@@ -180,4 +204,184 @@ async fn an_idle_stream_wakes_on_a_notification_without_polling() {
         .await;
     let (_, kind, _) = stream.next().await;
     assert_eq!(kind, "call.ended");
+}
+
+/// Appends one transcript segment in a transaction of the test's own, left open: its
+/// `transcript.appended` event has drawn its id but is not visible yet.
+async fn uncommitted_segment(
+    app: &TestApp,
+    call: &Value,
+    segment: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO transcript_segments (call_id, segment_id, speaker, role, text, start_ms)
+         VALUES ($1, $2, 'Jane', 'caller', 'hello', 0)",
+    )
+    .bind(uuid::Uuid::parse_str(&id(call)).unwrap())
+    .bind(segment)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx
+}
+
+/// The ids of a call's events, in order.
+async fn event_ids(app: &TestApp, call: &Value) -> Vec<i64> {
+    sqlx::query_scalar("SELECT id FROM events WHERE call_id = $1 ORDER BY id")
+        .bind(uuid::Uuid::parse_str(&id(call)).unwrap())
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Writes `count` events of about 1 KB for `call` in one transaction.
+async fn flood(app: &TestApp, call: &Value, count: i64) {
+    sqlx::query(
+        "INSERT INTO events (call_id, kind, data)
+         SELECT $1, 'test.flood', jsonb_build_object('n', n, 'padding', repeat('x', 1000))
+         FROM generate_series(1, $2) AS n",
+    )
+    .bind(uuid::Uuid::parse_str(&id(call)).unwrap())
+    .bind(count)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_event_committed_after_one_with_a_higher_id_still_reaches_the_stream() {
+    let app = TestApp::spawn().await;
+    app.wait_until_listening().await;
+    let call = app.create_call("Jane").await;
+    let mut stream = EventStream::open(&app, &format!("?call_id={}", id(&call)), None).await;
+
+    let slow = uncommitted_segment(&app, &call, "1").await;
+    let fast = uncommitted_segment(&app, &call, "2").await;
+    fast.commit().await.unwrap();
+    let (second, kind, _) = stream.next().await;
+    assert_eq!(kind, "transcript.appended");
+    slow.commit().await.unwrap();
+    let (first, kind, _) = stream.next().await;
+    assert_eq!(kind, "transcript.appended");
+    assert!(
+        first < second,
+        "the late event has the lower id: {first} after {second}"
+    );
+    assert_eq!(event_ids(&app, &call).await[1..], [first, second]);
+}
+
+#[tokio::test]
+async fn a_resumed_stream_reads_what_it_missed_then_goes_live_without_gap_or_repeat() {
+    let app = TestApp::spawn().await;
+    app.wait_until_listening().await;
+    let call = app.create_call("Jane").await;
+    // More than one catch-up batch, then events written while the stream catches up.
+    flood(&app, &call, 250).await;
+    let mut stream =
+        EventStream::open(&app, &format!("?call_id={}&after=0", id(&call)), None).await;
+    let writer = {
+        let pool = app.pool.clone();
+        let call_id = uuid::Uuid::parse_str(&id(&call)).unwrap();
+        tokio::spawn(async move {
+            for n in 0..50 {
+                sqlx::query("INSERT INTO events (call_id, kind) VALUES ($1, $2)")
+                    .bind(call_id)
+                    .bind(format!("test.live.{n}"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut received = Vec::new();
+    while received.len() < 1 + 250 + 50 {
+        received.push(stream.next().await.0);
+    }
+    writer.await.unwrap();
+    assert_eq!(
+        received,
+        event_ids(&app, &call).await,
+        "every event once, in order"
+    );
+    // And it stays live.
+    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+        .await;
+    let (_, kind, _) = stream.next().await;
+    assert_eq!(kind, "call.ended");
+}
+
+#[tokio::test]
+async fn a_client_too_slow_to_read_is_dropped_and_resumes_where_it_stopped() {
+    let app = TestApp::spawn_with(&[("EVENT_STREAM_BUFFER", "64")]).await;
+    app.wait_until_listening().await;
+    let call = app.create_call("Jane").await;
+    let filter = format!("?call_id={}", id(&call));
+    let mut stream = EventStream::open(&app, &filter, None).await;
+    // Far more than the socket buffers hold while the client reads nothing.
+    flood(&app, &call, 20_000).await;
+    let all = event_ids(&app, &call).await;
+
+    // A client that reconnects with Last-Event-ID whenever it is dropped.
+    let (mut got, mut drops) = (Vec::new(), 0);
+    while got.len() < all.len() - 1 {
+        match stream.next_or_end().await {
+            Some(Ok(id)) => got.push(id),
+            Some(Err(comment)) if comment.contains("reconnect with Last-Event-ID") => drops += 1,
+            Some(Err(_)) => {}
+            None => {
+                assert!(drops <= 1000, "resuming makes progress");
+                let last = got.last().expect("some events before the first drop");
+                stream = EventStream::open(&app, &filter, Some(&last.to_string())).await;
+            }
+        }
+    }
+    assert!(drops >= 1, "the client that read nothing was dropped");
+    assert_eq!(
+        got,
+        all[1..],
+        "everything after call.created, once, in order"
+    );
+}
+
+#[tokio::test]
+async fn idle_streams_cost_the_database_no_query_per_event() {
+    const STREAMS: usize = 50;
+    const WRITES: usize = 20;
+    async fn commits_with(streams: usize) -> i64 {
+        // No timers: only the writes and the streams make the database work.
+        let app = TestApp::spawn_with(&[
+            ("EVENT_STREAM_POLL_MS", "3600000"),
+            ("JOB_POLL_INTERVAL_MS", "3600000"),
+            ("JOB_CONCURRENCY", "1"),
+        ])
+        .await;
+        app.wait_until_listening().await;
+        let mut watcher = EventStream::open(&app, "?kind=call.created", None).await;
+        let mut idle = Vec::new();
+        for _ in 0..streams {
+            let nobody = uuid::Uuid::new_v4();
+            idle.push(EventStream::open(&app, &format!("?call_id={nobody}"), None).await);
+        }
+        for n in 0..WRITES {
+            app.create_call(&format!("Caller {n}")).await;
+        }
+        for _ in 0..WRITES {
+            watcher.next().await;
+        }
+        drop(idle);
+        drop(watcher);
+        app.stop_and_count_commits().await
+    }
+    let without = commits_with(0).await;
+    let with = commits_with(STREAMS).await;
+    // Opening a stream reads where the log ends: one query each. Anything per event would
+    // be at least another STREAMS.
+    assert!(
+        with - without < 2 * STREAMS as i64,
+        "{with} commits with {STREAMS} idle streams, {without} without"
+    );
+    eprintln!(
+        "commits over {WRITES} writes: {without} with no stream, {with} with {STREAMS} idle streams"
+    );
 }

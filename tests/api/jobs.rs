@@ -76,11 +76,19 @@ async fn a_room_operation_that_keeps_failing_is_recorded_on_the_timeline_without
 }
 
 #[tokio::test]
-async fn a_hand_off_livekit_keeps_refusing_to_confirm_fails_the_transfer() {
-    let app = TestApp::spawn_with(&[("JOB_MAX_ATTEMPTS", "2")]).await;
+async fn a_hand_off_livekit_keeps_refusing_to_confirm_fails_the_transfer_at_its_timeout() {
+    let app =
+        TestApp::spawn_with(&[("JOB_MAX_ATTEMPTS", "2"), ("HANDOFF_TIMEOUT_SECS", "2")]).await;
     let (_, t) = app.transfer_in_briefing("Jane").await;
     app.livekit.set_down(true);
-    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    // The regular checks fail meanwhile; they do not end the transfer, its timer does.
+    eventually("the regular check tried LiveKit", || async {
+        app.livekit.calls_of("ListParticipants").len() >= 2
+    })
+    .await;
+    assert_eq!(app.transfer(&t).await["state"], "connecting");
     let failed = app.wait_for_state(&t, "failed").await;
     assert_eq!(failed["outcome"], "livekit_error");
 }
@@ -325,4 +333,61 @@ async fn with_move_participant_the_caller_is_moved_and_the_hand_off_completes() 
     );
     assert!(app.livekit.members(&briefing).contains(&"Jane".to_owned()));
     assert!(!app.livekit.members(&room).contains(&"Jane".to_owned()));
+}
+
+#[tokio::test]
+async fn due_jobs_are_claimed_and_finished_in_batches() {
+    // The queue alone: this test plays the workers.
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    warmline::db::migrate(&pool).await.unwrap();
+    let call_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO calls (id, room_name, caller_name, caller_identity) VALUES (gen_random_uuid(), 'r', 'Jane', 'Jane') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let jobs: Vec<_> = (0..5)
+        .map(|n| {
+            let job = warmline::jobs::model::Job::DeleteRoom {
+                room: format!("r{n}"),
+            };
+            // The last one is not due yet.
+            (job, (n == 4).then_some(later))
+        })
+        .collect();
+    warmline::jobs::store::enqueue_all(&pool, &jobs, call_id, None, 3)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let first = warmline::jobs::store::claim_due(&pool, lease, 3)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 3);
+    let rest = warmline::jobs::store::claim_due(&pool, lease, 3)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1, "only the due job that is left: {rest:?}");
+    assert!(first.iter().all(|j| j.id != rest[0].id));
+
+    let finished = warmline::jobs::store::finish_all_done(&pool, &first)
+        .await
+        .unwrap();
+    assert_eq!(finished, 3);
+    // Finishing again changes nothing: they are no longer running.
+    assert_eq!(
+        warmline::jobs::store::finish_all_done(&pool, &first)
+            .await
+            .unwrap(),
+        0
+    );
+    let (done, attempts): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM jobs WHERE status = 'done'),
+                (SELECT count(*) FROM job_attempts WHERE outcome = 'done')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((done, attempts), (3, 3));
 }

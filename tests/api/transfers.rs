@@ -502,19 +502,15 @@ async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
 
 #[tokio::test]
 async fn agent_b_arriving_unwatched_is_found_by_the_last_look_before_the_timeout() {
-    // Checks are rare here, so the timeout comes before the next regular look.
+    // No regular checks here: only the timeout's last look can see Agent B.
     let app = TestApp::spawn_with(&[
         ("HANDOFF_TIMEOUT_SECS", "1"),
-        ("JOB_POLL_INTERVAL_MS", "2000"),
+        ("HANDOFF_CHECK_INTERVAL_MS", "600000"),
     ])
     .await;
     let (call, t) = app.transfer_in_briefing("Jane").await;
     let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    eventually("the first look found nobody", || async {
-        !app.livekit.calls_of("ListParticipants").is_empty()
-    })
-    .await;
     // Agent B arrives, and no webhook says so (warmline was away, say).
     app.livekit
         .join(call["room_name"].as_str().unwrap(), "agent_bob");
@@ -524,6 +520,60 @@ async fn agent_b_arriving_unwatched_is_found_by_the_last_look_before_the_timeout
         app.get(&format!("/v1/calls/{}", id(&call))).await.body["current_agent"],
         "agent_bob"
     );
+}
+
+#[tokio::test]
+async fn the_regular_check_finds_every_hand_off_with_one_look_per_room() {
+    // The timeout is far away: only the regular check can complete these.
+    let app = TestApp::spawn_with(&[("HANDOFF_TIMEOUT_SECS", "600")]).await;
+    let mut waiting = Vec::new();
+    for caller in ["Jane", "Omar", "Ines"] {
+        let (call, t) = app.transfer_in_briefing(caller).await;
+        let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        waiting.push((call, t));
+    }
+    // Nobody has arrived: the check looks, and leaves them waiting.
+    eventually("the check looked in every room", || async {
+        let asked: std::collections::BTreeSet<String> = app
+            .livekit
+            .calls_of("ListParticipants")
+            .into_iter()
+            .map(|c| c.room)
+            .collect();
+        waiting
+            .iter()
+            .all(|(call, _)| asked.contains(call["room_name"].as_str().unwrap()))
+    })
+    .await;
+    for (_, t) in &waiting {
+        assert_eq!(app.transfer(t).await["state"], "connecting");
+    }
+    // Agent B arrives in two of the rooms, unannounced.
+    for (call, _) in &waiting[..2] {
+        app.livekit
+            .join(call["room_name"].as_str().unwrap(), "agent_bob");
+    }
+    for (_, t) in &waiting[..2] {
+        let completed = app.wait_for_state(t, "completed").await;
+        assert_eq!(completed["handoff_confirmed"], true);
+    }
+    assert_eq!(app.transfer(&waiting[2].1).await["state"], "connecting");
+    // Their timers were cancelled with them: no job work is left for a finished transfer.
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE transfer_id = ANY($1::uuid[]) AND status = 'pending'
+           AND kind IN ('handoff_timeout', 'expire_transfer', 'confirm_handoff')",
+    )
+    .bind(
+        waiting[..2]
+            .iter()
+            .map(|(_, t)| t.parse::<uuid::Uuid>().unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(pending, 0);
 }
 
 #[tokio::test]

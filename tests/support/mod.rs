@@ -140,6 +140,7 @@ impl TestApp {
             ("LIVEKIT_API_KEY", livekit::API_KEY),
             ("LIVEKIT_API_SECRET", livekit::API_SECRET),
             ("JOB_POLL_INTERVAL_MS", "50"),
+            ("HANDOFF_CHECK_INTERVAL_MS", "50"),
             ("JOB_BACKOFF_BASE_MS", "20"),
             // Tests fire writes faster than any client; the limit has tests of its own.
             ("RATE_LIMIT_WRITES_PER_KEY", "0"),
@@ -619,5 +620,40 @@ impl TestApp {
             .unwrap_or(false)
         })
         .await;
+    }
+}
+
+impl TestApp {
+    /// Stops the app, closes its connections and returns how many transactions its database
+    /// has committed. Read once every connection has ended: a connection reports its counts
+    /// to the statistics when it ends, and otherwise up to a second or more later.
+    pub async fn stop_and_count_commits(self) -> i64 {
+        let db = self.db.clone();
+        let pool = self.pool.clone();
+        self.shut_down().await;
+        pool.close().await;
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&admin_url())
+            .await
+            .expect("connect to the test server");
+        eventually("every connection to the app's database has ended", || {
+            let (admin, name) = (admin.clone(), db.name.clone());
+            async move {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                )
+                .bind(name)
+                .fetch_one(&admin)
+                .await
+                .is_ok_and(|n| n == 0)
+            }
+        })
+        .await;
+        sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = $1")
+            .bind(&db.name)
+            .fetch_one(&admin)
+            .await
+            .expect("the database's statistics")
     }
 }

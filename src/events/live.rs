@@ -1,0 +1,241 @@
+//! One reader per process follows the event log and fans new events out in memory, so an
+//! open stream costs no query while nothing it wants happens.
+//!
+//! Ids are drawn when a row is inserted but become visible when its transaction commits, so
+//! an event can appear after one with a higher id. Reading `id > last` alone would skip it.
+//! The reader therefore keeps two things: `settled`, an id up to which every event that will
+//! ever commit has been published, and the events published above it (`unsettled`), which it
+//! leaves out of its next reads. An id `h` drawn from the sequence settles once every
+//! transaction that could hold an id up to `h` has ended: the reader notes `h` and then takes
+//! a transaction id of its own (`marker`), which is newer than any transaction that had
+//! drawn an id by then; once the oldest running transaction is newer than `marker`, all
+//! of them have committed or rolled back, and a read from then on sees every id up to `h`.
+//! This relies on what the schema does: events are written by triggers after the row that
+//! caused them, so their transaction holds an id before it draws one from the sequence, and
+//! the sequence has no per-session cache.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use super::model::Event;
+use super::store;
+
+/// Events read per query, at most; a batch is sent at once, so it is also kept well within
+/// what a stream may fall behind.
+const MAX_READ_BATCH: usize = 256;
+/// Published events waiting to settle, beyond which the reader settles anyway (a transaction
+/// left prepared forever would otherwise hold them all).
+const MAX_UNSETTLED: usize = 10_000;
+
+/// The live end of the event log, shared by every stream of this process.
+#[derive(Debug)]
+pub struct LiveEvents {
+    sender: broadcast::Sender<Arc<Event>>,
+    /// Events read per query.
+    batch: i64,
+    /// Changed together with each send, so a stream that joins sees every event exactly once:
+    /// in the table (settled), in `unsettled`, or on its receiver.
+    log: Mutex<Position>,
+}
+
+#[derive(Debug, Default)]
+struct Position {
+    /// Every event up to this id has been published; `None` until the reader has started.
+    settled: Option<i64>,
+    /// Published events above `settled`, by id.
+    unsettled: BTreeMap<i64, Arc<Event>>,
+    /// The earliest start of a stream that joined before the reader started.
+    earliest_join: Option<i64>,
+}
+
+/// What a stream gets when it joins: where the table stops being enough, what was published
+/// since, and a receiver for what comes next.
+#[derive(Debug)]
+pub struct Joined {
+    /// New events, from the moment of joining.
+    pub receiver: broadcast::Receiver<Arc<Event>>,
+    /// Events up to here are final: read them from the table.
+    pub settled: i64,
+    /// Events already published above `settled` and after the stream's start, in id order.
+    pub unsettled: Vec<Arc<Event>>,
+}
+
+impl LiveEvents {
+    /// A log no one reads yet; `capacity` events may wait for the slowest stream.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            sender: broadcast::Sender::new(capacity),
+            batch: (capacity / 2).clamp(1, MAX_READ_BATCH) as i64,
+            log: Mutex::default(),
+        }
+    }
+
+    fn position(&self) -> std::sync::MutexGuard<'_, Position> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Joins the live log for a stream that has seen everything up to `after`.
+    pub fn join(&self, after: i64, wanted: impl Fn(&Event) -> bool) -> Joined {
+        let mut log = self.position();
+        let receiver = self.sender.subscribe();
+        match log.settled {
+            Some(settled) => Joined {
+                receiver,
+                settled,
+                unsettled: log
+                    .unsettled
+                    .range(after.saturating_add(1)..)
+                    .map(|(_, e)| e)
+                    .filter(|e| wanted(e))
+                    .cloned()
+                    .collect(),
+            },
+            None => {
+                // The reader will start no later than here, so this stream misses nothing.
+                log.earliest_join = Some(log.earliest_join.map_or(after, |e| e.min(after)));
+                Joined {
+                    receiver,
+                    settled: after,
+                    unsettled: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Streams currently joined.
+    pub fn streams(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    fn start(&self, latest: i64) -> i64 {
+        let mut log = self.position();
+        let start = log.earliest_join.map_or(latest, |e| e.min(latest));
+        log.settled = Some(start);
+        start
+    }
+
+    fn unsettled_ids(&self) -> (i64, Vec<i64>) {
+        let log = self.position();
+        (
+            log.settled.unwrap_or(0),
+            log.unsettled.keys().copied().collect(),
+        )
+    }
+
+    fn publish(&self, events: Vec<Event>, settle: Option<i64>) {
+        let mut log = self.position();
+        for event in events {
+            let event = Arc::new(event);
+            log.unsettled.insert(event.id, event.clone());
+            // No receiver is not an error: nobody is listening.
+            let _ = self.sender.send(event);
+        }
+        if let Some(up_to) = settle.filter(|&s| log.settled.is_none_or(|current| s > current)) {
+            log.settled = Some(up_to);
+            log.unsettled = log.unsettled.split_off(&up_to.saturating_add(1));
+        }
+    }
+}
+
+/// An id that settles once the oldest running transaction is newer than `marker`.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    drawn: i64,
+    marker: i64,
+}
+
+/// Follows the log until `shutdown`: woken by the events NOTIFY, and every `poll` in case a
+/// notification was lost.
+pub async fn follow(
+    db: PgPool,
+    live: Arc<LiveEvents>,
+    signals: Arc<crate::notify::Signals>,
+    shutdown: CancellationToken,
+    poll: Duration,
+) {
+    let mut wake = signals.events.subscribe();
+    let mut pending: Option<Pending> = None;
+    let mut started = false;
+    loop {
+        // Seen before reading, so an event written during the read wakes us again.
+        wake.borrow_and_update();
+        if !started {
+            match store::latest_id(&db).await {
+                // What committed before is history: streams read it from the table.
+                Ok(latest) => {
+                    live.start(latest);
+                    started = true;
+                }
+                Err(e) => tracing::warn!(error = %e, "reading where the event log ends failed"),
+            }
+        }
+        if started {
+            loop {
+                match read_once(&db, &live, &mut pending).await {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading new events failed");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = wake.changed() => if changed.is_err() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            },
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// Reads one batch and publishes it; true when more may be waiting.
+async fn read_once(
+    db: &PgPool,
+    live: &LiveEvents,
+    pending: &mut Option<Pending>,
+) -> sqlx::Result<bool> {
+    let (settled, published) = live.unsettled_ids();
+    let page = store::read_log(db, settled, &published, live.batch, pending.is_none()).await?;
+    let more = page.events.len() as i64 == live.batch;
+    let mut settle = None;
+    if let Some(p) = *pending {
+        let ended = page.oldest_running > p.marker;
+        if ended || published.len() >= MAX_UNSETTLED {
+            if !ended {
+                tracing::warn!(
+                    unsettled = published.len(),
+                    "a transaction has been open for long; events it commits late may be missed"
+                );
+            }
+            // A full page was cut short: only the ids up to its last are known to be all read.
+            let up_to = match page.events.last() {
+                Some(last) if more => last.id.min(p.drawn),
+                _ => p.drawn,
+            };
+            settle = Some(up_to);
+            if up_to == p.drawn {
+                *pending = None;
+            }
+        }
+    }
+    if let Some(marker) = page.marker {
+        *pending = Some(Pending {
+            drawn: page.drawn,
+            marker,
+        });
+    }
+    live.publish(page.events, settle);
+    Ok(more)
+}
