@@ -107,6 +107,10 @@ pub struct CallFilter {
 /// looks its term up in the full-text indexes: a common term fills a page within them.
 const SEARCH_RECENT: i64 = 500;
 
+/// How many calls a search walks, at most, when the newest calls show its term is not rare
+/// (the page is expected within this many): a walk that long beats gathering the matches.
+const SEARCH_WALK: i64 = 5000;
+
 /// How many full-text matches a search gathers before it takes its term for a common one and
 /// walks all calls, newest first, checking each. Gathering costs about as much per match as
 /// the walk costs per call; the walk reads about `limit` × calls / matches calls.
@@ -119,9 +123,9 @@ const CALL_TEXT: &str = "to_tsvector('simple', caller_name || ' ' || COALESCE(is
 ///
 /// With `q`, a search runs in up to three steps, each exact, stopping at the first that can
 /// answer: the newest [`SEARCH_RECENT`] calls checked one by one (a common term fills the
-/// page there); the matching calls looked up through the full-text indexes when there are
-/// at most [`SEARCH_CANDIDATES`] matches, then filtered and sorted; otherwise every call
-/// walked newest first until the page is full.
+/// page there); the matching calls looked up through the full-text indexes, when the term
+/// was rare among those calls and has at most [`SEARCH_CANDIDATES`] matches, then filtered
+/// and sorted; otherwise every call walked newest first until the page is full.
 pub async fn list(
     db: &mut PgConnection,
     filter: &CallFilter,
@@ -151,37 +155,47 @@ pub async fn list(
     if recent.len() as i64 >= limit {
         return Ok(recent);
     }
-    let mut candidates: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT call_id FROM (
-             SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
-             UNION ALL
-             SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
-             UNION ALL
-             SELECT id FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)
-         ) AS matches LIMIT $2"
-    )))
-    .bind(q)
-    .bind(SEARCH_CANDIDATES + 1)
-    .persistent(false)
-    .fetch_all(&mut *db)
-    .await?;
-    let mut sql = if candidates.len() as i64 > SEARCH_CANDIDATES {
-        let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
-        push_filters(&mut sql, filter, after);
-        push_match(&mut sql, q);
-        sql
+    // Found this often among the newest calls, a term's page is near: walk on for it.
+    let common = recent.len() as i64 * SEARCH_WALK >= limit * SEARCH_RECENT;
+    let candidates: Option<Vec<Uuid>> = if common {
+        None
     } else {
-        candidates.sort_unstable();
-        candidates.dedup();
-        // Fenced (OFFSET 0) so the candidates are read by id and then sorted, never found by
-        // walking the newest calls for them.
-        let mut sql = QueryBuilder::new(format!(
-            "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE id = ANY("
-        ));
-        sql.push_bind(candidates).push(")");
-        push_filters(&mut sql, filter, after);
-        sql.push(" OFFSET 0) AS matching");
-        sql
+        let found: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT call_id FROM (
+                 SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
+                 UNION ALL
+                 SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
+                 UNION ALL
+                 SELECT id FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)
+             ) AS matches LIMIT $2"
+        )))
+        .bind(q)
+        .bind(SEARCH_CANDIDATES + 1)
+        .persistent(false)
+        .fetch_all(&mut *db)
+        .await?;
+        (found.len() as i64 <= SEARCH_CANDIDATES).then_some(found)
+    };
+    let mut sql = match candidates {
+        Some(mut ids) => {
+            ids.sort_unstable();
+            ids.dedup();
+            // Fenced (OFFSET 0) so the candidates are read by id and then sorted, never found
+            // by walking the newest calls for them.
+            let mut sql = QueryBuilder::new(format!(
+                "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE id = ANY("
+            ));
+            sql.push_bind(ids).push(")");
+            push_filters(&mut sql, filter, after);
+            sql.push(" OFFSET 0) AS matching");
+            sql
+        }
+        None => {
+            let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
+            push_filters(&mut sql, filter, after);
+            push_match(&mut sql, q);
+            sql
+        }
     };
     finish(&mut sql, limit)
         .persistent(false)
