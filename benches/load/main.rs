@@ -6,8 +6,9 @@
 //! measured in the same run: compare ratios, not raw numbers.
 //!
 //! Options: `--lifecycles N` (default 1000), `--concurrency C` (16), `--only a,b` to run some
-//! scenarios only (`flow`, `statements`, `events`); `--idle-streams N` (1000) and
-//! `--held-streams N` (5000) size the `events` scenario.
+//! scenarios only (`flow`, `statements`, `events`, `scale`); `--idle-streams N` (1000) and
+//! `--held-streams N` (5000) size the `events` scenario; `--scale-calls N` runs `scale`
+//! (history at scale on N generated calls; off by default) with `--scale-runs R` (100).
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -15,6 +16,7 @@ mod support;
 mod events;
 mod flow;
 mod harness;
+mod scale;
 mod statements;
 
 use harness::{Row, Service, arg};
@@ -112,6 +114,12 @@ async fn main() {
         let idle: usize = arg("--idle-streams", 1000);
         let held: usize = arg("--held-streams", 5000);
         rows.extend(events::run(lifecycles, concurrency, idle, held).await);
+    }
+
+    // History at scale only on request: its data set takes minutes to generate the first time.
+    let scale_calls: u64 = arg("--scale-calls", 0);
+    if scale_calls > 0 && runs("scale") {
+        rows.extend(scale::run(scale_calls, lifecycles, concurrency).await);
     }
 
     println!("\nlifecycles {lifecycles}, concurrency {concurrency}\n");

@@ -114,7 +114,9 @@ pub async fn list(
         },
     };
     let after = after.map(pagination::TimeCursor::into_parts);
-    let rows = store::list(db, &filter, after, limit + 1).await?;
+    // One connection for the search's two steps.
+    let mut conn = db.acquire().await?;
+    let rows = store::list(&mut conn, &filter, after, limit + 1).await?;
     Ok(pagination::page(rows, limit, |c| (c.created_at, c.id)))
 }
 

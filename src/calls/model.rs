@@ -33,8 +33,6 @@ pub enum CallStatus {
 impl CallStatus {
     /// Every status (the database's `calls_status_known` lists the same).
     pub const ALL: [Self; 4] = [Self::Waiting, Self::Active, Self::Transferring, Self::Ended];
-    /// Every status but `ended` (listed, so the status index serves the query).
-    pub const OPEN: [Self; 3] = [Self::Waiting, Self::Active, Self::Transferring];
 }
 
 /// A call between a caller and the agents who take it.

@@ -1,7 +1,7 @@
 //! SQL for calls.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall};
@@ -98,45 +98,175 @@ pub struct CallFilter {
     pub created_by: Option<Uuid>,
 }
 
+/// How many of the newest calls (that pass the filters) a search checks one by one before it
+/// looks its term up in the full-text indexes: a common term fills a page within them.
+const SEARCH_RECENT: i64 = 500;
+
+/// How many calls a search walks, at most, when the newest calls show its term is not rare
+/// (the page is expected within this many): a walk that long beats gathering the matches.
+const SEARCH_WALK: i64 = 5000;
+
+/// How many full-text matches a search gathers before it takes its term for a common one and
+/// walks all calls, newest first, checking each. Gathering costs about as much per match as
+/// the walk costs per call; the walk reads about `limit` × calls / matches calls.
+const SEARCH_CANDIDATES: i64 = 5000;
+
+/// The call's own searchable text, as `calls_search_idx` indexes it.
+const CALL_TEXT: &str = "to_tsvector('simple', caller_name || ' ' || COALESCE(issue, ''))";
+
 /// Calls newest first, starting after `after`, at most `limit` rows.
+///
+/// With `q`, a search runs in up to three steps, each exact, stopping at the first that can
+/// answer: the newest [`SEARCH_RECENT`] calls checked one by one (a common term fills the
+/// page there); the matching calls looked up through the full-text indexes, when the term
+/// was rare among those calls and has at most [`SEARCH_CANDIDATES`] matches, then filtered
+/// and sorted; otherwise every call walked newest first until the page is full.
 pub async fn list(
-    db: impl PgExecutor<'_>,
+    db: &mut PgConnection,
     filter: &CallFilter,
     after: Option<CallCursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<Call>> {
-    let (after_at, after_id) = after.unzip();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE ($1::text IS NULL OR status = $1)
-           AND ($2::text IS NULL OR lower(caller_name) = lower($2))
-           AND ($3::timestamptz IS NULL OR created_at >= $3)
-           AND ($4::timestamptz IS NULL OR created_at < $4)
-           AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
-           AND ($8::text IS NULL
-                OR to_tsvector('simple', caller_name || ' ' || COALESCE(issue, '')) @@ websearch_to_tsquery('simple', $8)
-                OR EXISTS (SELECT 1 FROM transcript_segments t
-                           WHERE t.call_id = calls.id AND t.search @@ websearch_to_tsquery('simple', $8))
-                OR EXISTS (SELECT 1 FROM summaries s
-                           WHERE s.call_id = calls.id AND s.search @@ websearch_to_tsquery('simple', $8)))
-           AND ($9::text IS NULL OR $9 = ANY (agents) OR status = $11)
-           AND ($10::uuid IS NULL OR created_by = $10)
-         ORDER BY created_at DESC, id DESC
-         LIMIT $7"
-    )))
-    .bind(filter.status)
-    .bind(&filter.caller)
-    .bind(filter.created_after)
-    .bind(filter.created_before)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit)
-    .bind(&filter.q)
-    .bind(&filter.visible_to_agent)
-    .bind(filter.created_by)
-    .bind(CallStatus::Waiting)
-    .fetch_all(db)
-    .await
+    let Some(q) = filter.q.as_deref() else {
+        let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
+        push_filters(&mut sql, filter, after);
+        return finish(&mut sql, limit).fetch_all(db).await;
+    };
+    // Any match outside the newest calls is older than all of them: a full page found among
+    // them is the page.
+    let mut sql = QueryBuilder::new(format!(
+        "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE true"
+    ));
+    push_filters(&mut sql, filter, after);
+    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(SEARCH_RECENT)
+        .push(") AS calls WHERE true");
+    push_match(&mut sql, q);
+    // Every search statement is planned for its term (a generic plan fits no term).
+    let recent = finish(&mut sql, limit)
+        .persistent(false)
+        .fetch_all(&mut *db)
+        .await?;
+    if recent.len() as i64 >= limit {
+        return Ok(recent);
+    }
+    // Found this often among the newest calls, a term's page is near: walk on for it.
+    let common = recent.len() as i64 * SEARCH_WALK >= limit * SEARCH_RECENT;
+    let candidates: Option<Vec<Uuid>> = if common {
+        None
+    } else {
+        let found: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT call_id FROM (
+                 SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
+                 UNION ALL
+                 SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
+                 UNION ALL
+                 SELECT id FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)
+             ) AS matches LIMIT $2"
+        )))
+        .bind(q)
+        .bind(SEARCH_CANDIDATES + 1)
+        .persistent(false)
+        .fetch_all(&mut *db)
+        .await?;
+        (found.len() as i64 <= SEARCH_CANDIDATES).then_some(found)
+    };
+    let mut sql = match candidates {
+        Some(mut ids) => {
+            ids.sort_unstable();
+            ids.dedup();
+            // Fenced (OFFSET 0) so the candidates are read by id and then sorted, never found
+            // by walking the newest calls for them.
+            let mut sql = QueryBuilder::new(format!(
+                "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE id = ANY("
+            ));
+            sql.push_bind(ids).push(")");
+            push_filters(&mut sql, filter, after);
+            sql.push(" OFFSET 0) AS matching");
+            sql
+        }
+        None => {
+            let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
+            push_filters(&mut sql, filter, after);
+            push_match(&mut sql, q);
+            sql
+        }
+    };
+    finish(&mut sql, limit)
+        .persistent(false)
+        .fetch_all(db)
+        .await
+}
+
+/// `AND` the call (as `calls`) matches `q`: its name and issue, a segment or a summary.
+///
+/// `ts_match_vq` is `@@` in a form no index serves, so the planner checks the few texts of
+/// each call it walks instead of reading the term's whole posting list (or hashing every
+/// match) once per call; the UNION ALL keeps the check per call too.
+fn push_match(sql: &mut QueryBuilder<Postgres>, q: &str) {
+    sql.push(" AND (to_tsvector('simple', calls.caller_name || ' ' || COALESCE(calls.issue, ''))")
+        .push(" @@ websearch_to_tsquery('simple', ")
+        .push_bind(q.to_owned())
+        .push(
+            ") OR EXISTS (
+                SELECT 1 FROM transcript_segments t
+                WHERE t.call_id = calls.id AND ts_match_vq(t.search, websearch_to_tsquery('simple', ",
+        )
+        .push_bind(q.to_owned())
+        .push(
+            "))
+                UNION ALL
+                SELECT 1 FROM summaries s
+                WHERE s.call_id = calls.id AND ts_match_vq(s.search, websearch_to_tsquery('simple', ",
+        )
+        .push_bind(q.to_owned())
+        .push("))))");
+}
+
+/// `AND` the filters that are set, and only those: a prepared statement with
+/// `$n IS NULL OR …` for absent filters gets a generic plan that serves none of them.
+fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Option<CallCursor>) {
+    if let Some(status) = filter.status {
+        sql.push(" AND status = ").push_bind(status);
+    }
+    if let Some(caller) = &filter.caller {
+        sql.push(" AND lower(caller_name) = lower(")
+            .push_bind(caller.clone())
+            .push(")");
+    }
+    if let Some(from) = filter.created_after {
+        sql.push(" AND created_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.created_before {
+        sql.push(" AND created_at < ").push_bind(to);
+    }
+    if let Some((at, id)) = after {
+        sql.push(" AND (created_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    if let Some(agent) = &filter.visible_to_agent {
+        sql.push(" AND (")
+            .push_bind(agent.clone())
+            .push(" = ANY (agents) OR status = ")
+            .push_bind(CallStatus::Waiting)
+            .push(")");
+    }
+    if let Some(key) = filter.created_by {
+        sql.push(" AND created_by = ").push_bind(key);
+    }
+}
+
+/// The order keyset pagination relies on, and the page size.
+fn finish(
+    sql: &mut QueryBuilder<Postgres>,
+    limit: i64,
+) -> sqlx::query::QueryAs<'_, Postgres, Call, sqlx::postgres::PgArguments> {
+    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    sql.build_query_as()
 }
 
 /// Ends a call that has not ended; `None` when it had already ended (or does not exist).
@@ -189,6 +319,10 @@ pub async fn resume_after_transfer(
     Ok(())
 }
 
+/// Calls not yet ended: the predicate of `calls_open_idx`, written as a literal so that every
+/// plan, generic or not, can use that index.
+const OPEN: &str = "status <> 'ended'";
+
 /// Calls not yet ended, newest first; with `visible_to_agent`, those the agent has been on or
 /// that wait for an agent; with `created_by`, those that key started.
 pub async fn list_open(
@@ -199,15 +333,14 @@ pub async fn list_open(
 ) -> sqlx::Result<Vec<Call>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM calls
-         WHERE status = ANY($4)
-           AND ($2::text IS NULL OR $2 = ANY (agents) OR status = $5)
+         WHERE {OPEN}
+           AND ($2::text IS NULL OR $2 = ANY (agents) OR status = $4)
            AND ($3::uuid IS NULL OR created_by = $3)
          ORDER BY created_at DESC, id DESC LIMIT $1"
     )))
     .bind(limit)
     .bind(visible_to_agent)
     .bind(created_by)
-    .bind(&CallStatus::OPEN[..])
     .bind(CallStatus::Waiting)
     .fetch_all(db)
     .await
@@ -252,15 +385,14 @@ pub async fn open_overviews(
 ) -> sqlx::Result<Vec<CallOverview>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{OVERVIEW}
-         WHERE c.status = ANY($4)
-           AND ($2::text IS NULL OR $2 = ANY (c.agents) OR c.status = $5)
+         WHERE c.{OPEN}
+           AND ($2::text IS NULL OR $2 = ANY (c.agents) OR c.status = $4)
            AND ($3::uuid IS NULL OR c.created_by = $3)
          ORDER BY c.created_at DESC, c.id DESC LIMIT $1"
     )))
     .bind(limit)
     .bind(visible_to_agent)
     .bind(created_by)
-    .bind(&CallStatus::OPEN[..])
     .bind(CallStatus::Waiting)
     .fetch_all(db)
     .await

@@ -456,3 +456,310 @@ async fn a_call_no_agent_answers_ends_by_itself() {
     // No job per call: the sweep needs none.
     assert_eq!(crate::support::count(&app.pool, "jobs").await, 0);
 }
+
+/// A seeded call, as the brute-force search below sees it.
+struct SeededCall {
+    id: uuid::Uuid,
+    created_at: chrono::DateTime<chrono::Utc>,
+    status: &'static str,
+    caller_name: String,
+    agents: Vec<&'static str>,
+    by_frontend: bool,
+    /// The words of each searchable text: its name and issue, each segment, each summary.
+    documents: Vec<Vec<String>>,
+}
+
+/// Which seeded calls a filter or a key lets through.
+type Keep = Box<dyn Fn(&SeededCall) -> bool>;
+
+/// A term of a web-search query: a word, a phrase, or a word that must be absent.
+enum Term {
+    Word(&'static str),
+    Phrase(&'static [&'static str]),
+    Not(&'static str),
+}
+
+/// Does one text match every term? (Postgres matches a query per text, never across texts.)
+fn document_matches(words: &[String], terms: &[Term]) -> bool {
+    terms.iter().all(|term| match term {
+        Term::Word(w) => words.iter().any(|x| x == w),
+        Term::Not(w) => !words.iter().any(|x| x == w),
+        Term::Phrase(p) => words.windows(p.len()).any(|win| win == *p),
+    })
+}
+
+fn words_of(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// A few thousand calls with transcripts, issues and summaries whose words range from one in
+/// most texts to one in a dozen, written straight to the database.
+async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCall> {
+    use rand::{Rng, SeedableRng};
+    const VOCABULARY: [&str; 23] = [
+        "alpha", "beta", "gamma", "delta", "epsilon", "eta", "theta", "iota", "kappa", "lambda",
+        "mu", "nu", "xi", "omicron", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
+        "omega",
+    ];
+    // Zipf weights: the first word is in most segments, the last in a few percent.
+    let weights: Vec<f64> = (1..=VOCABULARY.len()).map(|r| 1.0 / r as f64).collect();
+    let total: f64 = weights.iter().sum();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let start: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    let mut calls = Vec::new();
+    let mut segments: (Vec<uuid::Uuid>, Vec<String>, Vec<String>) = Default::default();
+    let mut summaries: (Vec<uuid::Uuid>, Vec<uuid::Uuid>, Vec<String>) = Default::default();
+    for i in 0..3000_usize {
+        let id = uuid::Uuid::new_v4();
+        // Pairs of calls share a creation time: the id breaks the tie.
+        let created_at = start + chrono::Duration::minutes((i / 2) as i64);
+        let status = ["ended", "ended", "active", "waiting", "transferring"][i % 5];
+        let agents = match (status, i % 3) {
+            ("waiting", _) => vec![],
+            (_, 0) => vec!["agent_a"],
+            (_, 1) => vec!["agent_b", "agent_c"],
+            _ => vec!["agent_c", "agent_a"],
+        };
+        let caller_name = format!("Caller {}", i % 400);
+        let issue = match i % 6 {
+            0 => Some("order arrived damaged".to_owned()),
+            3 => Some(format!("{} again", VOCABULARY[i % 23])),
+            _ => None,
+        };
+        let mut documents = vec![words_of(&format!(
+            "{caller_name} {}",
+            issue.as_deref().unwrap_or("")
+        ))];
+        for s in 0..rng.random_range(1..8) {
+            let mut text: Vec<&str> = (0..rng.random_range(3..7))
+                .map(|_| {
+                    let mut pick = rng.random::<f64>() * total;
+                    let mut word = VOCABULARY.len() - 1;
+                    for (k, w) in weights.iter().enumerate() {
+                        if pick < *w {
+                            word = k;
+                            break;
+                        }
+                        pick -= w;
+                    }
+                    VOCABULARY[word]
+                })
+                .collect();
+            if (i * 7 + s) % 41 == 0 {
+                text.extend(["i", "want", "a", "refund", "for", "the", "blender"]);
+            }
+            if (i + s) % 250 == 0 {
+                text.push("zeta");
+            }
+            let text = text.join(" ");
+            documents.push(words_of(&text));
+            segments.0.push(id);
+            segments.1.push(format!("s{s}"));
+            segments.2.push(text);
+        }
+        if i % 7 == 0 {
+            let text = if i % 2 == 0 {
+                format!("call escalated about {}", VOCABULARY[i % 23])
+            } else {
+                "caller satisfied".to_owned()
+            };
+            documents.push(words_of(&format!("{text} ")));
+            summaries.0.push(uuid::Uuid::new_v4());
+            summaries.1.push(id);
+            summaries.2.push(text);
+        }
+        calls.push(SeededCall {
+            id,
+            created_at,
+            status,
+            caller_name,
+            agents,
+            by_frontend: i % 3 == 1,
+            documents,
+        });
+        sqlx::query(
+            "INSERT INTO calls (id, room_name, caller_name, caller_identity, issue, status,
+                                current_agent, agents, created_by, created_at, updated_at, ended_at)
+             VALUES ($1, 'call_' || $1, $2, $2, $3, $4, $5[1], $5, $6, $7, $7,
+                     CASE WHEN $4 = 'ended' THEN $7 END)",
+        )
+        .bind(id)
+        .bind(&calls[i].caller_name)
+        .bind(&issue)
+        .bind(status)
+        .bind(&calls[i].agents)
+        .bind((i % 3 == 1).then_some(frontend_key_id))
+        .bind(created_at)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO transcript_segments (call_id, segment_id, speaker, role, text, start_ms)
+         SELECT call_id, segment_id, 'Caller', 'caller', text, 0
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS s(call_id, segment_id, text)",
+    )
+    .bind(&segments.0)
+    .bind(&segments.1)
+    .bind(&segments.2)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO summaries (id, call_id, provider, model, prompt_version, content,
+                                summary_text, briefing_script, fallback, segments_used)
+         SELECT id, call_id, 'extractive', 'test', 'test', '{}', text, '', true, 0
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS s(id, call_id, text)",
+    )
+    .bind(&summaries.0)
+    .bind(&summaries.1)
+    .bind(&summaries.2)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE").execute(&app.pool).await.unwrap();
+    calls
+}
+
+#[tokio::test]
+async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newest_first() {
+    let app = TestApp::spawn().await;
+    let supervisor = app.api_key("supervisor", None).await;
+    for agent in ["agent_a", "agent_b", "agent_c"] {
+        app.register_agent(agent).await;
+    }
+    let agent = app.api_key("agent", Some("agent_b")).await;
+    let frontend = app.api_key("frontend", None).await;
+    let frontend_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM api_keys WHERE role = 'frontend'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let calls = seed_calls(&app, frontend_id).await;
+
+    use Term::{Not, Phrase, Word};
+    // The query as sent, and what it means: any of the groups, each all of its terms.
+    let queries: Vec<(&str, Vec<Vec<Term>>)> = vec![
+        ("alpha", vec![vec![Word("alpha")]]),
+        ("delta", vec![vec![Word("delta")]]),
+        ("omicron", vec![vec![Word("omicron")]]),
+        ("zeta", vec![vec![Word("zeta")]]),
+        ("damaged", vec![vec![Word("damaged")]]),
+        ("escalated", vec![vec![Word("escalated")]]),
+        ("caller", vec![vec![Word("caller")]]),
+        ("\"refund for\"", vec![vec![Phrase(&["refund", "for"])]]),
+        ("alpha -beta", vec![vec![Word("alpha"), Not("beta")]]),
+        (
+            "zeta or omega",
+            vec![vec![Word("zeta")], vec![Word("omega")]],
+        ),
+        ("nothingmatchesthis", vec![vec![Word("nothingmatchesthis")]]),
+    ];
+    let cut = calls[1700].created_at;
+    let filters: Vec<(Vec<(&str, String)>, Keep)> = vec![
+        (vec![], Box::new(|_| true)),
+        (
+            vec![("status", "ended".into())],
+            Box::new(|c| c.status == "ended"),
+        ),
+        (
+            vec![
+                ("status", "waiting".into()),
+                ("created_after", cut.to_rfc3339()),
+            ],
+            Box::new(move |c| c.status == "waiting" && c.created_at >= cut),
+        ),
+        (
+            vec![("created_before", cut.to_rfc3339())],
+            Box::new(move |c| c.created_at < cut),
+        ),
+        (
+            vec![("caller", "CALLER 7".into())],
+            Box::new(|c| c.caller_name == "Caller 7"),
+        ),
+    ];
+    let keys: [(&str, &str, Keep); 3] = [
+        ("supervisor", &supervisor, Box::new(|_| true)),
+        (
+            "agent",
+            &agent,
+            Box::new(|c| c.status == "waiting" || c.agents.contains(&"agent_b")),
+        ),
+        ("frontend", &frontend, Box::new(|c| c.by_frontend)),
+    ];
+
+    let mut newest_first: Vec<&SeededCall> = calls.iter().collect();
+    newest_first.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
+    let mut checked = 0;
+    for (q, meaning) in &queries {
+        for (params, keep) in &filters {
+            for (who, key, visible) in &keys {
+                let expected: Vec<String> = newest_first
+                    .iter()
+                    .filter(|c| {
+                        keep(c)
+                            && visible(c)
+                            && c.documents
+                                .iter()
+                                .any(|d| meaning.iter().any(|terms| document_matches(d, terms)))
+                    })
+                    .map(|c| c.id.to_string())
+                    .collect();
+                // Small pages through the first few, large pages through all.
+                for (limit, pages) in [(7, 4), (200, usize::MAX)] {
+                    let mut got = Vec::new();
+                    let mut cursor: Option<String> = None;
+                    for _ in 0..pages {
+                        let mut query = url::form_urlencoded::Serializer::new(String::new());
+                        query
+                            .append_pair("q", q)
+                            .append_pair("limit", &limit.to_string());
+                        for (k, v) in params {
+                            query.append_pair(k, v);
+                        }
+                        if let Some(c) = &cursor {
+                            query.append_pair("cursor", c);
+                        }
+                        let path = format!("/v1/calls?{}", query.finish());
+                        let reply = app.send_as(key, Method::GET, &path, Body::None).await;
+                        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+                        got.extend(
+                            reply.body["items"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|c| c["id"].as_str().unwrap().to_owned()),
+                        );
+                        cursor = reply.body["next_cursor"].as_str().map(str::to_owned);
+                        if cursor.is_none() {
+                            break;
+                        }
+                    }
+                    let want = &expected[..expected.len().min(limit * pages.min(1000))];
+                    assert_eq!(
+                        got,
+                        want,
+                        "q={q} {params:?} as {who}, limit {limit}: {} expected in all",
+                        expected.len()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, queries.len() * filters.len() * keys.len() * 2);
+    // The seed covers both ways a search runs: terms in thousands of texts and in a few.
+    let matches = |word: &str| -> usize {
+        calls
+            .iter()
+            .flat_map(|c| &c.documents)
+            .filter(|d| d.iter().any(|w| w == word))
+            .count()
+    };
+    // (The store walks the newest calls past 5000 matching texts, and looks matches up below.)
+    assert!(matches("alpha") > 6000, "{}", matches("alpha"));
+    assert!(matches("zeta") < 100, "{}", matches("zeta"));
+}
