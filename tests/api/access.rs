@@ -103,7 +103,7 @@ async fn the_caller_of_a_call_in_progress_cannot_be_registered_as_an_agent() {
         .problem(StatusCode::NOT_FOUND);
 
     // Once her call is over, the identity is nobody's caller any more.
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let registered = register(&app, None, json!({"identity": "Jane"})).await;
     assert_eq!(
@@ -224,7 +224,8 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
         json!({"identity": "agent_alice", "display_name": "Alice", "team": "billing",
                "skills": ["billing", "spanish"]}),
     )
-    .await;
+    .await
+    .ok_body();
     let path = "/v1/agents/agent_alice";
 
     let renamed = patch(&app, path, json!({"display_name": "Alice Martin"})).await;
@@ -286,9 +287,15 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
 #[tokio::test]
 async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
     let app = TestApp::spawn().await;
-    register(&app, None, json!({"identity": "agent_alice"})).await;
-    register(&app, None, json!({"identity": "agent_bob"})).await;
-    patch(&app, "/v1/agents/agent_bob", json!({"disabled": true})).await;
+    register(&app, None, json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
+    register(&app, None, json!({"identity": "agent_bob"}))
+        .await
+        .ok_body();
+    patch(&app, "/v1/agents/agent_bob", json!({"disabled": true}))
+        .await
+        .ok_body();
 
     let call = app.create_call("Jane").await;
     let join = format!("/v1/calls/{}/join", id(&call));
@@ -322,7 +329,9 @@ async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
     );
     assert_eq!(count(&app.pool, "transfers").await, 0);
 
-    patch(&app, "/v1/agents/agent_bob", json!({"disabled": false})).await;
+    patch(&app, "/v1/agents/agent_bob", json!({"disabled": false}))
+        .await
+        .ok_body();
     let created = app
         .post(
             &transfers,
@@ -343,7 +352,9 @@ async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
 async fn with_keys_an_unregistered_identity_is_never_an_agent() {
     let app = TestApp::spawn().await;
     let admin = app.api_key("admin", None).await;
-    register(&app, Some(&admin), json!({"identity": "agent_alice"})).await;
+    register(&app, Some(&admin), json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
     let call = post_as(&app, &admin, "/v1/calls", json!({"caller_name": "Jane"}))
         .await
         .body;
@@ -405,7 +416,9 @@ async fn in_open_mode_an_unknown_agent_is_registered_on_first_use() {
 async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
     let app = TestApp::spawn().await;
     let admin = app.api_key("admin", None).await;
-    register(&app, Some(&admin), json!({"identity": "agent_alice"})).await;
+    register(&app, Some(&admin), json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
     let call = post_as(
         &app,
         &admin,
@@ -429,7 +442,8 @@ async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
         &format!("/v1/calls/{}/join", id(&call)),
         json!({"identity": "agent_alice", "role": "agent"}),
     )
-    .await;
+    .await
+    .ok_body();
     let refused = post_as(
         &app,
         &admin,
@@ -443,7 +457,9 @@ async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
 #[tokio::test]
 async fn an_agent_is_never_a_caller() {
     let app = TestApp::spawn().await;
-    register(&app, None, json!({"identity": "agent_alice"})).await;
+    register(&app, None, json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
     let refused = app
         .post(
             "/v1/calls",
@@ -606,15 +622,20 @@ async fn an_admin_creates_lists_and_revokes_keys_and_revocation_is_honoured_at_o
 async fn only_agent_keys_name_an_agent_and_only_a_registered_enabled_one() {
     let app = TestApp::spawn().await;
     let admin = app.api_key("admin", None).await;
-    register(&app, Some(&admin), json!({"identity": "agent_alice"})).await;
-    register(&app, Some(&admin), json!({"identity": "agent_gone"})).await;
+    register(&app, Some(&admin), json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
+    register(&app, Some(&admin), json!({"identity": "agent_gone"}))
+        .await
+        .ok_body();
     app.send_as(
         &admin,
         Method::PATCH,
         "/v1/agents/agent_gone",
         Body::Json(json!({"disabled": true})),
     )
-    .await;
+    .await
+    .ok_body();
 
     for (request, why) in [
         (json!({"role": "agent"}), "must name the agent"),
@@ -863,7 +884,8 @@ async fn an_agent_key_acts_only_on_its_own_side_of_a_transfer() {
         &format!("/v1/calls/{}/join", id(&call)),
         json!({"identity": "agent_alice", "role": "agent"}),
     )
-    .await;
+    .await
+    .ok_body();
     let start = |from: &'static str, to: &'static str| {
         let (app, alice, call) = (&app, &alice, &call);
         async move {

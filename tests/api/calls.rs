@@ -203,7 +203,7 @@ async fn the_list_filters_by_status_caller_and_creation_time() {
     let app = TestApp::spawn().await;
     let jane = app.create_call("Jane Doe").await;
     let _john = app.create_call("John Roe").await;
-    app.post_empty(&format!("/v1/calls/{}/end", jane["id"].as_str().unwrap()))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", jane["id"].as_str().unwrap()))
         .await;
 
     let ended = app.get("/v1/calls?status=ended").await;
@@ -277,13 +277,13 @@ async fn the_timeline_records_creation_transcript_batches_and_the_end_in_order()
         {"segment_id": "s1", "speaker": "Jane", "role": "caller", "text": "Hello", "start_ms": 0},
         {"segment_id": "s2", "speaker": "agent_a", "role": "agent", "text": "Hi", "start_ms": 900}
     ]});
-    app.post(&format!("/v1/calls/{id}/transcript"), segments.clone())
+    app.post_ok(&format!("/v1/calls/{id}/transcript"), segments.clone())
         .await;
     // A retry stores nothing and so adds no event.
-    app.post(&format!("/v1/calls/{id}/transcript"), segments)
+    app.post_ok(&format!("/v1/calls/{id}/transcript"), segments)
         .await;
-    app.post_empty(&format!("/v1/calls/{id}/end")).await;
-    app.post_empty(&format!("/v1/calls/{id}/end")).await;
+    app.post_empty_ok(&format!("/v1/calls/{id}/end")).await;
+    app.post_empty_ok(&format!("/v1/calls/{id}/end")).await;
 
     let timeline = app.get(&format!("/v1/calls/{id}/timeline")).await;
     assert_eq!(timeline.status, StatusCode::OK);
@@ -323,7 +323,7 @@ async fn supervisors_find_calls_by_what_was_said_or_summarized() {
         .await
         .body;
     let id = refund["id"].as_str().unwrap();
-    app.post(
+    app.post_ok(
         &format!("/v1/calls/{id}/transcript"),
         json!({"segments": [{"segment_id": "1", "speaker": "Jane", "role": "caller", "start_ms": 0,
                              "text": "I want a refund for the blender"}]}),
@@ -348,7 +348,7 @@ async fn supervisors_find_calls_by_what_was_said_or_summarized() {
     );
     assert_eq!(ids(&app.get("/v1/calls?q=%22refund%20for%22").await), [id]);
     // Summaries are searched too.
-    app.post_empty(&format!(
+    app.post_empty_ok(&format!(
         "/v1/calls/{}/summaries",
         other["id"].as_str().unwrap()
     ))
@@ -439,7 +439,7 @@ async fn a_call_no_agent_answers_ends_by_itself() {
         .unwrap()
         .to_owned();
     crate::support::eventually("the unanswered call has ended", || async {
-        app.get(&format!("/v1/calls/{unanswered}")).await.body["status"] == "ended"
+        app.get_ok(&format!("/v1/calls/{unanswered}")).await["status"] == "ended"
     })
     .await;
     let ended = app.get(&format!("/v1/calls/{unanswered}")).await.body;

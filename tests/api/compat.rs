@@ -411,7 +411,7 @@ async fn tokens_on_the_old_routes_are_as_scoped_as_on_v1() {
         .post("/call/start", json!({"caller_name": "Jane"}))
         .await;
     let room = s(&started.body["room_name"]);
-    app.get(&format!("/token?identity=agent_a_alice&room={room}"))
+    app.get_ok(&format!("/token?identity=agent_a_alice&room={room}"))
         .await;
     // The call is Agent A's now: another agent, or someone posing as another caller, is refused.
     app.get(&format!("/token?identity=agent_mallory&room={room}"))
@@ -454,7 +454,7 @@ async fn a_second_call_of_the_same_caller_sees_only_its_own_transfer() {
         .post("/call/start", json!({"caller_name": "Jane"}))
         .await;
     let room = s(&first.body["room_name"]);
-    app.get(&format!("/token?identity=agent_a_alice&room={room}"))
+    app.get_ok(&format!("/token?identity=agent_a_alice&room={room}"))
         .await;
     let t = post_query(
         &app,
@@ -467,7 +467,7 @@ async fn a_second_call_of_the_same_caller_sees_only_its_own_transfer() {
         ],
     )
     .await;
-    app.post(
+    app.post_ok(
         "/transfer/complete",
         json!({"transfer_id": t.body["transfer_id"]}),
     )
@@ -476,9 +476,9 @@ async fn a_second_call_of_the_same_caller_sees_only_its_own_transfer() {
         app.get("/caller/Jane/transfer-status").await.body["transfer_complete"],
         true
     );
-    app.post("/call/end", json!({"call_id": first.body["call_id"]}))
+    app.post_ok("/call/end", json!({"call_id": first.body["call_id"]}))
         .await;
-    app.post("/call/start", json!({"caller_name": "Jane"}))
+    app.post_ok("/call/start", json!({"caller_name": "Jane"}))
         .await;
     assert_eq!(
         app.get("/caller/Jane/transfer-status").await.body,

@@ -115,10 +115,11 @@ async fn a_lost_database_is_a_503_not_a_500() {
 async fn metrics_count_requests_by_route_jobs_and_transfers_by_state() {
     let app = TestApp::spawn().await;
     let call = app.call_with_agent("Jane", "agent_alice").await;
-    app.get(&format!("/v1/calls/{}", call["id"].as_str().unwrap()))
+    app.get_ok(&format!("/v1/calls/{}", call["id"].as_str().unwrap()))
         .await;
     app.get("/v1/calls/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80")
-        .await;
+        .await
+        .problem(StatusCode::NOT_FOUND);
     app.start_transfer(&call, "agent_alice", "agent_bob", json!({}))
         .await;
     crate::support::eventually("the briefing room job ran", || async {

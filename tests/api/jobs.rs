@@ -168,7 +168,8 @@ async fn an_idle_worker_takes_a_new_job_on_its_notification_alone() {
         .await;
         // The workers are idle again when the next transfer queues its room.
         let t = id(&created["transfer"]);
-        app.post_empty(&format!("/v1/transfers/{t}/cancel")).await;
+        app.post_empty_ok(&format!("/v1/transfers/{t}/cancel"))
+            .await;
         eventually("the briefing room is closed", || async {
             !app.livekit.room_exists(&briefing)
         })
@@ -261,7 +262,8 @@ async fn a_caller_move_livekit_keeps_refusing_fails_the_transfer() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
     assert_eq!(
         complete.body["transfer"]["state"], "connecting",
@@ -320,9 +322,11 @@ async fn with_move_participant_the_caller_is_moved_and_the_hand_off_completes() 
         .as_str()
         .unwrap()
         .to_owned();
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     app.livekit.join(&briefing, "agent_bob");
-    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/complete"))
+        .await;
     let done = app.wait_for_state(&t, "completed").await;
     assert_eq!(
         (

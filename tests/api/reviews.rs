@@ -130,7 +130,7 @@ async fn scorecards_are_listed_by_name_at_their_latest_version_page_by_page() {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     }
-    app.post(
+    app.post_ok(
         "/v1/scorecards/b-card/versions",
         json!({"criteria": warm_transfer_criteria()}),
     )
@@ -228,7 +228,7 @@ async fn a_review_scores_every_criterion_and_stores_the_weighted_total() {
         .problem(StatusCode::NOT_FOUND);
 
     // On a later version, scored on the version named.
-    app.post(
+    app.post_ok(
         "/v1/scorecards/warm-transfer/versions",
         json!({"criteria": [{"key": "overall", "label": "Overall", "weight": 1, "scale": {"min": 0, "max": 4}}]}),
     )
@@ -496,7 +496,7 @@ async fn a_review_goes_on_the_calls_timeline() {
 async fn reviews_are_listed_newest_first_by_agent_reviewer_scorecard_score_and_time() {
     let app = TestApp::spawn().await;
     create_scorecard(&app).await;
-    app.post(
+    app.post_ok(
         "/v1/scorecards",
         json!({"name": "short", "criteria": [{"key": "overall", "label": "Overall", "weight": 1, "scale": {"min": 0, "max": 1}}]}),
     )

@@ -65,7 +65,7 @@ async fn a_retried_batch_never_duplicates_segments() {
         .to_owned();
     let path = format!("/v1/calls/{id}/transcript");
     let batch = json!({"segments": [segment("s1", 0, "hello"), segment("s2", 10, "again")]});
-    app.post(&path, batch.clone()).await;
+    app.post_ok(&path, batch.clone()).await;
     let retry = app.post(&path, batch).await;
     assert_eq!(retry.body, json!({"accepted": 0, "duplicates": 2}));
     let partly_new = app
@@ -146,7 +146,7 @@ async fn an_ended_call_accepts_late_segments_during_the_grace_period_only() {
         .unwrap()
         .to_owned();
     let path = format!("/v1/calls/{id}/transcript");
-    app.post_empty(&format!("/v1/calls/{id}/end")).await;
+    app.post_empty_ok(&format!("/v1/calls/{id}/end")).await;
     let late = app
         .post(&path, json!({"segments": [segment("late", 0, "bye")]}))
         .await;

@@ -249,7 +249,7 @@ async fn transfers_that_make_no_sense_are_refused_and_store_nothing() {
             .unwrap();
     assert_eq!(transfer_jobs, 0);
 
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let ended = app
         .post(
@@ -490,7 +490,8 @@ async fn an_accepted_transfer_does_not_expire() {
 async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
     let app = TestApp::spawn_with(&[("HANDOFF_TIMEOUT_SECS", "1")]).await;
     let (call, t) = app.transfer_in_briefing("Jane").await;
-    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/complete"))
+        .await;
     let failed = app.wait_for_state(&t, "failed").await;
     assert_eq!(failed["outcome"], "handoff_timeout");
     let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
@@ -648,7 +649,8 @@ async fn move_caller_hands_the_caller_a_token_for_the_briefing_room() {
         created["transfer"]["briefing_room"],
         "transfer_1732500000000"
     );
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     lk.join("transfer_1732500000000", "agent_alice");
     lk.join("transfer_1732500000000", "agent_bob");
 
@@ -732,7 +734,8 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
     let t2 = id(&app
         .start_transfer(&call, "agent_alice", "agent_carol", json!({}))
         .await["transfer"]);
-    app.post_empty(&format!("/v1/transfers/{t2}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t2}/accept"))
+        .await;
     let cancelled = app
         .post(
             &format!("/v1/transfers/{t2}/cancel"),
@@ -757,7 +760,7 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
 async fn ending_the_call_abandons_its_transfer() {
     let app = TestApp::spawn().await;
     let (call, t) = app.transfer_in_briefing("Jane").await;
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let abandoned = app.transfer(&t).await;
     assert_eq!(
@@ -781,7 +784,7 @@ async fn transfers_list_newest_first_with_filters_and_pages() {
     let t2 = id(&app
         .start_transfer(&two, "agent_alice", "agent_carol", json!({}))
         .await["transfer"]);
-    app.post(
+    app.post_ok(
         &format!("/v1/transfers/{t1}/decline"),
         json!({"reason": "busy"}),
     )
@@ -879,7 +882,7 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
     let call_id = id(&call);
     let room = call["room_name"].as_str().unwrap().to_owned();
     let now = chrono::Utc::now().timestamp();
-    app.webhook(&crate::support::lk_event(
+    app.webhook_ok(&crate::support::lk_event(
         "EV_1",
         "participant_joined",
         &room,
@@ -887,7 +890,7 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
         now,
     ))
     .await;
-    app.post(
+    app.post_ok(
         &format!("/v1/calls/{call_id}/transcript"),
         json!({"segments": [{"segment_id": "before", "speaker": "Jane", "role": "caller", "text": "My order 4411 is broken", "start_ms": 0}]}),
     )
@@ -900,7 +903,7 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.webhook(&crate::support::lk_event(
+    app.webhook_ok(&crate::support::lk_event(
         "EV_2",
         "participant_joined",
         &briefing,
@@ -908,13 +911,14 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
         now + 1,
     ))
     .await;
-    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
-    app.post(
+    app.post_empty_ok(&format!("/v1/transfers/{t}/complete"))
+        .await;
+    app.post_ok(
         &format!("/v1/calls/{call_id}/transcript"),
         json!({"segments": [{"segment_id": "after", "speaker": "agent_bob", "role": "agent", "text": "Hi, Bob here", "start_ms": 9000}]}),
     )
     .await;
-    app.webhook(&crate::support::lk_event(
+    app.webhook_ok(&crate::support::lk_event(
         "EV_3",
         "participant_joined",
         &room,
@@ -1101,7 +1105,8 @@ async fn only_agent_b_may_decline_and_only_agent_a_may_complete() {
     }
     assert_eq!(app.transfer(&t).await["state"], "initiated");
 
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     for agent in ["agent_bob", "agent_carol"] {
         let complete = app
             .post(
@@ -1224,10 +1229,11 @@ async fn absurdly_long_timers_in_the_settings_are_clamped_not_a_panic() {
     let month = chrono::Duration::days(30);
     assert!(deadline > chrono::Utc::now() + month - chrono::Duration::hours(1));
     assert!(deadline <= chrono::Utc::now() + month);
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
     assert_eq!(complete.status, StatusCode::OK, "{}", complete.body);
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let late = app
         .post(
