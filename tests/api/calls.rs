@@ -429,7 +429,8 @@ async fn a_body_must_be_a_json_object_not_an_array_or_null() {
 
 #[tokio::test]
 async fn a_call_no_agent_answers_ends_by_itself() {
-    let app = TestApp::spawn_with(&[("CALL_UNANSWERED_TIMEOUT_SECS", "1")]).await;
+    // Long enough for the answered call's agent to join in time however slow the machine.
+    let app = TestApp::spawn_with(&[("CALL_UNANSWERED_TIMEOUT_SECS", "5")]).await;
     let unanswered = app.create_call("Jane").await["id"]
         .as_str()
         .unwrap()
@@ -438,6 +439,8 @@ async fn a_call_no_agent_answers_ends_by_itself() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The answered call was created before this.
+    let answered_by = tokio::time::Instant::now();
     crate::support::eventually("the unanswered call has ended", || async {
         app.get_ok(&format!("/v1/calls/{unanswered}")).await["status"] == "ended"
     })
@@ -449,8 +452,8 @@ async fn a_call_no_agent_answers_ends_by_itself() {
             .await
             .contains(&"call.ended".to_owned())
     );
-    // Well past its time, the answered call goes on.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Well past its time (a second beyond its timeout), the answered call goes on.
+    tokio::time::sleep_until(answered_by + std::time::Duration::from_secs(6)).await;
     let going_on = app.get(&format!("/v1/calls/{answered}")).await.body;
     assert_eq!(going_on["status"], "active", "an answered call goes on");
     // No job per call: the sweep needs none.

@@ -470,7 +470,10 @@ async fn a_transfer_nobody_accepts_expires_by_itself() {
 
 #[tokio::test]
 async fn an_accepted_transfer_does_not_expire() {
-    let app = TestApp::spawn_with(&[("TRANSFER_ACCEPT_TTL_SECS", "1")]).await;
+    // Time enough to accept however slow the machine: a transfer that expired before it was
+    // accepted would fail this test for the wrong reason. (A short time to accept, never
+    // accepted, is `a_transfer_nobody_accepts_expires_by_itself`.)
+    let app = TestApp::spawn_with(&[("TRANSFER_ACCEPT_TTL_SECS", "5")]).await;
     let (_, t) = app.transfer_in_briefing("Jane").await;
     // Accepting cancelled the expiry timer in the same transaction: nothing is left to run.
     let timers: Vec<String> = sqlx::query_scalar(
@@ -481,8 +484,11 @@ async fn an_accepted_transfer_does_not_expire() {
     .await
     .unwrap();
     assert_eq!(timers, ["cancelled"]);
-    // Well past its time to accept, it is still in its briefing.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Well past its time to accept (a second beyond its deadline), it is still in its briefing.
+    let deadline: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(app.transfer(&t).await["accept_deadline"].clone()).unwrap();
+    let until_past_it = (deadline - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_past_it + std::time::Duration::from_secs(1)).await;
     assert_eq!(app.transfer(&t).await["state"], "briefing");
 }
 
@@ -504,9 +510,10 @@ async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
 
 #[tokio::test]
 async fn agent_b_arriving_unwatched_is_found_by_the_last_look_before_the_timeout() {
-    // No regular checks here: only the timeout's last look can see Agent B.
+    // No regular checks here: only the timeout's last look can see Agent B. The timeout leaves
+    // time for Agent B to arrive first however slow the machine.
     let app = TestApp::spawn_with(&[
-        ("HANDOFF_TIMEOUT_SECS", "1"),
+        ("HANDOFF_TIMEOUT_SECS", "3"),
         ("HANDOFF_CHECK_INTERVAL_MS", "600000"),
     ])
     .await;
@@ -881,13 +888,19 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
     let call = app.call_with_agent("Jane", "agent_alice").await;
     let call_id = id(&call);
     let room = call["room_name"].as_str().unwrap().to_owned();
-    let now = chrono::Utc::now().timestamp();
+    // LiveKit stamps an event when it happens, however slow the steps between: now, and never
+    // before the event it sent last.
+    let mut last = 0;
+    let mut stamp = || {
+        last = chrono::Utc::now().timestamp().max(last + 1);
+        last
+    };
     app.webhook_ok(&crate::support::lk_event(
         "EV_1",
         "participant_joined",
         &room,
         Some(("Jane", "PA_J")),
-        now,
+        stamp(),
     ))
     .await;
     app.post_ok(
@@ -908,7 +921,7 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
         "participant_joined",
         &briefing,
         Some(("agent_bob", "PA_B")),
-        now + 1,
+        stamp(),
     ))
     .await;
     app.post_empty_ok(&format!("/v1/transfers/{t}/complete"))
@@ -923,7 +936,7 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
         "participant_joined",
         &room,
         Some(("agent_bob", "PA_B2")),
-        now + 2,
+        stamp(),
     ))
     .await;
     eventually("Agent A's removal ran", || async {
