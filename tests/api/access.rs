@@ -80,9 +80,11 @@ async fn an_agent_is_registered_once_and_found_by_its_identity() {
     assert_eq!(found.body, created.body);
 
     let again = register(&app, None, json!({"identity": "agent_alice"})).await;
+    again.assert_ok();
     assert!(detail(&again, StatusCode::CONFLICT).contains("already registered"));
 
     let bob = register(&app, None, json!({"identity": "agent_bob"})).await;
+    bob.assert_ok();
     assert_eq!(
         bob.body["display_name"], "agent_bob",
         "the display name defaults to the identity"
@@ -97,6 +99,7 @@ async fn the_caller_of_a_call_in_progress_cannot_be_registered_as_an_agent() {
     let app = TestApp::spawn().await;
     let call = app.create_call("Jane").await;
     let refused = register(&app, None, json!({"identity": "Jane"})).await;
+    refused.assert_ok();
     assert!(detail(&refused, StatusCode::CONFLICT).contains("caller"));
     app.get("/v1/agents/Jane")
         .await
@@ -187,6 +190,7 @@ async fn agents_are_listed_by_team_and_skill_a_page_at_a_time() {
     let mut path = "/v1/agents?include_disabled=true&limit=2".to_owned();
     loop {
         let page = app.get(&path).await;
+        page.assert_ok();
         let identities = items(&page, "identity");
         assert!(identities.len() <= 2);
         seen.extend(identities);
@@ -238,8 +242,10 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
     );
 
     let no_team = patch(&app, path, json!({"team": ""})).await;
+    no_team.assert_ok();
     assert_eq!(no_team.body["team"], Value::Null, "an empty team clears it");
     let reskilled = patch(&app, path, json!({"skills": ["retention"]})).await;
+    reskilled.assert_ok();
     assert_eq!(
         reskilled.body["skills"],
         json!(["retention"]),
@@ -247,9 +253,11 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
     );
 
     let disabled = patch(&app, path, json!({"disabled": true})).await;
+    disabled.assert_ok();
     let disabled_at = disabled.body["disabled_at"].clone();
     assert!(disabled_at.is_string(), "{}", disabled.body);
     let again = patch(&app, path, json!({"disabled": true})).await;
+    again.assert_ok();
     assert_eq!(
         again.body["disabled_at"], disabled_at,
         "disabling twice keeps the first time"
@@ -263,6 +271,7 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
         ["agent_alice"]
     );
     let enabled = patch(&app, path, json!({"disabled": false})).await;
+    enabled.assert_ok();
     assert_eq!(enabled.body["disabled_at"], Value::Null);
     assert_eq!(
         items(&app.get("/v1/agents").await, "identity"),
@@ -302,9 +311,10 @@ async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
     let refused = app
         .post(&join, json!({"identity": "agent_bob", "role": "agent"}))
         .await;
+    refused.assert_ok();
     let why = detail(&refused, StatusCode::FORBIDDEN);
     assert!(why.contains("agent_bob is disabled"), "{why}");
-    let still = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let still = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (&still["status"], &still["current_agent"]),
         (&json!("waiting"), &Value::Null),
@@ -322,6 +332,7 @@ async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
             json!({"from_agent": "agent_alice", "to_agent": "agent_bob"}),
         )
         .await;
+    refused.assert_ok();
     let why = detail(&refused, StatusCode::FORBIDDEN);
     assert!(
         why.contains("to_agent") && why.contains("disabled"),
@@ -357,7 +368,7 @@ async fn with_keys_an_unregistered_identity_is_never_an_agent() {
         .ok_body();
     let call = post_as(&app, &admin, "/v1/calls", json!({"caller_name": "Jane"}))
         .await
-        .body;
+        .ok_body();
     let join = format!("/v1/calls/{}/join", id(&call));
 
     let refused = post_as(
@@ -367,6 +378,7 @@ async fn with_keys_an_unregistered_identity_is_never_an_agent() {
         json!({"identity": "agent_mallory", "role": "agent"}),
     )
     .await;
+    refused.assert_ok();
     assert!(detail(&refused, StatusCode::FORBIDDEN).contains("not a registered agent"));
     let joined = post_as(
         &app,
@@ -384,6 +396,7 @@ async fn with_keys_an_unregistered_identity_is_never_an_agent() {
         json!({"from_agent": "agent_alice", "to_agent": "agent_mallory"}),
     )
     .await;
+    refused.assert_ok();
     let why = detail(&refused, StatusCode::FORBIDDEN);
     assert!(
         why.contains("to_agent") && why.contains("not a registered agent"),
@@ -405,10 +418,11 @@ async fn in_open_mode_an_unknown_agent_is_registered_on_first_use() {
     app.start_transfer(&call, "agent_alice", "agent_bob", json!({}))
         .await;
     assert_eq!(
-        app.get("/v1/agents/agent_bob").await.body["auto_registered"],
+        app.get_ok("/v1/agents/agent_bob").await["auto_registered"],
         true
     );
     let listed = app.get("/v1/agents").await;
+    listed.assert_ok();
     assert_eq!(items(&listed, "identity"), ["agent_alice", "agent_bob"]);
 }
 
@@ -426,7 +440,7 @@ async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
         json!({"caller_name": "Jane Doe", "caller_identity": "jane"}),
     )
     .await
-    .body;
+    .ok_body();
     let refused = post_as(
         &app,
         &admin,
@@ -434,6 +448,7 @@ async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
         json!({"identity": "jane", "role": "agent"}),
     )
     .await;
+    refused.assert_ok();
     assert!(detail(&refused, StatusCode::FORBIDDEN).contains("caller"));
 
     post_as(
@@ -451,6 +466,7 @@ async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
         json!({"from_agent": "agent_alice", "to_agent": "jane"}),
     )
     .await;
+    refused.assert_ok();
     assert!(detail(&refused, StatusCode::FORBIDDEN).contains("caller"));
 }
 
@@ -466,6 +482,7 @@ async fn an_agent_is_never_a_caller() {
             json!({"caller_name": "Alice", "caller_identity": "agent_alice"}),
         )
         .await;
+    refused.assert_ok();
     assert!(detail(&refused, StatusCode::FORBIDDEN).contains("registered agent"));
     // The identity defaults to the caller's name, and the same rule holds.
     app.post("/v1/calls", json!({"caller_name": "agent_alice"}))
@@ -486,12 +503,13 @@ async fn in_open_mode_the_caller_of_another_call_is_not_registered_as_an_agent()
             json!({"identity": "Jane", "role": "agent"}),
         )
         .await;
+    refused.assert_ok();
     assert!(detail(&refused, StatusCode::FORBIDDEN).contains("caller"));
     app.get("/v1/agents/Jane")
         .await
         .problem(StatusCode::NOT_FOUND);
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&johns))).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{}", id(&johns))).await["status"],
         "waiting"
     );
 }
@@ -575,8 +593,10 @@ async fn an_admin_creates_lists_and_revokes_keys_and_revocation_is_honoured_at_o
     .await;
 
     let active = get_as(&app, &admin, "/v1/api-keys").await;
+    active.assert_ok();
     assert!(!items(&active, "id").contains(&kiosk_id));
     let everything = get_as(&app, &admin, "/v1/api-keys?include_revoked=true").await;
+    everything.assert_ok();
     assert!(
         items(&everything, "id").contains(&kiosk_id),
         "a revoked key stays on record"
@@ -759,10 +779,10 @@ async fn a_frontend_key_reads_only_the_calls_it_started() {
     let website = app.api_key("frontend", None).await;
     let janes = post_as(&app, &kiosk, "/v1/calls", json!({"caller_name": "Jane"}))
         .await
-        .body;
+        .ok_body();
     let johns = post_as(&app, &website, "/v1/calls", json!({"caller_name": "John"}))
         .await
-        .body;
+        .ok_body();
 
     assert_eq!(
         get_as(&app, &kiosk, &format!("/v1/calls/{}", id(&janes)))
@@ -816,6 +836,7 @@ async fn an_agent_key_sees_the_calls_it_has_been_on_and_those_waiting() {
     let mut calls = Vec::new();
     for caller in ["Jane", "John", "Kim"] {
         let reply = post_as(&app, &admin, "/v1/calls", json!({"caller_name": caller})).await;
+        reply.assert_ok();
         calls.push(id(&reply.body));
     }
     let (janes, johns, kims) = (calls[0].clone(), calls[1].clone(), calls[2].clone());
@@ -877,7 +898,7 @@ async fn an_agent_key_acts_only_on_its_own_side_of_a_transfer() {
     let supervisor = app.api_key("supervisor", None).await;
     let call = post_as(&app, &admin, "/v1/calls", json!({"caller_name": "Jane"}))
         .await
-        .body;
+        .ok_body();
     post_as(
         &app,
         &alice,
@@ -933,6 +954,7 @@ async fn an_agent_key_acts_only_on_its_own_side_of_a_transfer() {
     );
     assert!(why.contains("supervisor"), "refused by role: {why}");
     let unchanged = get_as(&app, &admin, &format!("/v1/transfers/{t}")).await;
+    unchanged.assert_ok();
     assert_eq!(unchanged.body["state"], "initiated", "{}", unchanged.body);
 
     // Bob, the receiving side, may withdraw from it.
@@ -981,7 +1003,7 @@ async fn a_whole_transfer_runs_on_agent_keys_and_the_caller_never_enters_the_bri
         json!({"caller_name": "Jane Doe"}),
     )
     .await
-    .body;
+    .ok_body();
     let call_id = id(&call);
     let call_room = call["room_name"].as_str().unwrap().to_owned();
     let jane = post_as(
@@ -1142,6 +1164,7 @@ async fn a_whole_transfer_runs_on_agent_keys_and_the_caller_never_enters_the_bri
     })
     .await;
     let call = get_as(&app, &bob, &format!("/v1/calls/{call_id}")).await;
+    call.assert_ok();
     assert_eq!(call.body["current_agent"], "agent_bob");
     post_as(
         &app,
@@ -1172,6 +1195,7 @@ async fn preflight(app: &TestApp, origin: &str) -> Option<String> {
             Body::None,
         )
         .await;
+    reply.assert_ok();
     let allowed = reply
         .headers
         .get("access-control-allow-origin")
@@ -1277,6 +1301,7 @@ async fn a_burst_of_writes_from_one_key_is_slowed_down_and_other_keys_are_not() 
     let refused =
         write_until_refused(|| post_as(&app, &kiosk, "/v1/calls", json!({"caller_name": "Jane"})))
             .await;
+    refused.assert_ok();
     assert_slowed_down(&refused);
 
     for _ in 0..20 {
@@ -1300,6 +1325,7 @@ async fn a_burst_of_writes_without_a_key_is_slowed_down_per_address() {
     let app = TestApp::spawn_with(&[("RATE_LIMIT_WRITES_PER_ADDRESS", "2")]).await;
     let refused =
         write_until_refused(|| app.post("/v1/calls", json!({"caller_name": "Jane"}))).await;
+    refused.assert_ok();
     assert_slowed_down(&refused);
     for _ in 0..20 {
         assert_eq!(

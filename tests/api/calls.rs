@@ -191,9 +191,11 @@ async fn the_list_is_newest_first_and_pages_with_an_opaque_cursor() {
     assert_eq!(page_ids(&first.body), ids[..2]);
     let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
     let second = app.get(&format!("/v1/calls?limit=2&cursor={cursor}")).await;
+    second.assert_ok();
     assert_eq!(page_ids(&second.body), ids[2..4]);
     let cursor = second.body["next_cursor"].as_str().unwrap().to_owned();
     let last = app.get(&format!("/v1/calls?limit=2&cursor={cursor}")).await;
+    last.assert_ok();
     assert_eq!(page_ids(&last.body), ids[4..]);
     assert!(last.body.get("next_cursor").is_none());
 }
@@ -207,19 +209,23 @@ async fn the_list_filters_by_status_caller_and_creation_time() {
         .await;
 
     let ended = app.get("/v1/calls?status=ended").await;
+    ended.assert_ok();
     assert_eq!(ended.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(ended.body["items"][0]["id"], jane["id"]);
 
     let by_caller = app.get("/v1/calls?caller=jane%20doe").await;
+    by_caller.assert_ok();
     assert_eq!(by_caller.body["items"].as_array().unwrap().len(), 1);
 
     let created = jane["created_at"].as_str().unwrap();
     let encoded = created.replace(':', "%3A").replace('+', "%2B");
     let after = app.get(&format!("/v1/calls?created_after={encoded}")).await;
+    after.assert_ok();
     assert_eq!(after.body["items"].as_array().unwrap().len(), 2);
     let before = app
         .get(&format!("/v1/calls?created_before={encoded}"))
         .await;
+    before.assert_ok();
     assert_eq!(before.body["items"].as_array().unwrap().len(), 0);
 }
 
@@ -297,10 +303,12 @@ async fn the_timeline_records_creation_transcript_batches_and_the_end_in_order()
     assert_eq!(timeline.body["items"][1]["data"]["segments"], 2);
 
     let paged = app.get(&format!("/v1/calls/{id}/timeline?limit=1")).await;
+    paged.assert_ok();
     let cursor = paged.body["next_cursor"].as_str().unwrap();
     let rest = app
         .get(&format!("/v1/calls/{id}/timeline?cursor={cursor}"))
         .await;
+    rest.assert_ok();
     assert_eq!(rest.body["items"].as_array().unwrap().len(), 2);
 
     app.get("/v1/calls/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80/timeline")
@@ -445,7 +453,7 @@ async fn a_call_no_agent_answers_ends_by_itself() {
         app.get_ok(&format!("/v1/calls/{unanswered}")).await["status"] == "ended"
     })
     .await;
-    let ended = app.get(&format!("/v1/calls/{unanswered}")).await.body;
+    let ended = app.get_ok(&format!("/v1/calls/{unanswered}")).await;
     assert!(ended["ended_at"].is_string());
     assert!(
         app.timeline_kinds(&unanswered)
@@ -454,7 +462,7 @@ async fn a_call_no_agent_answers_ends_by_itself() {
     );
     // Well past its time (a second beyond its timeout), the answered call goes on.
     tokio::time::sleep_until(answered_by + std::time::Duration::from_secs(6)).await;
-    let going_on = app.get(&format!("/v1/calls/{answered}")).await.body;
+    let going_on = app.get_ok(&format!("/v1/calls/{answered}")).await;
     assert_eq!(going_on["status"], "active", "an answered call goes on");
     // No job per call: the sweep needs none.
     assert_eq!(crate::support::count(&app.pool, "jobs").await, 0);

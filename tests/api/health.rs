@@ -356,7 +356,7 @@ async fn a_request_that_runs_too_long_is_a_408_problem_and_changes_nothing() {
     );
     holder.rollback().await.unwrap();
     assert_eq!(
-        app.get(&format!("/v1/calls/{call_id}")).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{call_id}")).await["status"],
         "waiting",
         "the abandoned request's transaction was rolled back"
     );

@@ -273,6 +273,7 @@ async fn a_caller_move_livekit_keeps_refusing_fails_the_transfer() {
     app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
         .await;
     let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    complete.assert_ok();
     assert_eq!(
         complete.body["transfer"]["state"], "connecting",
         "{}",

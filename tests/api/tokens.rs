@@ -211,6 +211,7 @@ async fn tokens_publish_microphone_audio_only_unless_configured() {
             json!({"identity": "Jane", "role": "caller"}),
         )
         .await;
+    reply.assert_ok();
     let claims = verify_token(reply.body["token"].as_str().unwrap());
     assert_eq!(
         claims.video.can_publish_sources,

@@ -31,7 +31,7 @@ async fn a_warm_transfer_from_first_word_to_hand_off() {
         .await;
     assert_eq!(a.status, StatusCode::OK);
     lk.join(&room, "agent_alice");
-    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{call_id}")).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice"))
@@ -55,7 +55,7 @@ async fn a_warm_transfer_from_first_word_to_hand_off() {
     assert_eq!(created["token"]["room"], briefing.as_str());
     assert_eq!(created["token"]["identity"], "agent_alice");
     assert_eq!(
-        app.get(&format!("/v1/calls/{call_id}")).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{call_id}")).await["status"],
         "transferring"
     );
     eventually("the briefing room is created in LiveKit", || async {
@@ -123,7 +123,7 @@ async fn a_warm_transfer_from_first_word_to_hand_off() {
         (room.as_str(), Some("agent_alice"))
     );
 
-    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{call_id}")).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_bob"))
@@ -145,7 +145,7 @@ async fn a_warm_transfer_from_first_word_to_hand_off() {
     );
 
     // Agent B can now transfer the call on (A -> B -> C).
-    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{call_id}")).await;
     app.start_transfer(&call, "agent_bob", "agent_carol", json!({}))
         .await;
 }
@@ -160,6 +160,7 @@ async fn tokens_carry_only_the_grants_their_holder_needs() {
             json!({"identity": "Jane", "role": "caller"}),
         )
         .await;
+    reply.assert_ok();
     let claims = verify_token(reply.body["token"].as_str().unwrap());
     assert_eq!(claims.sub, "Jane");
     assert_eq!(claims.name, "Jane");
@@ -447,7 +448,7 @@ async fn a_transfer_nobody_accepts_expires_by_itself() {
     let expired = app.wait_for_state(&t, "expired").await;
     assert_eq!(expired["outcome"], "no_answer");
     assert!(expired["expired_at"].is_string());
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice"))
@@ -500,7 +501,7 @@ async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
         .await;
     let failed = app.wait_for_state(&t, "failed").await;
     assert_eq!(failed["outcome"], "handoff_timeout");
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         call["current_agent"], "agent_alice",
         "the caller stays with Agent A"
@@ -526,7 +527,7 @@ async fn agent_b_arriving_unwatched_is_found_by_the_last_look_before_the_timeout
     let completed = app.wait_for_state(&t, "completed").await;
     assert_eq!(completed["handoff_confirmed"], true);
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&call))).await.body["current_agent"],
+        app.get_ok(&format!("/v1/calls/{}", id(&call))).await["current_agent"],
         "agent_bob"
     );
 }
@@ -630,6 +631,7 @@ async fn with_agent_confirmation_complete_finishes_at_once_and_says_so() {
     let app = TestApp::spawn_with(&[("HANDOFF_CONFIRMATION", "agent")]).await;
     let (_, t) = app.transfer_in_briefing("Jane").await;
     let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    done.assert_ok();
     assert_eq!(done.body["transfer"]["state"], "completed");
     assert_eq!(done.body["transfer"]["handoff_confirmed"], false);
     assert_eq!(done.body["token"]["identity"], "agent_bob");
@@ -671,6 +673,7 @@ async fn move_caller_hands_the_caller_a_token_for_the_briefing_room() {
     early.problem(StatusCode::FORBIDDEN);
 
     let completing = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    completing.assert_ok();
     let token = &completing.body["token"];
     assert_eq!(
         (token["identity"].as_str(), token["room"].as_str()),
@@ -708,6 +711,7 @@ async fn move_caller_hands_the_caller_a_token_for_the_briefing_room() {
             json!({"identity": "Jane", "role": "caller"}),
         )
         .await;
+    rejoin.assert_ok();
     assert_eq!(rejoin.body["room"], "transfer_1732500000000");
 }
 
@@ -734,7 +738,7 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
     );
     assert_eq!(declined.body["outcome_detail"], "Try billing");
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{}", id(&call))).await["status"],
         "active"
     );
 
@@ -749,6 +753,7 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
             json!({"agent": "agent_alice", "detail": "Caller solved it"}),
         )
         .await;
+    cancelled.assert_ok();
     assert_eq!(
         (
             cancelled.body["state"].as_str(),
@@ -756,7 +761,7 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
         ),
         (Some("cancelled"), Some("agent_cancelled"))
     );
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice"))
@@ -775,7 +780,7 @@ async fn ending_the_call_abandons_its_transfer() {
         (Some("abandoned"), Some("call_ended"))
     );
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{}", id(&call))).await["status"],
         "ended"
     );
 }
@@ -798,6 +803,7 @@ async fn transfers_list_newest_first_with_filters_and_pages() {
     .await;
 
     let ids = |reply: &crate::support::Reply| -> Vec<String> {
+        reply.assert_ok();
         reply.body["items"]
             .as_array()
             .unwrap()
@@ -836,6 +842,7 @@ async fn transfers_list_newest_first_with_filters_and_pages() {
         [t1.as_str()]
     );
     let first = app.get("/v1/transfers?limit=1").await;
+    first.assert_ok();
     assert_eq!(ids(&first), [t2]);
     let next = app
         .get(&format!(
@@ -843,6 +850,7 @@ async fn transfers_list_newest_first_with_filters_and_pages() {
             first.body["next_cursor"].as_str().unwrap()
         ))
         .await;
+    next.assert_ok();
     assert_eq!(ids(&next), [t1]);
 
     app.get("/v1/transfers?state=declined&active=true")
@@ -1077,7 +1085,7 @@ async fn agent_a_can_withdraw_a_transfer_agent_b_has_not_accepted_yet() {
         (Some("cancelled"), Some("agent_cancelled"))
     );
     assert!(body["cancelled_at"].is_string() && body["briefing_at"].is_null());
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice"))
@@ -1175,7 +1183,7 @@ async fn a_room_name_a_concurrent_transfer_takes_first_is_409_not_500() {
     let (reply, ()) = tokio::join!(request, commit);
     let problem = reply.problem(StatusCode::CONFLICT);
     assert_eq!(problem["detail"], "that room name is already in use");
-    let call = app.get(&format!("/v1/calls/{}", id(&first))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&first))).await;
     assert_eq!(
         call["status"], "active",
         "the refused transfer left nothing"

@@ -396,13 +396,19 @@ impl Reply {
     /// makes to set the scene, so a failure shows where it happened, not later as a puzzle.
     #[track_caller]
     pub fn ok_body(self) -> Value {
+        self.assert_ok();
+        self.body
+    }
+
+    /// Asserts the request succeeded (any 2xx), before its body is looked at.
+    #[track_caller]
+    pub fn assert_ok(&self) {
         assert!(
             self.status.is_success(),
-            "a setup request failed: {}; body: {}",
+            "the request failed: {}; body: {}",
             self.status,
             self.body
         );
-        self.body
     }
 
     /// The field names of a validation problem.
