@@ -83,6 +83,7 @@ async fn an_agent_is_registered_once_and_found_by_its_identity() {
     assert!(detail(&again, StatusCode::CONFLICT).contains("already registered"));
 
     let bob = register(&app, None, json!({"identity": "agent_bob"})).await;
+    bob.assert_ok();
     assert_eq!(
         bob.body["display_name"], "agent_bob",
         "the display name defaults to the identity"
@@ -103,7 +104,7 @@ async fn the_caller_of_a_call_in_progress_cannot_be_registered_as_an_agent() {
         .problem(StatusCode::NOT_FOUND);
 
     // Once her call is over, the identity is nobody's caller any more.
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let registered = register(&app, None, json!({"identity": "Jane"})).await;
     assert_eq!(
@@ -187,6 +188,7 @@ async fn agents_are_listed_by_team_and_skill_a_page_at_a_time() {
     let mut path = "/v1/agents?include_disabled=true&limit=2".to_owned();
     loop {
         let page = app.get(&path).await;
+        page.assert_ok();
         let identities = items(&page, "identity");
         assert!(identities.len() <= 2);
         seen.extend(identities);
@@ -224,7 +226,8 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
         json!({"identity": "agent_alice", "display_name": "Alice", "team": "billing",
                "skills": ["billing", "spanish"]}),
     )
-    .await;
+    .await
+    .ok_body();
     let path = "/v1/agents/agent_alice";
 
     let renamed = patch(&app, path, json!({"display_name": "Alice Martin"})).await;
@@ -237,8 +240,10 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
     );
 
     let no_team = patch(&app, path, json!({"team": ""})).await;
+    no_team.assert_ok();
     assert_eq!(no_team.body["team"], Value::Null, "an empty team clears it");
     let reskilled = patch(&app, path, json!({"skills": ["retention"]})).await;
+    reskilled.assert_ok();
     assert_eq!(
         reskilled.body["skills"],
         json!(["retention"]),
@@ -246,9 +251,11 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
     );
 
     let disabled = patch(&app, path, json!({"disabled": true})).await;
+    disabled.assert_ok();
     let disabled_at = disabled.body["disabled_at"].clone();
     assert!(disabled_at.is_string(), "{}", disabled.body);
     let again = patch(&app, path, json!({"disabled": true})).await;
+    again.assert_ok();
     assert_eq!(
         again.body["disabled_at"], disabled_at,
         "disabling twice keeps the first time"
@@ -262,6 +269,7 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
         ["agent_alice"]
     );
     let enabled = patch(&app, path, json!({"disabled": false})).await;
+    enabled.assert_ok();
     assert_eq!(enabled.body["disabled_at"], Value::Null);
     assert_eq!(
         items(&app.get("/v1/agents").await, "identity"),
@@ -286,9 +294,15 @@ async fn an_agent_is_renamed_moved_reskilled_and_disabled_with_patch() {
 #[tokio::test]
 async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
     let app = TestApp::spawn().await;
-    register(&app, None, json!({"identity": "agent_alice"})).await;
-    register(&app, None, json!({"identity": "agent_bob"})).await;
-    patch(&app, "/v1/agents/agent_bob", json!({"disabled": true})).await;
+    register(&app, None, json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
+    register(&app, None, json!({"identity": "agent_bob"}))
+        .await
+        .ok_body();
+    patch(&app, "/v1/agents/agent_bob", json!({"disabled": true}))
+        .await
+        .ok_body();
 
     let call = app.create_call("Jane").await;
     let join = format!("/v1/calls/{}/join", id(&call));
@@ -297,7 +311,7 @@ async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
         .await;
     let why = detail(&refused, StatusCode::FORBIDDEN);
     assert!(why.contains("agent_bob is disabled"), "{why}");
-    let still = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let still = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (&still["status"], &still["current_agent"]),
         (&json!("waiting"), &Value::Null),
@@ -322,7 +336,9 @@ async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
     );
     assert_eq!(count(&app.pool, "transfers").await, 0);
 
-    patch(&app, "/v1/agents/agent_bob", json!({"disabled": false})).await;
+    patch(&app, "/v1/agents/agent_bob", json!({"disabled": false}))
+        .await
+        .ok_body();
     let created = app
         .post(
             &transfers,
@@ -343,10 +359,12 @@ async fn a_disabled_agent_takes_no_waiting_call_and_receives_no_transfer() {
 async fn with_keys_an_unregistered_identity_is_never_an_agent() {
     let app = TestApp::spawn().await;
     let admin = app.api_key("admin", None).await;
-    register(&app, Some(&admin), json!({"identity": "agent_alice"})).await;
+    register(&app, Some(&admin), json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
     let call = post_as(&app, &admin, "/v1/calls", json!({"caller_name": "Jane"}))
         .await
-        .body;
+        .ok_body();
     let join = format!("/v1/calls/{}/join", id(&call));
 
     let refused = post_as(
@@ -394,10 +412,11 @@ async fn in_open_mode_an_unknown_agent_is_registered_on_first_use() {
     app.start_transfer(&call, "agent_alice", "agent_bob", json!({}))
         .await;
     assert_eq!(
-        app.get("/v1/agents/agent_bob").await.body["auto_registered"],
+        app.get_ok("/v1/agents/agent_bob").await["auto_registered"],
         true
     );
     let listed = app.get("/v1/agents").await;
+    listed.assert_ok();
     assert_eq!(items(&listed, "identity"), ["agent_alice", "agent_bob"]);
 }
 
@@ -405,7 +424,9 @@ async fn in_open_mode_an_unknown_agent_is_registered_on_first_use() {
 async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
     let app = TestApp::spawn().await;
     let admin = app.api_key("admin", None).await;
-    register(&app, Some(&admin), json!({"identity": "agent_alice"})).await;
+    register(&app, Some(&admin), json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
     let call = post_as(
         &app,
         &admin,
@@ -413,7 +434,7 @@ async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
         json!({"caller_name": "Jane Doe", "caller_identity": "jane"}),
     )
     .await
-    .body;
+    .ok_body();
     let refused = post_as(
         &app,
         &admin,
@@ -429,7 +450,8 @@ async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
         &format!("/v1/calls/{}/join", id(&call)),
         json!({"identity": "agent_alice", "role": "agent"}),
     )
-    .await;
+    .await
+    .ok_body();
     let refused = post_as(
         &app,
         &admin,
@@ -443,7 +465,9 @@ async fn a_caller_is_never_an_agent_on_its_own_call_even_for_an_admin() {
 #[tokio::test]
 async fn an_agent_is_never_a_caller() {
     let app = TestApp::spawn().await;
-    register(&app, None, json!({"identity": "agent_alice"})).await;
+    register(&app, None, json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
     let refused = app
         .post(
             "/v1/calls",
@@ -475,7 +499,7 @@ async fn in_open_mode_the_caller_of_another_call_is_not_registered_as_an_agent()
         .await
         .problem(StatusCode::NOT_FOUND);
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&johns))).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{}", id(&johns))).await["status"],
         "waiting"
     );
 }
@@ -559,8 +583,10 @@ async fn an_admin_creates_lists_and_revokes_keys_and_revocation_is_honoured_at_o
     .await;
 
     let active = get_as(&app, &admin, "/v1/api-keys").await;
+    active.assert_ok();
     assert!(!items(&active, "id").contains(&kiosk_id));
     let everything = get_as(&app, &admin, "/v1/api-keys?include_revoked=true").await;
+    everything.assert_ok();
     assert!(
         items(&everything, "id").contains(&kiosk_id),
         "a revoked key stays on record"
@@ -606,15 +632,20 @@ async fn an_admin_creates_lists_and_revokes_keys_and_revocation_is_honoured_at_o
 async fn only_agent_keys_name_an_agent_and_only_a_registered_enabled_one() {
     let app = TestApp::spawn().await;
     let admin = app.api_key("admin", None).await;
-    register(&app, Some(&admin), json!({"identity": "agent_alice"})).await;
-    register(&app, Some(&admin), json!({"identity": "agent_gone"})).await;
+    register(&app, Some(&admin), json!({"identity": "agent_alice"}))
+        .await
+        .ok_body();
+    register(&app, Some(&admin), json!({"identity": "agent_gone"}))
+        .await
+        .ok_body();
     app.send_as(
         &admin,
         Method::PATCH,
         "/v1/agents/agent_gone",
         Body::Json(json!({"disabled": true})),
     )
-    .await;
+    .await
+    .ok_body();
 
     for (request, why) in [
         (json!({"role": "agent"}), "must name the agent"),
@@ -738,10 +769,10 @@ async fn a_frontend_key_reads_only_the_calls_it_started() {
     let website = app.api_key("frontend", None).await;
     let janes = post_as(&app, &kiosk, "/v1/calls", json!({"caller_name": "Jane"}))
         .await
-        .body;
+        .ok_body();
     let johns = post_as(&app, &website, "/v1/calls", json!({"caller_name": "John"}))
         .await
-        .body;
+        .ok_body();
 
     assert_eq!(
         get_as(&app, &kiosk, &format!("/v1/calls/{}", id(&janes)))
@@ -795,6 +826,7 @@ async fn an_agent_key_sees_the_calls_it_has_been_on_and_those_waiting() {
     let mut calls = Vec::new();
     for caller in ["Jane", "John", "Kim"] {
         let reply = post_as(&app, &admin, "/v1/calls", json!({"caller_name": caller})).await;
+        reply.assert_ok();
         calls.push(id(&reply.body));
     }
     let (janes, johns, kims) = (calls[0].clone(), calls[1].clone(), calls[2].clone());
@@ -856,14 +888,15 @@ async fn an_agent_key_acts_only_on_its_own_side_of_a_transfer() {
     let supervisor = app.api_key("supervisor", None).await;
     let call = post_as(&app, &admin, "/v1/calls", json!({"caller_name": "Jane"}))
         .await
-        .body;
+        .ok_body();
     post_as(
         &app,
         &alice,
         &format!("/v1/calls/{}/join", id(&call)),
         json!({"identity": "agent_alice", "role": "agent"}),
     )
-    .await;
+    .await
+    .ok_body();
     let start = |from: &'static str, to: &'static str| {
         let (app, alice, call) = (&app, &alice, &call);
         async move {
@@ -911,6 +944,7 @@ async fn an_agent_key_acts_only_on_its_own_side_of_a_transfer() {
     );
     assert!(why.contains("supervisor"), "refused by role: {why}");
     let unchanged = get_as(&app, &admin, &format!("/v1/transfers/{t}")).await;
+    unchanged.assert_ok();
     assert_eq!(unchanged.body["state"], "initiated", "{}", unchanged.body);
 
     // Bob, the receiving side, may withdraw from it.
@@ -959,7 +993,7 @@ async fn a_whole_transfer_runs_on_agent_keys_and_the_caller_never_enters_the_bri
         json!({"caller_name": "Jane Doe"}),
     )
     .await
-    .body;
+    .ok_body();
     let call_id = id(&call);
     let call_room = call["room_name"].as_str().unwrap().to_owned();
     let jane = post_as(
@@ -1120,6 +1154,7 @@ async fn a_whole_transfer_runs_on_agent_keys_and_the_caller_never_enters_the_bri
     })
     .await;
     let call = get_as(&app, &bob, &format!("/v1/calls/{call_id}")).await;
+    call.assert_ok();
     assert_eq!(call.body["current_agent"], "agent_bob");
     post_as(
         &app,
@@ -1150,6 +1185,7 @@ async fn preflight(app: &TestApp, origin: &str) -> Option<String> {
             Body::None,
         )
         .await;
+    reply.assert_ok();
     let allowed = reply
         .headers
         .get("access-control-allow-origin")

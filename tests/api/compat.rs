@@ -55,10 +55,12 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
         room
     );
     let poll = app.get("/caller/Jane%20Doe/transfer-status").await;
+    poll.assert_ok();
     assert_eq!(poll.body, json!({"transfer_complete": false}));
 
     // 2. Agent A finds the latest call and gets a token for its room.
     let latest = app.get("/calls/latest").await;
+    latest.assert_ok();
     assert_eq!(
         (s(&latest.body["call_id"]), s(&latest.body["room_name"])),
         (call_id.clone(), room.clone())
@@ -122,6 +124,7 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
 
     // 4. Agent B polls the active transfers, reads one, gets a token and joins the briefing.
     let active = app.get("/transfers/active").await;
+    active.assert_ok();
     let item = &active.body["active_transfers"][0];
     assert_eq!(s(&item["transfer_id"]), transfer_id);
     assert_eq!(item["caller_name"], "Jane Doe");
@@ -131,6 +134,7 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
     );
     assert!(!s(&item["summary"]).is_empty() && item["created_at"].is_string());
     let shown = app.get(&format!("/transfer/{transfer_id}")).await;
+    shown.assert_ok();
     assert_eq!(shown.body["transfer_room"], briefing);
     assert_eq!(shown.body["original_room"], room.as_str());
     let b_token = app
@@ -138,7 +142,7 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
         .await;
     assert_eq!(b_token.status, StatusCode::OK, "{}", b_token.body);
     assert_eq!(
-        app.get("/agent/agent_b_bob/transfer-status").await.body,
+        app.get_ok("/agent/agent_b_bob/transfer-status").await,
         json!({"transfer_complete": false})
     );
 
@@ -156,6 +160,7 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
     );
 
     let caller_poll = app.get("/caller/Jane%20Doe/transfer-status").await;
+    caller_poll.assert_ok();
     let c = &caller_poll.body;
     assert_eq!(c["transfer_complete"], true);
     assert_eq!(c["final_room"], briefing);
@@ -166,18 +171,19 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
         ("Jane Doe", briefing)
     );
     let agent_poll = app.get("/agent/agent_b_bob/transfer-status").await;
+    agent_poll.assert_ok();
     let a = &agent_poll.body;
     assert_eq!(a["transfer_complete"], true);
     assert_eq!(a["final_room"], briefing);
     assert_eq!(a["caller_name"], "Jane Doe");
     assert_eq!(verify_token(&s(&a["agent_token"])).video.room, briefing);
     assert_eq!(
-        app.get("/agent/bob/transfer-status").await.body["transfer_complete"],
+        app.get_ok("/agent/bob/transfer-status").await["transfer_complete"],
         true,
         "the bare name works too"
     );
     assert_eq!(
-        app.get(&format!("/transfer/{transfer_id}")).await.body["status"],
+        app.get_ok(&format!("/transfer/{transfer_id}")).await["status"],
         "completed"
     );
 
@@ -188,7 +194,7 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
     assert_eq!(completed["final_room"], briefing);
 
     // The same records, seen through /v1.
-    let v1_call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    let v1_call = app.get_ok(&format!("/v1/calls/{call_id}")).await;
     assert_eq!(
         (
             v1_call["caller_name"].as_str(),
@@ -197,7 +203,7 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
         (Some("Jane Doe"), Some("agent_b_bob"))
     );
     assert_eq!(v1_call["caller_phone"], "+1 415 555 0100");
-    let v1_transfer = app.get(&format!("/v1/transfers/{transfer_id}")).await.body;
+    let v1_transfer = app.get_ok(&format!("/v1/transfers/{transfer_id}")).await;
     assert_eq!(
         (
             v1_transfer["handoff"].as_str(),
@@ -205,10 +211,7 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
         ),
         (Some("move_caller"), Some("agent_a_alice"))
     );
-    let transcript_rows = app
-        .get(&format!("/v1/calls/{call_id}/transcript"))
-        .await
-        .body;
+    let transcript_rows = app.get_ok(&format!("/v1/calls/{call_id}/transcript")).await;
     assert_eq!(
         transcript_rows["items"].as_array().unwrap().len(),
         1,
@@ -235,8 +238,10 @@ async fn the_prototypes_whole_flow_works_unchanged_and_lands_in_v1() {
 async fn the_readme_aliases_reach_the_same_services() {
     let app = TestApp::spawn().await;
     let root = app.get("/").await;
+    root.assert_ok();
     assert_eq!(root.body["status"], "running");
     let health = app.get("/health").await;
+    health.assert_ok();
     assert_eq!(
         (
             health.body["status"].as_str(),
@@ -246,8 +251,9 @@ async fn the_readme_aliases_reach_the_same_services() {
     );
 
     let started = app.post("/call/start", json!({})).await;
+    started.assert_ok();
     let call_id = s(&started.body["call_id"]);
-    let caller_name = s(&app.get(&format!("/call/{call_id}")).await.body["caller_name"]);
+    let caller_name = s(&app.get_ok(&format!("/call/{call_id}")).await["caller_name"]);
     assert!(
         caller_name.starts_with("caller_") && caller_name.len() == 15,
         "{caller_name}"
@@ -267,6 +273,7 @@ async fn the_readme_aliases_reach_the_same_services() {
             json!({"identity": caller_name}),
         )
         .await;
+    caller.assert_ok();
     assert_eq!(verify_token(&s(&caller.body["token"])).sub, caller_name);
     let by_body = app
         .post(
@@ -293,31 +300,30 @@ async fn the_readme_aliases_reach_the_same_services() {
     );
     let id = s(&transfer.body["transfer_id"]);
     let done = app.post_empty(&format!("/transfer/{id}/complete")).await;
+    done.assert_ok();
     assert_eq!(done.body["status"], "transfer_completed");
     let again = app.post_empty(&format!("/transfer/{id}/complete")).await;
     assert!(again.problem(StatusCode::CONFLICT)["detail"].is_string());
 
-    let call = app.get(&format!("/call/{call_id}")).await.body;
+    let call = app.get_ok(&format!("/call/{call_id}")).await;
     assert_eq!(
         (call["agent_a"].as_str(), call["agent_b"].as_str()),
         (Some("agent_a_alice"), Some("agent_b_bob"))
     );
-    let listed = app.get("/calls/active").await.body;
+    let listed = app.get_ok("/calls/active").await;
     assert_eq!(listed["active_calls"].as_array().unwrap().len(), 1);
     let ended = app.post("/call/end", json!({"call_id": call_id})).await;
+    ended.assert_ok();
     assert_eq!(
         ended.body,
         json!({"status": "call_ended", "call_id": call_id})
     );
-    assert_eq!(
-        app.get("/calls/active").await.body["active_calls"],
-        json!([])
-    );
+    assert_eq!(app.get_ok("/calls/active").await["active_calls"], json!([]));
     app.get("/calls/latest")
         .await
         .problem(StatusCode::NOT_FOUND);
     assert_eq!(
-        app.get(&format!("/call/{call_id}")).await.body["status"],
+        app.get_ok(&format!("/call/{call_id}")).await["status"],
         "ended"
     );
 }
@@ -410,8 +416,9 @@ async fn tokens_on_the_old_routes_are_as_scoped_as_on_v1() {
     let started = app
         .post("/call/start", json!({"caller_name": "Jane"}))
         .await;
+    started.assert_ok();
     let room = s(&started.body["room_name"]);
-    app.get(&format!("/token?identity=agent_a_alice&room={room}"))
+    app.get_ok(&format!("/token?identity=agent_a_alice&room={room}"))
         .await;
     // The call is Agent A's now: another agent, or someone posing as another caller, is refused.
     app.get(&format!("/token?identity=agent_mallory&room={room}"))
@@ -453,8 +460,9 @@ async fn a_second_call_of_the_same_caller_sees_only_its_own_transfer() {
     let first = app
         .post("/call/start", json!({"caller_name": "Jane"}))
         .await;
+    first.assert_ok();
     let room = s(&first.body["room_name"]);
-    app.get(&format!("/token?identity=agent_a_alice&room={room}"))
+    app.get_ok(&format!("/token?identity=agent_a_alice&room={room}"))
         .await;
     let t = post_query(
         &app,
@@ -467,25 +475,26 @@ async fn a_second_call_of_the_same_caller_sees_only_its_own_transfer() {
         ],
     )
     .await;
-    app.post(
+    t.assert_ok();
+    app.post_ok(
         "/transfer/complete",
         json!({"transfer_id": t.body["transfer_id"]}),
     )
     .await;
     assert_eq!(
-        app.get("/caller/Jane/transfer-status").await.body["transfer_complete"],
+        app.get_ok("/caller/Jane/transfer-status").await["transfer_complete"],
         true
     );
-    app.post("/call/end", json!({"call_id": first.body["call_id"]}))
+    app.post_ok("/call/end", json!({"call_id": first.body["call_id"]}))
         .await;
-    app.post("/call/start", json!({"caller_name": "Jane"}))
+    app.post_ok("/call/start", json!({"caller_name": "Jane"}))
         .await;
     assert_eq!(
-        app.get("/caller/Jane/transfer-status").await.body,
+        app.get_ok("/caller/Jane/transfer-status").await,
         json!({"transfer_complete": false})
     );
     assert_eq!(
-        app.get("/agent/bob/transfer-status").await.body,
+        app.get_ok("/agent/bob/transfer-status").await,
         json!({"transfer_complete": false}),
         "that call is over"
     );
@@ -497,6 +506,7 @@ async fn client_room_reports_are_kept_beside_webhook_membership() {
     let started = app
         .post("/call/start", json!({"caller_name": "Jane"}))
         .await;
+    started.assert_ok();
     let room = s(&started.body["room_name"]);
     let reported = app
         .post(
@@ -504,12 +514,13 @@ async fn client_room_reports_are_kept_beside_webhook_membership() {
             json!({"room_name": room, "participants": ["Jane", "agent_a_alice"]}),
         )
         .await;
+    reported.assert_ok();
     assert_eq!(
         reported.body,
         json!({"status": "updated", "room": room, "participants": ["Jane", "agent_a_alice"]})
     );
     assert_eq!(
-        app.get(&format!("/room/{room}/participants")).await.body["participants"],
+        app.get_ok(&format!("/room/{room}/participants")).await["participants"],
         json!(["Jane", "agent_a_alice"])
     );
 
@@ -523,7 +534,7 @@ async fn client_room_reports_are_kept_beside_webhook_membership() {
     ))
     .await;
     assert_eq!(
-        app.get(&format!("/rooms/{room}/participants")).await.body["participants"],
+        app.get_ok(&format!("/rooms/{room}/participants")).await["participants"],
         json!(["Jane"])
     );
     assert_eq!(count(&app.pool, "room_reports").await, 1);
@@ -541,7 +552,7 @@ async fn client_room_reports_are_kept_beside_webhook_membership() {
     .await
     .problem(StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
-        app.get("/room/unknown/participants").await.body,
+        app.get_ok("/room/unknown/participants").await,
         json!({"room": "unknown", "participants": []})
     );
 }
@@ -590,6 +601,7 @@ async fn a_re_sent_running_transcript_is_stored_once_and_joining_the_briefing_ac
     let started = app
         .post("/call/start", json!({"caller_name": "Jane"}))
         .await;
+    started.assert_ok();
     let call_id = s(&started.body["call_id"]);
     let room = s(&started.body["room_name"]);
     let joined = app
@@ -626,6 +638,7 @@ async fn a_re_sent_running_transcript_is_stored_once_and_joining_the_briefing_ac
     .await;
     assert_eq!(transfer.status, StatusCode::OK, "{}", transfer.body);
     let transcript = app.get(&format!("/v1/calls/{call_id}/transcript")).await;
+    transcript.assert_ok();
     let texts: Vec<&str> = transcript.body["items"]
         .as_array()
         .unwrap()
@@ -641,6 +654,7 @@ async fn a_re_sent_running_transcript_is_stored_once_and_joining_the_briefing_ac
         .await;
     assert_eq!(token.status, StatusCode::OK, "{}", token.body);
     let shown = app.get(&format!("/v1/transfers/{transfer_id}")).await;
+    shown.assert_ok();
     assert_eq!(shown.body["state"], "briefing", "{}", shown.body);
     assert!(shown.body["briefing_at"].is_string());
     // Asking again changes nothing.

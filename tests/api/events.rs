@@ -122,12 +122,12 @@ async fn a_stream_delivers_new_events_of_its_call_as_they_happen() {
     let other = app.create_call("John").await;
     let mut stream = EventStream::open(&app, &format!("?call_id={}", id(&call)), None).await;
 
-    app.post(
+    app.post_ok(
         &format!("/v1/calls/{}/transcript", id(&other)),
         json!({"segments": [{"segment_id": "1", "speaker": "John", "role": "caller", "text": "hi", "start_ms": 0}]}),
     )
     .await;
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let (event_id, kind, data) = stream.next().await;
     assert_eq!(
@@ -150,7 +150,8 @@ async fn a_reconnecting_client_gets_what_it_missed() {
     let (first_id, kind, _) = stream.next().await;
     assert_eq!(kind, "transfer.initiated");
 
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     let mut resumed = EventStream::open(
         &app,
         &format!("?transfer_id={t}&kind=transfer."),
@@ -210,7 +211,7 @@ async fn an_idle_stream_wakes_on_a_notification_without_polling() {
     app.wait_until_listening().await;
     let call = app.create_call("Jane").await;
     let mut stream = EventStream::open(&app, &format!("?call_id={}", id(&call)), None).await;
-    app.post(
+    app.post_ok(
         &format!("/v1/calls/{}/transcript", id(&call)),
         json!({"segments": [{"segment_id": "1", "speaker": "Jane", "role": "caller", "text": "hi", "start_ms": 0}]}),
     )
@@ -218,7 +219,7 @@ async fn an_idle_stream_wakes_on_a_notification_without_polling() {
     let (_, kind, _) = stream.next().await;
     assert_eq!(kind, "transcript.appended");
     // The stream has caught up and sleeps; the next event must wake it.
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let (_, kind, _) = stream.next().await;
     assert_eq!(kind, "call.ended");
@@ -323,7 +324,7 @@ async fn a_resumed_stream_reads_what_it_missed_then_goes_live_without_gap_or_rep
         "every event once, in order"
     );
     // And it stays live.
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let (_, kind, _) = stream.next().await;
     assert_eq!(kind, "call.ended");

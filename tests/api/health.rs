@@ -115,10 +115,11 @@ async fn a_lost_database_is_a_503_not_a_500() {
 async fn metrics_count_requests_by_route_jobs_and_transfers_by_state() {
     let app = TestApp::spawn().await;
     let call = app.call_with_agent("Jane", "agent_alice").await;
-    app.get(&format!("/v1/calls/{}", call["id"].as_str().unwrap()))
+    app.get_ok(&format!("/v1/calls/{}", call["id"].as_str().unwrap()))
         .await;
     app.get("/v1/calls/0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f80")
-        .await;
+        .await
+        .problem(StatusCode::NOT_FOUND);
     app.start_transfer(&call, "agent_alice", "agent_bob", json!({}))
         .await;
     crate::support::eventually("the briefing room job ran", || async {
@@ -355,7 +356,7 @@ async fn a_request_that_runs_too_long_is_a_408_problem_and_changes_nothing() {
     );
     holder.rollback().await.unwrap();
     assert_eq!(
-        app.get(&format!("/v1/calls/{call_id}")).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{call_id}")).await["status"],
         "waiting",
         "the abandoned request's transaction was rolled back"
     );

@@ -76,9 +76,11 @@ async fn a_scorecard_gains_versions_and_its_old_versions_stay_as_they_were() {
     );
 
     let latest = app.get("/v1/scorecards/warm-transfer").await;
+    latest.assert_ok();
     assert_eq!(latest.body["version"], 2);
     assert_eq!(latest.body["criteria"].as_array().unwrap().len(), 3);
     let old = app.get("/v1/scorecards/warm-transfer?version=1").await;
+    old.assert_ok();
     assert_eq!(old.body["criteria"], first["criteria"]);
     app.get("/v1/scorecards/warm-transfer?version=3")
         .await
@@ -130,12 +132,13 @@ async fn scorecards_are_listed_by_name_at_their_latest_version_page_by_page() {
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     }
-    app.post(
+    app.post_ok(
         "/v1/scorecards/b-card/versions",
         json!({"criteria": warm_transfer_criteria()}),
     )
     .await;
     let first = app.get("/v1/scorecards?limit=2").await;
+    first.assert_ok();
     let names: Vec<&str> = first.body["items"]
         .as_array()
         .unwrap()
@@ -148,6 +151,7 @@ async fn scorecards_are_listed_by_name_at_their_latest_version_page_by_page() {
     let second = app
         .get(&format!("/v1/scorecards?limit=2&cursor={cursor}"))
         .await;
+    second.assert_ok();
     assert_eq!(second.body["items"][0]["name"], "c-card");
     assert!(second.body.get("next_cursor").is_none());
     app.get("/v1/scorecards?cursor=nonsense")
@@ -222,13 +226,13 @@ async fn a_review_scores_every_criterion_and_stores_the_weighted_total() {
     assert!(review["superseded_by"].is_null());
     let location = reply.headers["location"].to_str().unwrap().to_owned();
     assert_eq!(location, format!("/v1/reviews/{}", id(&review)));
-    assert_eq!(app.get(&location).await.body, review);
+    assert_eq!(app.get_ok(&location).await, review);
     app.get(&format!("/v1/reviews/{}", uuid::Uuid::now_v7()))
         .await
         .problem(StatusCode::NOT_FOUND);
 
     // On a later version, scored on the version named.
-    app.post(
+    app.post_ok(
         "/v1/scorecards/warm-transfer/versions",
         json!({"criteria": [{"key": "overall", "label": "Overall", "weight": 1, "scale": {"min": 0, "max": 4}}]}),
     )
@@ -402,12 +406,9 @@ async fn a_revision_supersedes_a_review_which_is_kept_unchanged() {
     assert_eq!(second["supersedes"], first["id"]);
 
     let path = format!("/v1/transfers/{transfer}/reviews");
-    let current = app.get(&path).await.body;
+    let current = app.get_ok(&path).await;
     assert_eq!(ids(&current), [id(&second)]);
-    let all = app
-        .get(&format!("{path}?include_superseded=true"))
-        .await
-        .body;
+    let all = app.get_ok(&format!("{path}?include_superseded=true")).await;
     assert_eq!(ids(&all), [id(&second), id(&first)], "newest first");
     let old = &all["items"][1];
     assert_eq!(old["superseded_by"], second["id"]);
@@ -474,6 +475,7 @@ async fn a_review_goes_on_the_calls_timeline() {
     let timeline = app
         .get(&format!("/v1/calls/{}/timeline?limit=200", id(&call)))
         .await;
+    timeline.assert_ok();
     let events: Vec<&Value> = timeline.body["items"]
         .as_array()
         .unwrap()
@@ -496,7 +498,7 @@ async fn a_review_goes_on_the_calls_timeline() {
 async fn reviews_are_listed_newest_first_by_agent_reviewer_scorecard_score_and_time() {
     let app = TestApp::spawn().await;
     create_scorecard(&app).await;
-    app.post(
+    app.post_ok(
         "/v1/scorecards",
         json!({"name": "short", "criteria": [{"key": "overall", "label": "Overall", "weight": 1, "scale": {"min": 0, "max": 1}}]}),
     )
@@ -562,7 +564,7 @@ async fn reviews_are_listed_newest_first_by_agent_reviewer_scorecard_score_and_t
             Some(c) => format!("/v1/reviews?include_superseded=true&limit=1&cursor={c}"),
             None => "/v1/reviews?include_superseded=true&limit=1".to_owned(),
         };
-        let page = app.get(&path).await.body;
+        let page = app.get_ok(&path).await;
         seen.extend(ids(&page));
         match page["next_cursor"].as_str() {
             Some(next) => cursor = Some(next.to_owned()),
@@ -793,6 +795,7 @@ async fn a_key_reviews_as_itself_and_only_it_or_an_admin_revises_its_reviews() {
     let listed = app
         .send_as(&dana, Method::GET, "/v1/reviews?reviewer=Dana", Body::None)
         .await;
+    listed.assert_ok();
     assert_eq!(ids(&listed.body), [id(&by_dana.body)]);
 }
 
@@ -882,6 +885,7 @@ async fn of_two_revisions_or_versions_sent_at_once_one_wins_and_the_other_is_a_c
         b.body
     );
     let current = app.get(&format!("/v1/transfers/{transfer}/reviews")).await;
+    current.assert_ok();
     assert_eq!(current.body["items"].as_array().unwrap().len(), 1);
 
     let version = json!({"criteria": warm_transfer_criteria()});

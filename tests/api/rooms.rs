@@ -40,10 +40,12 @@ async fn an_unknown_room_is_404_and_a_room_nobody_joined_is_empty() {
     let call = app.create_call("Jane").await;
     let room = call["room_name"].as_str().unwrap();
     let stored = app.get(&format!("/v1/rooms/{room}/participants")).await;
+    stored.assert_ok();
     assert_eq!(stored.body["participants"], json!([]));
     let live = app
         .get(&format!("/v1/rooms/{room}/participants?live=true"))
         .await;
+    live.assert_ok();
     assert_eq!(live.body["participants"], json!([]));
 }
 

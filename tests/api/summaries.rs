@@ -45,9 +45,7 @@ async fn transfer_with_transcript(app: &TestApp) -> (String, Value) {
 }
 
 async fn summaries(app: &TestApp, call_id: &str) -> Vec<Value> {
-    app.get(&format!("/v1/calls/{call_id}/summaries"))
-        .await
-        .body["items"]
+    app.get_ok(&format!("/v1/calls/{call_id}/summaries")).await["items"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -89,6 +87,7 @@ async fn without_a_model_the_transfer_carries_the_local_summary_at_once() {
 
     let t = id(&created["transfer"]);
     let accepted = app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    accepted.assert_ok();
     assert_eq!(
         accepted.body["summary"]["id"], summary["id"],
         "Agent B gets the briefing on accept"
@@ -260,6 +259,7 @@ async fn with_redaction_personal_data_never_reaches_the_model() {
     );
     assert!(prompt.contains("[email]") && prompt.contains("[phone]") && prompt.contains("4411"));
     let stored = app.get(&format!("/v1/calls/{call_id}/transcript")).await;
+    stored.assert_ok();
     assert!(
         stored.body["items"][0]["text"]
             .as_str()
@@ -286,11 +286,13 @@ async fn regenerating_adds_a_summary_and_bad_requests_add_nothing() {
             json!({"transfer_id": t}),
         )
         .await;
+    for_transfer.assert_ok();
     assert_eq!(for_transfer.body["summary"]["transfer_id"], t.as_str());
     assert_eq!(summaries(&app, &call_id).await.len(), 3);
     let filtered = app
         .get(&format!("/v1/calls/{call_id}/summaries?transfer_id={t}"))
         .await;
+    filtered.assert_ok();
     assert_eq!(filtered.body["items"].as_array().unwrap().len(), 2);
 
     let other = app.create_call("John").await;

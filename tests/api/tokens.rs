@@ -63,7 +63,7 @@ async fn join_rejects_bad_input_and_ended_or_unknown_calls() {
     )
     .await
     .problem(StatusCode::NOT_FOUND);
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     app.post(&join, json!({"identity": "Jane", "role": "caller"}))
         .await
@@ -118,8 +118,10 @@ async fn transfer_tokens_go_to_the_transfers_agents_only_and_only_while_it_runs(
         )
         .await;
     early.problem(StatusCode::FORBIDDEN);
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
-    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/complete"))
+        .await;
     let handing_over = app
         .post(
             "/v1/tokens",
@@ -129,7 +131,7 @@ async fn transfer_tokens_go_to_the_transfers_agents_only_and_only_while_it_runs(
     assert_eq!(handing_over.status, StatusCode::OK, "{}", handing_over.body);
     assert_eq!(handing_over.body["room"], call["room_name"]);
 
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let over = app
         .post(
@@ -209,6 +211,7 @@ async fn tokens_publish_microphone_audio_only_unless_configured() {
             json!({"identity": "Jane", "role": "caller"}),
         )
         .await;
+    reply.assert_ok();
     let claims = verify_token(reply.body["token"].as_str().unwrap());
     assert_eq!(
         claims.video.can_publish_sources,

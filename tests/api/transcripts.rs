@@ -27,9 +27,11 @@ async fn segments_are_read_in_spoken_order_whatever_order_they_arrived_in() {
         .post(&path, json!({"segments": [{"segment_id": "b", "speaker": "agent_a", "role": "agent", "text": "second",
                                            "start_ms": 1500, "end_ms": 2500, "spoken_at": "2026-11-25T10:00:01Z"}]}))
         .await;
+    second.assert_ok();
     assert_eq!(second.body["accepted"], 1);
 
     let read = app.get(&path).await;
+    read.assert_ok();
     let texts: Vec<_> = read.body["items"]
         .as_array()
         .unwrap()
@@ -45,6 +47,7 @@ async fn segments_are_read_in_spoken_order_whatever_order_they_arrived_in() {
     assert_eq!(b["spoken_at"], "2026-11-25T10:00:01Z");
 
     let page = app.get(&format!("{path}?limit=2")).await;
+    page.assert_ok();
     assert_eq!(page.body["items"].as_array().unwrap().len(), 2);
     let rest = app
         .get(&format!(
@@ -52,6 +55,7 @@ async fn segments_are_read_in_spoken_order_whatever_order_they_arrived_in() {
             page.body["next_cursor"].as_str().unwrap()
         ))
         .await;
+    rest.assert_ok();
     assert_eq!(rest.body["items"][0]["text"], "third");
     assert!(rest.body.get("next_cursor").is_none());
 }
@@ -65,8 +69,9 @@ async fn a_retried_batch_never_duplicates_segments() {
         .to_owned();
     let path = format!("/v1/calls/{id}/transcript");
     let batch = json!({"segments": [segment("s1", 0, "hello"), segment("s2", 10, "again")]});
-    app.post(&path, batch.clone()).await;
+    app.post_ok(&path, batch.clone()).await;
     let retry = app.post(&path, batch).await;
+    retry.assert_ok();
     assert_eq!(retry.body, json!({"accepted": 0, "duplicates": 2}));
     let partly_new = app
         .post(
@@ -74,6 +79,7 @@ async fn a_retried_batch_never_duplicates_segments() {
             json!({"segments": [segment("s2", 10, "again"), segment("s3", 20, "new")]}),
         )
         .await;
+    partly_new.assert_ok();
     assert_eq!(partly_new.body, json!({"accepted": 1, "duplicates": 1}));
     assert_eq!(count(&app.pool, "transcript_segments").await, 3);
 }
@@ -146,10 +152,11 @@ async fn an_ended_call_accepts_late_segments_during_the_grace_period_only() {
         .unwrap()
         .to_owned();
     let path = format!("/v1/calls/{id}/transcript");
-    app.post_empty(&format!("/v1/calls/{id}/end")).await;
+    app.post_empty_ok(&format!("/v1/calls/{id}/end")).await;
     let late = app
         .post(&path, json!({"segments": [segment("late", 0, "bye")]}))
         .await;
+    late.assert_ok();
     assert_eq!(late.body["accepted"], 1);
 
     // Move the end back past the default five-minute grace period.

@@ -31,7 +31,7 @@ async fn a_warm_transfer_from_first_word_to_hand_off() {
         .await;
     assert_eq!(a.status, StatusCode::OK);
     lk.join(&room, "agent_alice");
-    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{call_id}")).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice"))
@@ -55,7 +55,7 @@ async fn a_warm_transfer_from_first_word_to_hand_off() {
     assert_eq!(created["token"]["room"], briefing.as_str());
     assert_eq!(created["token"]["identity"], "agent_alice");
     assert_eq!(
-        app.get(&format!("/v1/calls/{call_id}")).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{call_id}")).await["status"],
         "transferring"
     );
     eventually("the briefing room is created in LiveKit", || async {
@@ -123,7 +123,7 @@ async fn a_warm_transfer_from_first_word_to_hand_off() {
         (room.as_str(), Some("agent_alice"))
     );
 
-    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{call_id}")).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_bob"))
@@ -145,7 +145,7 @@ async fn a_warm_transfer_from_first_word_to_hand_off() {
     );
 
     // Agent B can now transfer the call on (A -> B -> C).
-    let call = app.get(&format!("/v1/calls/{call_id}")).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{call_id}")).await;
     app.start_transfer(&call, "agent_bob", "agent_carol", json!({}))
         .await;
 }
@@ -160,6 +160,7 @@ async fn tokens_carry_only_the_grants_their_holder_needs() {
             json!({"identity": "Jane", "role": "caller"}),
         )
         .await;
+    reply.assert_ok();
     let claims = verify_token(reply.body["token"].as_str().unwrap());
     assert_eq!(claims.sub, "Jane");
     assert_eq!(claims.name, "Jane");
@@ -249,7 +250,7 @@ async fn transfers_that_make_no_sense_are_refused_and_store_nothing() {
             .unwrap();
     assert_eq!(transfer_jobs, 0);
 
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let ended = app
         .post(
@@ -447,7 +448,7 @@ async fn a_transfer_nobody_accepts_expires_by_itself() {
     let expired = app.wait_for_state(&t, "expired").await;
     assert_eq!(expired["outcome"], "no_answer");
     assert!(expired["expired_at"].is_string());
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice"))
@@ -470,7 +471,10 @@ async fn a_transfer_nobody_accepts_expires_by_itself() {
 
 #[tokio::test]
 async fn an_accepted_transfer_does_not_expire() {
-    let app = TestApp::spawn_with(&[("TRANSFER_ACCEPT_TTL_SECS", "1")]).await;
+    // Time enough to accept however slow the machine: a transfer that expired before it was
+    // accepted would fail this test for the wrong reason. (A short time to accept, never
+    // accepted, is `a_transfer_nobody_accepts_expires_by_itself`.)
+    let app = TestApp::spawn_with(&[("TRANSFER_ACCEPT_TTL_SECS", "5")]).await;
     let (_, t) = app.transfer_in_briefing("Jane").await;
     // Accepting cancelled the expiry timer in the same transaction: nothing is left to run.
     let timers: Vec<String> = sqlx::query_scalar(
@@ -481,8 +485,11 @@ async fn an_accepted_transfer_does_not_expire() {
     .await
     .unwrap();
     assert_eq!(timers, ["cancelled"]);
-    // Well past its time to accept, it is still in its briefing.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Well past its time to accept (a second beyond its deadline), it is still in its briefing.
+    let deadline: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(app.transfer(&t).await["accept_deadline"].clone()).unwrap();
+    let until_past_it = (deadline - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(until_past_it + std::time::Duration::from_secs(1)).await;
     assert_eq!(app.transfer(&t).await["state"], "briefing");
 }
 
@@ -490,10 +497,11 @@ async fn an_accepted_transfer_does_not_expire() {
 async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
     let app = TestApp::spawn_with(&[("HANDOFF_TIMEOUT_SECS", "1")]).await;
     let (call, t) = app.transfer_in_briefing("Jane").await;
-    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/complete"))
+        .await;
     let failed = app.wait_for_state(&t, "failed").await;
     assert_eq!(failed["outcome"], "handoff_timeout");
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         call["current_agent"], "agent_alice",
         "the caller stays with Agent A"
@@ -503,9 +511,10 @@ async fn a_hand_off_never_seen_in_the_room_fails_after_the_timeout() {
 
 #[tokio::test]
 async fn agent_b_arriving_unwatched_is_found_by_the_last_look_before_the_timeout() {
-    // No regular checks here: only the timeout's last look can see Agent B.
+    // No regular checks here: only the timeout's last look can see Agent B. The timeout leaves
+    // time for Agent B to arrive first however slow the machine.
     let app = TestApp::spawn_with(&[
-        ("HANDOFF_TIMEOUT_SECS", "1"),
+        ("HANDOFF_TIMEOUT_SECS", "3"),
         ("HANDOFF_CHECK_INTERVAL_MS", "600000"),
     ])
     .await;
@@ -518,7 +527,7 @@ async fn agent_b_arriving_unwatched_is_found_by_the_last_look_before_the_timeout
     let completed = app.wait_for_state(&t, "completed").await;
     assert_eq!(completed["handoff_confirmed"], true);
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&call))).await.body["current_agent"],
+        app.get_ok(&format!("/v1/calls/{}", id(&call))).await["current_agent"],
         "agent_bob"
     );
 }
@@ -622,6 +631,7 @@ async fn with_agent_confirmation_complete_finishes_at_once_and_says_so() {
     let app = TestApp::spawn_with(&[("HANDOFF_CONFIRMATION", "agent")]).await;
     let (_, t) = app.transfer_in_briefing("Jane").await;
     let done = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    done.assert_ok();
     assert_eq!(done.body["transfer"]["state"], "completed");
     assert_eq!(done.body["transfer"]["handoff_confirmed"], false);
     assert_eq!(done.body["token"]["identity"], "agent_bob");
@@ -648,7 +658,8 @@ async fn move_caller_hands_the_caller_a_token_for_the_briefing_room() {
         created["transfer"]["briefing_room"],
         "transfer_1732500000000"
     );
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     lk.join("transfer_1732500000000", "agent_alice");
     lk.join("transfer_1732500000000", "agent_bob");
 
@@ -662,6 +673,7 @@ async fn move_caller_hands_the_caller_a_token_for_the_briefing_room() {
     early.problem(StatusCode::FORBIDDEN);
 
     let completing = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    completing.assert_ok();
     let token = &completing.body["token"];
     assert_eq!(
         (token["identity"].as_str(), token["room"].as_str()),
@@ -699,6 +711,7 @@ async fn move_caller_hands_the_caller_a_token_for_the_briefing_room() {
             json!({"identity": "Jane", "role": "caller"}),
         )
         .await;
+    rejoin.assert_ok();
     assert_eq!(rejoin.body["room"], "transfer_1732500000000");
 }
 
@@ -725,20 +738,22 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
     );
     assert_eq!(declined.body["outcome_detail"], "Try billing");
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{}", id(&call))).await["status"],
         "active"
     );
 
     let t2 = id(&app
         .start_transfer(&call, "agent_alice", "agent_carol", json!({}))
         .await["transfer"]);
-    app.post_empty(&format!("/v1/transfers/{t2}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t2}/accept"))
+        .await;
     let cancelled = app
         .post(
             &format!("/v1/transfers/{t2}/cancel"),
             json!({"agent": "agent_alice", "detail": "Caller solved it"}),
         )
         .await;
+    cancelled.assert_ok();
     assert_eq!(
         (
             cancelled.body["state"].as_str(),
@@ -746,7 +761,7 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
         ),
         (Some("cancelled"), Some("agent_cancelled"))
     );
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice"))
@@ -757,7 +772,7 @@ async fn declining_and_cancelling_give_the_call_back_to_agent_a() {
 async fn ending_the_call_abandons_its_transfer() {
     let app = TestApp::spawn().await;
     let (call, t) = app.transfer_in_briefing("Jane").await;
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let abandoned = app.transfer(&t).await;
     assert_eq!(
@@ -765,7 +780,7 @@ async fn ending_the_call_abandons_its_transfer() {
         (Some("abandoned"), Some("call_ended"))
     );
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{}", id(&call))).await["status"],
         "ended"
     );
 }
@@ -781,13 +796,14 @@ async fn transfers_list_newest_first_with_filters_and_pages() {
     let t2 = id(&app
         .start_transfer(&two, "agent_alice", "agent_carol", json!({}))
         .await["transfer"]);
-    app.post(
+    app.post_ok(
         &format!("/v1/transfers/{t1}/decline"),
         json!({"reason": "busy"}),
     )
     .await;
 
     let ids = |reply: &crate::support::Reply| -> Vec<String> {
+        reply.assert_ok();
         reply.body["items"]
             .as_array()
             .unwrap()
@@ -826,6 +842,7 @@ async fn transfers_list_newest_first_with_filters_and_pages() {
         [t1.as_str()]
     );
     let first = app.get("/v1/transfers?limit=1").await;
+    first.assert_ok();
     assert_eq!(ids(&first), [t2]);
     let next = app
         .get(&format!(
@@ -833,6 +850,7 @@ async fn transfers_list_newest_first_with_filters_and_pages() {
             first.body["next_cursor"].as_str().unwrap()
         ))
         .await;
+    next.assert_ok();
     assert_eq!(ids(&next), [t1]);
 
     app.get("/v1/transfers?state=declined&active=true")
@@ -878,16 +896,22 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
     let call = app.call_with_agent("Jane", "agent_alice").await;
     let call_id = id(&call);
     let room = call["room_name"].as_str().unwrap().to_owned();
-    let now = chrono::Utc::now().timestamp();
-    app.webhook(&crate::support::lk_event(
+    // LiveKit stamps an event when it happens, however slow the steps between: now, and never
+    // before the event it sent last.
+    let mut last = 0;
+    let mut stamp = || {
+        last = chrono::Utc::now().timestamp().max(last + 1);
+        last
+    };
+    app.webhook_ok(&crate::support::lk_event(
         "EV_1",
         "participant_joined",
         &room,
         Some(("Jane", "PA_J")),
-        now,
+        stamp(),
     ))
     .await;
-    app.post(
+    app.post_ok(
         &format!("/v1/calls/{call_id}/transcript"),
         json!({"segments": [{"segment_id": "before", "speaker": "Jane", "role": "caller", "text": "My order 4411 is broken", "start_ms": 0}]}),
     )
@@ -900,26 +924,27 @@ async fn qa_can_replay_a_transfer_from_the_records_alone() {
         .as_str()
         .unwrap()
         .to_owned();
-    app.webhook(&crate::support::lk_event(
+    app.webhook_ok(&crate::support::lk_event(
         "EV_2",
         "participant_joined",
         &briefing,
         Some(("agent_bob", "PA_B")),
-        now + 1,
+        stamp(),
     ))
     .await;
-    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
-    app.post(
+    app.post_empty_ok(&format!("/v1/transfers/{t}/complete"))
+        .await;
+    app.post_ok(
         &format!("/v1/calls/{call_id}/transcript"),
         json!({"segments": [{"segment_id": "after", "speaker": "agent_bob", "role": "agent", "text": "Hi, Bob here", "start_ms": 9000}]}),
     )
     .await;
-    app.webhook(&crate::support::lk_event(
+    app.webhook_ok(&crate::support::lk_event(
         "EV_3",
         "participant_joined",
         &room,
         Some(("agent_bob", "PA_B2")),
-        now + 2,
+        stamp(),
     ))
     .await;
     eventually("Agent A's removal ran", || async {
@@ -1060,7 +1085,7 @@ async fn agent_a_can_withdraw_a_transfer_agent_b_has_not_accepted_yet() {
         (Some("cancelled"), Some("agent_cancelled"))
     );
     assert!(body["cancelled_at"].is_string() && body["briefing_at"].is_null());
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice"))
@@ -1101,7 +1126,8 @@ async fn only_agent_b_may_decline_and_only_agent_a_may_complete() {
     }
     assert_eq!(app.transfer(&t).await["state"], "initiated");
 
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     for agent in ["agent_bob", "agent_carol"] {
         let complete = app
             .post(
@@ -1157,7 +1183,7 @@ async fn a_room_name_a_concurrent_transfer_takes_first_is_409_not_500() {
     let (reply, ()) = tokio::join!(request, commit);
     let problem = reply.problem(StatusCode::CONFLICT);
     assert_eq!(problem["detail"], "that room name is already in use");
-    let call = app.get(&format!("/v1/calls/{}", id(&first))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&first))).await;
     assert_eq!(
         call["status"], "active",
         "the refused transfer left nothing"
@@ -1224,10 +1250,11 @@ async fn absurdly_long_timers_in_the_settings_are_clamped_not_a_panic() {
     let month = chrono::Duration::days(30);
     assert!(deadline > chrono::Utc::now() + month - chrono::Duration::hours(1));
     assert!(deadline <= chrono::Utc::now() + month);
-    app.post_empty(&format!("/v1/transfers/{t}/accept")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/accept"))
+        .await;
     let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
     assert_eq!(complete.status, StatusCode::OK, "{}", complete.body);
-    app.post_empty(&format!("/v1/calls/{}/end", id(&call)))
+    app.post_empty_ok(&format!("/v1/calls/{}/end", id(&call)))
         .await;
     let late = app
         .post(

@@ -50,6 +50,7 @@ async fn a_signed_delivery_is_stored_and_a_redelivery_changes_nothing() {
     );
 
     let who = app.get(&format!("/v1/rooms/{room}/participants")).await;
+    who.assert_ok();
     assert_eq!(who.body["source"], "webhooks");
     assert_eq!(who.body["participants"][0]["identity"], "Jane");
     assert_eq!(who.body["participants"][0]["role"], "caller");
@@ -151,6 +152,7 @@ async fn unknown_event_types_and_tracks_are_stored_not_acted_on() {
     let egress = app
         .webhook(&lk_event("EV_1", "egress_started", room, None, now()))
         .await;
+    egress.assert_ok();
     assert_eq!(egress.body["result"], "ignored");
     let track = app
         .webhook(&lk_event(
@@ -161,6 +163,7 @@ async fn unknown_event_types_and_tracks_are_stored_not_acted_on() {
             now(),
         ))
         .await;
+    track.assert_ok();
     assert_eq!(track.body["result"], "recorded");
     assert_eq!(count(&app.pool, "webhook_deliveries").await, 2);
     assert_eq!(count(&app.pool, "participants").await, 0);
@@ -190,10 +193,12 @@ async fn transfers_follow_what_livekit_reports() {
             now(),
         ))
         .await;
+    joined.assert_ok();
     assert_eq!(joined.body["result"], "applied", "{}", joined.body);
     assert_eq!(app.transfer(&t).await["state"], "briefing");
 
-    app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    app.post_empty_ok(&format!("/v1/transfers/{t}/complete"))
+        .await;
     // Someone else joining the caller's room does not complete the hand-off.
     let other = app
         .webhook(&lk_event(
@@ -204,6 +209,7 @@ async fn transfers_follow_what_livekit_reports() {
             now(),
         ))
         .await;
+    other.assert_ok();
     assert_eq!(other.body["result"], "recorded");
     assert_eq!(app.transfer(&t).await["state"], "connecting");
     // Agent B in the caller's room completes it.
@@ -216,6 +222,7 @@ async fn transfers_follow_what_livekit_reports() {
             now(),
         ))
         .await;
+    b.assert_ok();
     assert_eq!(b.body["result"], "applied");
     let done = app.transfer(&t).await;
     assert_eq!(
@@ -237,7 +244,7 @@ async fn the_caller_leaving_during_a_transfer_abandons_it_unless_they_are_back()
     let (room, t) = transfer_with_caller_present(&app).await;
 
     // A reconnect: the new session is reported before the old one's leave.
-    app.webhook(&lk_event(
+    app.webhook_ok(&lk_event(
         "EV_2",
         "participant_joined",
         &room,
@@ -254,6 +261,7 @@ async fn the_caller_leaving_during_a_transfer_abandons_it_unless_they_are_back()
             now(),
         ))
         .await;
+    stale.assert_ok();
     assert_eq!(stale.body["result"], "recorded");
     assert_eq!(app.transfer(&t).await["state"], "initiated");
 
@@ -266,6 +274,7 @@ async fn the_caller_leaving_during_a_transfer_abandons_it_unless_they_are_back()
             now() + 1,
         ))
         .await;
+    gone.assert_ok();
     assert_eq!(gone.body["result"], "applied");
     let abandoned = app.transfer(&t).await;
     assert_eq!(
@@ -288,9 +297,10 @@ async fn the_call_rooms_finish_ends_the_call_but_a_briefing_rooms_does_not() {
     let closed = app
         .webhook(&lk_event("EV_1", "room_finished", &briefing, None, now()))
         .await;
+    closed.assert_ok();
     assert_eq!(closed.body["result"], "recorded");
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{}", id(&call))).await["status"],
         "transferring"
     );
 
@@ -303,9 +313,10 @@ async fn the_call_rooms_finish_ends_the_call_but_a_briefing_rooms_does_not() {
             now(),
         ))
         .await;
+    finished.assert_ok();
     assert_eq!(finished.body["result"], "applied");
     assert_eq!(
-        app.get(&format!("/v1/calls/{}", id(&call))).await.body["status"],
+        app.get_ok(&format!("/v1/calls/{}", id(&call))).await["status"],
         "ended"
     );
     assert_eq!(
@@ -366,9 +377,11 @@ async fn participant_history_is_the_same_whatever_order_the_events_arrive_in() {
                 "/v1/rooms/{room_name}/participants?include=history"
             ))
             .await;
+        history.assert_ok();
         let present = app
             .get(&format!("/v1/rooms/{room_name}/participants"))
             .await;
+        present.assert_ok();
         let summary = |body: &Value| -> Value {
             Value::Array(
                 body["participants"]
@@ -470,6 +483,7 @@ async fn the_caller_leaving_while_being_handed_over_abandons_the_transfer() {
     app.livekit.join(&room, "Jane");
     caller_joined_a_minute_ago(&app, &room).await;
     let complete = app.post_empty(&format!("/v1/transfers/{t}/complete")).await;
+    complete.assert_ok();
     assert_eq!(
         complete.body["transfer"]["state"], "connecting",
         "{}",
@@ -486,6 +500,7 @@ async fn the_caller_leaving_while_being_handed_over_abandons_the_transfer() {
             now(),
         ))
         .await;
+    gone.assert_ok();
     assert_eq!(gone.body["result"], "applied", "{}", gone.body);
     let abandoned = app.transfer(&t).await;
     assert_eq!(
@@ -493,7 +508,7 @@ async fn the_caller_leaving_while_being_handed_over_abandons_the_transfer() {
         (Some("abandoned"), Some("caller_left"))
     );
     assert!(abandoned["abandoned_at"].is_string() && abandoned["completed_at"].is_null());
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         (call["status"].as_str(), call["current_agent"].as_str()),
         (Some("active"), Some("agent_alice")),
@@ -514,6 +529,7 @@ async fn a_lost_connection_counts_as_leaving() {
             now(),
         ))
         .await;
+    aborted.assert_ok();
     assert_eq!(aborted.body["result"], "applied", "{}", aborted.body);
     let abandoned = app.transfer(&t).await;
     assert_eq!(
@@ -523,6 +539,7 @@ async fn a_lost_connection_counts_as_leaving() {
     let history = app
         .get(&format!("/v1/rooms/{room}/participants?include=history"))
         .await;
+    history.assert_ok();
     let jane = &history.body["participants"][0];
     assert_eq!(
         (jane["identity"].as_str(), jane["state"].as_str()),
@@ -569,7 +586,7 @@ async fn events_without_a_room_are_stored_and_ignored() {
     }
     assert_eq!(count(&app.pool, "webhook_deliveries").await, 4);
     assert_eq!(count(&app.pool, "participants").await, 0);
-    let call = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(
         call["status"], "active",
         "a room_finished without a room ends nothing"
@@ -672,7 +689,7 @@ async fn a_whole_transfer_runs_on_what_livekit_tells_alone() {
             && !lk.room_exists(&briefing)
     })
     .await;
-    let call_now = app.get(&format!("/v1/calls/{}", id(&call))).await.body;
+    let call_now = app.get_ok(&format!("/v1/calls/{}", id(&call))).await;
     assert_eq!(call_now["current_agent"], "agent_bob");
     assert_eq!(call_now["status"], "active");
     let kinds = app.timeline_kinds(&id(&call)).await;

@@ -271,6 +271,34 @@ impl TestApp {
         self.send(Method::POST, path, Body::None).await
     }
 
+    /// Sends a request the test needs to succeed: asserts a 2xx and returns the body.
+    pub async fn send_ok(&self, method: Method, path: &str, body: Body) -> Value {
+        let what = format!("{method} {path}");
+        let reply = self.send(method, path, body).await;
+        assert!(
+            reply.status.is_success(),
+            "{what} failed: {}; body: {}",
+            reply.status,
+            reply.body
+        );
+        reply.body
+    }
+
+    /// `GET path`, which must succeed; the body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        self.send_ok(Method::GET, path, Body::None).await
+    }
+
+    /// `POST path` with a JSON body, which must succeed; the reply's body.
+    pub async fn post_ok(&self, path: &str, body: Value) -> Value {
+        self.send_ok(Method::POST, path, Body::Json(body)).await
+    }
+
+    /// `POST path` without a body, which must succeed; the reply's body.
+    pub async fn post_empty_ok(&self, path: &str) -> Value {
+        self.send_ok(Method::POST, path, Body::None).await
+    }
+
     /// Creates a call for `caller` and returns its JSON.
     pub async fn create_call(&self, caller: &str) -> Value {
         let reply = self
@@ -364,6 +392,25 @@ impl Reply {
         &self.body
     }
 
+    /// Asserts the request succeeded (any 2xx) and returns its body: for the requests a test
+    /// makes to set the scene, so a failure shows where it happened, not later as a puzzle.
+    #[track_caller]
+    pub fn ok_body(self) -> Value {
+        self.assert_ok();
+        self.body
+    }
+
+    /// Asserts the request succeeded (any 2xx), before its body is looked at.
+    #[track_caller]
+    pub fn assert_ok(&self) {
+        assert!(
+            self.status.is_success(),
+            "the request failed: {}; body: {}",
+            self.status,
+            self.body
+        );
+    }
+
     /// The field names of a validation problem.
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
@@ -398,7 +445,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(joined.status, StatusCode::OK, "{}", joined.body);
-        self.get(&format!("/v1/calls/{id}")).await.body
+        self.get_ok(&format!("/v1/calls/{id}")).await
     }
 
     /// Starts a transfer of `call` from `from` to `to`; returns the 201 body.
@@ -415,7 +462,7 @@ impl TestApp {
 
     /// The transfer as the API shows it now.
     pub async fn transfer(&self, id: &str) -> Value {
-        self.get(&format!("/v1/transfers/{id}")).await.body
+        self.get_ok(&format!("/v1/transfers/{id}")).await
     }
 
     /// Waits (up to 10 s) for the transfer to reach `state`, and returns it.
@@ -433,10 +480,10 @@ impl TestApp {
 
     /// The kinds of a call's timeline events, in order.
     pub async fn timeline_kinds(&self, call_id: &str) -> Vec<String> {
-        let reply = self
-            .get(&format!("/v1/calls/{call_id}/timeline?limit=200"))
+        let timeline = self
+            .get_ok(&format!("/v1/calls/{call_id}/timeline?limit=200"))
             .await;
-        reply.body["items"]
+        timeline["items"]
             .as_array()
             .expect("timeline items")
             .iter()
@@ -519,6 +566,19 @@ impl TestApp {
         let token = sign_webhook(&body);
         self.webhook_raw(&body, Some(&token), "application/webhook+json")
             .await
+    }
+
+    /// Delivers a webhook the test needs recorded (a 200), and returns the reply's body.
+    pub async fn webhook_ok(&self, event: &Value) -> Value {
+        let reply = self.webhook(event).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "webhook {} was refused: {}",
+            event["event"],
+            reply.body
+        );
+        reply.body
     }
 
     /// Delivers a webhook body with whatever signature and content type the test chooses.
