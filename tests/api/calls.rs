@@ -519,7 +519,9 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     let weights: Vec<f64> = (1..=VOCABULARY.len()).map(|r| 1.0 / r as f64).collect();
     let total: f64 = weights.iter().sum();
     let mut rng = rand::rngs::StdRng::seed_from_u64(17);
-    let start: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+    // Recent, and the app started with the longest unanswered timeout: its sweep must not
+    // end the seeded waiting calls under the test.
+    let start = chrono::Utc::now() - chrono::Duration::days(2);
     let mut calls = Vec::new();
     let mut segments: (Vec<uuid::Uuid>, Vec<String>, Vec<String>) = Default::default();
     let mut summaries: (Vec<uuid::Uuid>, Vec<uuid::Uuid>, Vec<String>) = Default::default();
@@ -637,7 +639,7 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
 
 #[tokio::test]
 async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newest_first() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&[("CALL_UNANSWERED_TIMEOUT_SECS", "2592000")]).await;
     let supervisor = app.api_key("supervisor", None).await;
     for agent in ["agent_a", "agent_b", "agent_c"] {
         app.register_agent(agent).await;
