@@ -35,6 +35,24 @@ impl CallStatus {
     pub const ALL: [Self; 4] = [Self::Waiting, Self::Active, Self::Transferring, Self::Ended];
 }
 
+/// A call as a request names it: by id, or by one of its rooms (its own, or a briefing room of
+/// one of its transfers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallKey {
+    Id(Uuid),
+    Room(String),
+}
+
+impl CallKey {
+    /// The error for a call this key finds none of.
+    pub fn not_found(&self) -> crate::error::ApiError {
+        match self {
+            Self::Id(id) => crate::error::ApiError::not_found("call", id),
+            Self::Room(room) => crate::error::ApiError::not_found("room", room),
+        }
+    }
+}
+
 /// A call between a caller and the agents who take it.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Call {

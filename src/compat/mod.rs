@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::auth::model::Principal;
-use crate::calls::model::{Call, CallOverview, CallStatus, CreateCall};
+use crate::calls::model::{Call, CallKey, CallOverview, CallStatus, CreateCall};
 use crate::domain::{Identity, bounded_text};
 use crate::error::ApiError;
 use crate::livekit::model::{IssuedToken, JoinCall, TokenRole};
@@ -391,7 +391,7 @@ pub async fn summarize(
 pub async fn create_transfer(
     state: &AppState,
     principal: &Principal,
-    call: Uuid,
+    call: CallKey,
     agent_a: &str,
     agent_b: &str,
     transcript: &str,
@@ -438,13 +438,10 @@ pub async fn create_transfer_by_room(
     principal: &Principal,
     query: TransferQuery,
 ) -> Result<TransferCreated, ApiError> {
-    let owner = crate::rooms::owner(&state.db, query.original_room.trim())
-        .await?
-        .ok_or_else(|| ApiError::not_found("room", &query.original_room))?;
     create_transfer(
         state,
         principal,
-        owner.call_id,
+        CallKey::Room(query.original_room.trim().to_owned()),
         &query.agent_a,
         &query.agent_b,
         &query.transcript,

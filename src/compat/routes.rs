@@ -242,7 +242,7 @@ async fn create_call_transfer(
     Path(id): Path<String>,
     Json(body): Json<CallTransfer>,
 ) -> Result<Json<TransferCreated>, ApiError> {
-    let call = super::call_id(&id)?;
+    let call = crate::calls::model::CallKey::Id(super::call_id(&id)?);
     let agent_a = body.agent_a.unwrap_or_else(|| "agent_a".into());
     let transcript = body.transcript.unwrap_or_default();
     Ok(Json(

@@ -92,10 +92,13 @@ impl Snapshot {
 }
 
 /// The call and its transcript as they are now, in one statement; 404 for an unknown call.
-pub async fn snapshot(db: impl sqlx::PgExecutor<'_>, call_id: Uuid) -> Result<Snapshot, ApiError> {
-    let (call, segments) = store::source(db, call_id, MAX_SEGMENTS)
+pub async fn snapshot(
+    db: impl sqlx::PgExecutor<'_>,
+    call: &crate::calls::model::CallKey,
+) -> Result<Snapshot, ApiError> {
+    let (call, segments) = store::source(db, call, MAX_SEGMENTS)
         .await?
-        .ok_or_else(|| ApiError::not_found("call", call_id))?;
+        .ok_or_else(|| call.not_found())?;
     Ok(Snapshot { call, segments })
 }
 
@@ -105,7 +108,8 @@ async fn load_input(
     call_id: Uuid,
     transfer: Option<TransferSides>,
 ) -> Result<SummaryInput, ApiError> {
-    Ok(snapshot(&mut *db, call_id).await?.input(transfer))
+    let call = crate::calls::model::CallKey::Id(call_id);
+    Ok(snapshot(&mut *db, &call).await?.input(transfer))
 }
 
 /// A local summary, computed and ready to be stored.
@@ -123,7 +127,7 @@ pub async fn prepare_local(
     call_id: Uuid,
     transfer: Option<TransferSides>,
 ) -> Result<LocalSummary, ApiError> {
-    let snapshot = snapshot(db, call_id).await?;
+    let snapshot = snapshot(db, &crate::calls::model::CallKey::Id(call_id)).await?;
     prepare_from(&snapshot, transfer, None).await
 }
 

@@ -5,7 +5,7 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::model::{Provider, Summary, SummaryContent};
-use crate::calls::model::Call;
+use crate::calls::model::{Call, CallKey};
 use crate::transcripts::model::{Segment, SpeakerRole};
 
 const COLUMNS: &str = "id, call_id, transfer_id, provider, model, prompt_version, content, summary_text, \
@@ -31,9 +31,13 @@ struct SourceRow {
 /// of its transcript in spoken order.
 pub async fn source(
     db: impl PgExecutor<'_>,
-    call_id: Uuid,
+    call: &CallKey,
     limit: i64,
 ) -> sqlx::Result<Option<(Call, Vec<Segment>)>> {
+    let (id, room) = match call {
+        CallKey::Id(id) => (Some(*id), None),
+        CallKey::Room(room) => (None, Some(room.as_str())),
+    };
     let rows: Vec<SourceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {call_columns}, s.segment_id, s.speaker, s.role, s.text, s.start_ms, s.end_ms,
                 s.spoken_at, s.received_at, s.seq
@@ -43,12 +47,16 @@ pub async fn source(
                     created_at AS received_at, seq
              FROM transcript_segments WHERE call_id = calls.id
              ORDER BY start_ms DESC, seq DESC LIMIT $2) s ON true
-         WHERE id = $1
+         WHERE id = COALESCE($1, (SELECT id FROM calls WHERE room_name = $3
+                                  UNION ALL
+                                  SELECT call_id FROM transfers WHERE briefing_room = $3
+                                  LIMIT 1))
          ORDER BY s.start_ms, s.seq",
         call_columns = crate::calls::store::COLUMNS
     )))
-    .bind(call_id)
+    .bind(id)
     .bind(limit)
+    .bind(room)
     .fetch_all(db)
     .await?;
     let Some(call) = rows.first().map(|r| r.call.clone()) else {

@@ -41,17 +41,19 @@ pub struct CreateOptions {
     pub rename_taken_room: bool,
 }
 
-/// Starts a transfer of a call from its current agent to another.
+/// Starts a transfer of a call (by id, or by one of its rooms) from its current agent to
+/// another.
 pub async fn create(
     state: &AppState,
     principal: &Principal,
-    call_id: Uuid,
+    call: crate::calls::model::CallKey,
     request: CreateTransfer,
     options: CreateOptions,
 ) -> Result<TransferWithToken, ApiError> {
     let mut new = request.parse()?;
     // Read once, before any lock: the summary is written from it.
-    let snapshot = crate::summaries::snapshot(&state.db, call_id).await?;
+    let snapshot = crate::summaries::snapshot(&state.db, &call).await?;
+    let call_id = snapshot.call.id;
     if let (true, Some(current)) = (options.from_current_agent, &snapshot.call.current_agent) {
         new.from_agent =
             Identity::parse(current).map_err(|m| ApiError::invalid("from_agent", m))?;
@@ -382,13 +384,13 @@ pub async fn complete(
         handoff_deadline: Some(deadline),
         ..Transition::to(TransferState::Connecting)
     };
-    let mut transfer = store::transition(&mut *tx, id, &change).await?;
-    match state.config.transfers.handoff_confirmation {
+    let transfer = match state.config.transfers.handoff_confirmation {
         HandoffConfirmation::Agent => {
-            transfer = complete_handoff(&mut tx, state, &transfer, false).await?;
+            let connecting = store::transition(&mut *tx, id, &change).await?;
+            complete_handoff(&mut tx, state, &connecting, false).await?
         }
         HandoffConfirmation::Observed => {
-            let mut jobs = Vec::with_capacity(3);
+            let mut jobs = Vec::with_capacity(2);
             if transfer.handoff == Handoff::MoveCaller && state.config.livekit.move_participant {
                 let move_caller = Job::MoveParticipant {
                     room: transfer.caller_room.clone(),
@@ -398,9 +400,10 @@ pub async fn complete(
                 jobs.push((move_caller, None));
             }
             jobs.push((Job::HandoffTimeout { transfer_id: id }, Some(deadline)));
-            enqueue(&mut tx, state, &transfer, &jobs).await?;
+            let max_attempts = state.config.jobs.max_attempts;
+            store::transition_queueing(&mut *tx, id, &change, &jobs, max_attempts).await?
         }
-    }
+    };
     tx.commit().await?;
     tracing::info!(transfer_id = %id, state = transfer.state.as_str(), "transfer hand-off started");
     // The token is someone else's (Agent B's or the caller's): an agent key only ever gets
@@ -458,24 +461,25 @@ pub async fn complete_handoff(
         final_room: Some(final_room.clone()),
         ..Transition::to(TransferState::Completed)
     };
-    let done = store::transition(&mut *tx, transfer.id, &change).await?;
-    crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, Some(&done.to_agent))
-        .await?;
     let mut jobs = Vec::with_capacity(2);
-    if done.mode == TransferMode::Consult {
+    if transfer.mode == TransferMode::Consult {
         let remove = Job::RemoveParticipant {
             room: final_room,
-            identity: done.from_agent.clone(),
+            identity: transfer.from_agent.clone(),
         };
         jobs.push((remove, None));
     }
     // The room nobody needs any more: the briefing room, or (after moving the caller) the old one.
-    let obsolete = match done.handoff {
-        Handoff::AgentJoinsCaller => done.briefing_room.clone(),
-        Handoff::MoveCaller => done.caller_room.clone(),
+    let obsolete = match transfer.handoff {
+        Handoff::AgentJoinsCaller => transfer.briefing_room.clone(),
+        Handoff::MoveCaller => transfer.caller_room.clone(),
     };
     jobs.push((Job::DeleteRoom { room: obsolete }, None));
-    enqueue(tx, state, &done, &jobs).await?;
+    let max_attempts = state.config.jobs.max_attempts;
+    let done =
+        store::transition_queueing(&mut *tx, transfer.id, &change, &jobs, max_attempts).await?;
+    crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, Some(&done.to_agent))
+        .await?;
     tracing::info!(transfer_id = %done.id, confirmed, "transfer completed");
     Ok(done)
 }
@@ -666,18 +670,22 @@ async fn end_unsuccessfully(
     transfer: &Transfer,
     change: Transition,
 ) -> Result<Transfer, ApiError> {
-    let ended = store::transition(&mut *tx, transfer.id, &change).await?;
-    crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, None).await?;
     // A `move_caller` hand-off that failed may have brought the caller to Agent B in the
     // briefing room already: that room is not closed under them.
     let caller_may_be_there =
         transfer.state == TransferState::Connecting && transfer.handoff == Handoff::MoveCaller;
-    if !caller_may_be_there {
-        let close = Job::DeleteRoom {
-            room: ended.briefing_room.clone(),
-        };
-        enqueue(tx, state, &ended, &[(close, None)]).await?;
-    }
+    let close = Job::DeleteRoom {
+        room: transfer.briefing_room.clone(),
+    };
+    let jobs: &[_] = if caller_may_be_there {
+        &[]
+    } else {
+        &[(close, None)]
+    };
+    let max_attempts = state.config.jobs.max_attempts;
+    let ended =
+        store::transition_queueing(&mut *tx, transfer.id, &change, jobs, max_attempts).await?;
+    crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, None).await?;
     Ok(ended)
 }
 
@@ -695,24 +703,6 @@ async fn lock(
         .await?
         .ok_or_else(|| ApiError::not_found("transfer", id))?;
     Ok((tx, call, transfer))
-}
-
-/// Queues the LiveKit work and timers of a change, in its transaction, in one statement.
-async fn enqueue(
-    tx: &mut PgConnection,
-    state: &AppState,
-    transfer: &Transfer,
-    jobs: &[(Job, Option<chrono::DateTime<Utc>>)],
-) -> Result<(), ApiError> {
-    crate::jobs::store::enqueue_all(
-        &mut *tx,
-        jobs,
-        transfer.call_id,
-        Some(transfer.id),
-        state.config.jobs.max_attempts,
-    )
-    .await?;
-    Ok(())
 }
 
 /// The agent acting (an agent key's own identity, or the one a client names) must be one of

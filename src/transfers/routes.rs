@@ -51,7 +51,8 @@ async fn create_transfer(
     Path(id): Path<Uuid>,
     Json(request): Json<CreateTransfer>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let created = super::create(&state, &principal, id, request, Default::default()).await?;
+    let call = crate::calls::model::CallKey::Id(id);
+    let created = super::create(&state, &principal, call, request, Default::default()).await?;
     let location = format!("/v1/transfers/{}", created.transfer.id);
     Ok((
         StatusCode::CREATED,

@@ -211,14 +211,36 @@ pub async fn transition(
     id: Uuid,
     t: &Transition,
 ) -> sqlx::Result<Transfer> {
+    transition_queueing(db, id, t, &[], 1).await
+}
+
+/// [`transition`], queueing the work the change implies (LiveKit operations, timers) in the
+/// same statement: the jobs exist only if the change was made.
+pub async fn transition_queueing(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    t: &Transition,
+    jobs: &[(Job, Option<DateTime<Utc>>)],
+    max_attempts: i32,
+) -> sqlx::Result<Transfer> {
+    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
+    let payloads: Vec<sqlx::types::Json<&Job>> =
+        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
+    let due: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|(_, at)| *at).collect();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE transfers SET state = $2,
-                outcome = COALESCE($3, outcome),
-                outcome_detail = COALESCE($4, outcome_detail),
-                handoff_confirmed = COALESCE($5, handoff_confirmed),
-                final_room = COALESCE($6, final_room),
-                handoff_deadline = COALESCE($7, handoff_deadline)
-         WHERE id = $1 RETURNING {COLUMNS}"
+        "WITH changed AS (
+             UPDATE transfers SET state = $2,
+                    outcome = COALESCE($3, outcome),
+                    outcome_detail = COALESCE($4, outcome_detail),
+                    handoff_confirmed = COALESCE($5, handoff_confirmed),
+                    final_room = COALESCE($6, final_room),
+                    handoff_deadline = COALESCE($7, handoff_deadline)
+             WHERE id = $1 RETURNING {COLUMNS}),
+         queued AS (
+             INSERT INTO jobs (kind, payload, call_id, transfer_id, run_after, max_attempts)
+             SELECT j.kind, j.payload, changed.call_id, changed.id, COALESCE(j.run_after, now()), $11
+             FROM changed, UNNEST($8::text[], $9::jsonb[], $10::timestamptz[]) AS j(kind, payload, run_after))
+         SELECT {COLUMNS} FROM changed"
     )))
     .bind(id)
     .bind(t.to)
@@ -227,6 +249,10 @@ pub async fn transition(
     .bind(t.handoff_confirmed)
     .bind(&t.final_room)
     .bind(t.handoff_deadline)
+    .bind(&kinds)
+    .bind(&payloads)
+    .bind(&due)
+    .bind(max_attempts)
     .fetch_one(db)
     .await
 }
