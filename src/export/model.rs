@@ -81,8 +81,8 @@ pub struct ExportEnd {
     pub next_cursor: Option<String>,
 }
 
-/// One line of an NDJSON export: a call's document, or the closing [`ExportEnd`] line (the
-/// one without `format_version`).
+/// One line of an NDJSON export: a call's document, or the closing line (the one without
+/// `format_version`).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum ExportLine {
