@@ -57,6 +57,7 @@ fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::health::router())
         .merge(crate::calls::routes::router())
+        .merge(crate::export::routes::router())
         .merge(crate::transcripts::routes::router())
         .merge(crate::events::routes::router())
         .merge(crate::transfers::routes::router())

@@ -42,6 +42,9 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/calls", Roles(STARTERS)),
     ("GET", "/v1/calls/{id}", Roles(ANY_KEY)),
     ("POST", "/v1/calls/{id}/end", Roles(PARTIES)),
+    // An export holds the call's replays and reviews, which only oversight reads.
+    ("GET", "/v1/calls/{id}/export", Roles(OVERSIGHT)),
+    ("GET", "/v1/calls/export", Roles(OVERSIGHT)),
     ("POST", "/v1/calls/{id}/join", Roles(PARTIES)),
     ("GET", "/v1/calls/{id}/summaries", Roles(STAFF)),
     ("POST", "/v1/calls/{id}/summaries", Roles(STAFF)),

@@ -397,3 +397,13 @@ pub async fn open_overviews(
     .fetch_all(db)
     .await
 }
+
+/// The calls with these ids, in no particular order (for exports, which order them).
+pub async fn by_ids(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec<Call>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM calls WHERE id = ANY($1)"
+    )))
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}

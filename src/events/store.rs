@@ -165,3 +165,14 @@ pub async fn for_transfer(
     .fetch_all(db)
     .await
 }
+
+/// Every event of these calls, in log order.
+pub async fn for_calls(db: impl PgExecutor<'_>, call_ids: &[Uuid]) -> sqlx::Result<Vec<Event>> {
+    sqlx::query_as(
+        "SELECT id, call_id, transfer_id, kind, data, created_at FROM events
+         WHERE call_id = ANY($1) ORDER BY id",
+    )
+    .bind(call_ids)
+    .fetch_all(db)
+    .await
+}

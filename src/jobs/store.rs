@@ -285,3 +285,25 @@ pub async fn has_unfinished(
     .fetch_one(db)
     .await
 }
+
+/// A job and the transfer it was queued for.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TransferJob {
+    pub transfer_id: Uuid,
+    #[sqlx(flatten)]
+    pub job: super::model::JobRecord,
+}
+
+/// What was asked of the queue for these transfers, oldest first (as [`for_transfer`]).
+pub async fn for_transfers(
+    db: impl PgExecutor<'_>,
+    transfer_ids: &[Uuid],
+) -> sqlx::Result<Vec<TransferJob>> {
+    sqlx::query_as(
+        "SELECT transfer_id, id, kind, payload, status, attempts, last_error, created_at, finished_at
+         FROM jobs WHERE transfer_id = ANY($1) ORDER BY id",
+    )
+    .bind(transfer_ids)
+    .fetch_all(db)
+    .await
+}

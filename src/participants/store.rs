@@ -166,3 +166,30 @@ pub async fn tracked(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<bool> 
         .fetch_one(db)
         .await
 }
+
+/// A participant session and the room it was in.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RoomSession {
+    pub room: String,
+    #[sqlx(flatten)]
+    pub participant: Participant,
+}
+
+/// Every session these rooms have had, by room, each room's in [`history`]'s order.
+pub async fn history_of_rooms(
+    db: impl PgExecutor<'_>,
+    rooms: &[String],
+) -> sqlx::Result<Vec<RoomSession>> {
+    sqlx::query_as(
+        "SELECT room, identity, participant_sid AS sid, name, role,
+                CASE WHEN left_at IS NULL AND NOT finished THEN 'present' ELSE 'left' END AS state,
+                joined_at, left_at
+         FROM (SELECT p.*, EXISTS (SELECT 1 FROM room_sessions r WHERE r.room = p.room
+                                   AND r.finished_at IS NOT NULL AND r.finished_at >= p.joined_at) AS finished
+               FROM participants p WHERE p.room = ANY($1)) p
+         ORDER BY room, joined_at NULLS LAST, identity, sid",
+    )
+    .bind(rooms)
+    .fetch_all(db)
+    .await
+}

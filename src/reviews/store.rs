@@ -292,3 +292,14 @@ pub async fn queue(
     .fetch_all(db)
     .await
 }
+
+/// Every review of these calls, current and superseded, oldest first.
+pub async fn for_calls(db: impl PgExecutor<'_>, call_ids: &[Uuid]) -> sqlx::Result<Vec<Review>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {REVIEW_COLUMNS} FROM reviews r WHERE r.call_id = ANY($1)
+         ORDER BY r.created_at, r.id"
+    )))
+    .bind(call_ids)
+    .fetch_all(db)
+    .await
+}

@@ -165,3 +165,13 @@ pub async fn list(
     .fetch_all(db)
     .await
 }
+
+/// Every summary of these calls, oldest first.
+pub async fn for_calls(db: impl PgExecutor<'_>, call_ids: &[Uuid]) -> sqlx::Result<Vec<Summary>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM summaries WHERE call_id = ANY($1) ORDER BY created_at, id"
+    )))
+    .bind(call_ids)
+    .fetch_all(db)
+    .await
+}

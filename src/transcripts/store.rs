@@ -83,3 +83,27 @@ pub async fn typed_so_far(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Resul
     .fetch_one(db)
     .await
 }
+
+/// A segment and the call it belongs to.
+#[derive(Debug, sqlx::FromRow)]
+pub struct CallSegment {
+    pub call_id: Uuid,
+    #[sqlx(flatten)]
+    pub segment: Segment,
+}
+
+/// Every segment of these calls, by call and then in spoken order (start, then arrival).
+pub async fn for_calls(
+    db: impl PgExecutor<'_>,
+    call_ids: &[Uuid],
+) -> sqlx::Result<Vec<CallSegment>> {
+    sqlx::query_as(
+        "SELECT call_id, segment_id, speaker, role, text, start_ms, end_ms, spoken_at,
+                created_at AS received_at, seq
+         FROM transcript_segments WHERE call_id = ANY($1)
+         ORDER BY call_id, start_ms, seq",
+    )
+    .bind(call_ids)
+    .fetch_all(db)
+    .await
+}

@@ -399,3 +399,14 @@ pub async fn waiting_overviews(
     .fetch_all(db)
     .await
 }
+
+/// Every transfer of these calls, by call and then in the order they were initiated.
+pub async fn for_calls(db: impl PgExecutor<'_>, call_ids: &[Uuid]) -> sqlx::Result<Vec<Transfer>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM transfers WHERE call_id = ANY($1)
+         ORDER BY call_id, initiated_at, id"
+    )))
+    .bind(call_ids)
+    .fetch_all(db)
+    .await
+}

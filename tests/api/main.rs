@@ -8,6 +8,7 @@ mod calls;
 mod cli;
 mod compat;
 mod events;
+mod export;
 mod faults;
 mod health;
 mod idempotency;
