@@ -8,7 +8,6 @@ pub mod store;
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -21,9 +20,7 @@ use crate::jobs::model::JobRecord;
 use crate::pagination::Page;
 use crate::summaries::model::{Provider, Summary};
 use crate::transcripts::model::Segment;
-use crate::transfers::model::{
-    ReplayDurations, ReplayStep, RoomHistory, Transfer, TransferReplay, TransferState,
-};
+use crate::transfers::model::{RoomHistory, Transfer, TransferReplay};
 use model::{
     CallExport, DEFAULT_EXPORT_LIMIT, ExportEnd, ExportQuery, FORMAT_VERSION, MAX_EXPORT_LIMIT,
 };
@@ -274,39 +271,7 @@ fn replay(
     rooms: &[RoomHistory],
     jobs: Vec<JobRecord>,
 ) -> TransferReplay {
-    let stamps = [
-        (TransferState::Initiated, Some(transfer.initiated_at)),
-        (TransferState::Briefing, transfer.briefing_at),
-        (TransferState::Connecting, transfer.connecting_at),
-        (TransferState::Completed, transfer.completed_at),
-        (TransferState::Cancelled, transfer.cancelled_at),
-        (TransferState::Declined, transfer.declined_at),
-        (TransferState::Expired, transfer.expired_at),
-        (TransferState::Failed, transfer.failed_at),
-        (TransferState::Abandoned, transfer.abandoned_at),
-    ];
-    let ms = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds();
-    let mut steps: Vec<ReplayStep> = stamps
-        .into_iter()
-        .filter_map(|(state, at)| {
-            at.map(|at| ReplayStep {
-                state,
-                at,
-                after_ms: ms(transfer.initiated_at, at),
-            })
-        })
-        .collect();
-    steps.sort_by_key(|s| s.at);
-    let ended_at = steps.iter().find(|s| s.state.is_terminal()).map(|s| s.at);
-    let durations = ReplayDurations {
-        to_accept_ms: transfer.briefing_at.map(|b| ms(transfer.initiated_at, b)),
-        briefing_ms: transfer
-            .briefing_at
-            .zip(transfer.connecting_at)
-            .map(|(b, c)| ms(b, c)),
-        handoff_ms: transfer.connecting_at.zip(ended_at).map(|(c, e)| ms(c, e)),
-        total_ms: ended_at.map(|e| ms(transfer.initiated_at, e)),
-    };
+    let (steps, durations, ended_at) = crate::transfers::model::phases(&transfer);
 
     let own: Vec<&Summary> = summaries
         .iter()

@@ -856,40 +856,7 @@ pub async fn replay(
     let call = crate::calls::store::get(db, transfer.call_id)
         .await?
         .ok_or_else(|| ApiError::not_found("call", transfer.call_id))?;
-    let stamps = [
-        (TransferState::Initiated, Some(transfer.initiated_at)),
-        (TransferState::Briefing, transfer.briefing_at),
-        (TransferState::Connecting, transfer.connecting_at),
-        (TransferState::Completed, transfer.completed_at),
-        (TransferState::Cancelled, transfer.cancelled_at),
-        (TransferState::Declined, transfer.declined_at),
-        (TransferState::Expired, transfer.expired_at),
-        (TransferState::Failed, transfer.failed_at),
-        (TransferState::Abandoned, transfer.abandoned_at),
-    ];
-    let ms =
-        |from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| (to - from).num_milliseconds();
-    let mut steps: Vec<model::ReplayStep> = stamps
-        .into_iter()
-        .filter_map(|(state, at)| {
-            at.map(|at| model::ReplayStep {
-                state,
-                at,
-                after_ms: ms(transfer.initiated_at, at),
-            })
-        })
-        .collect();
-    steps.sort_by_key(|s| s.at);
-    let ended_at = steps.iter().find(|s| s.state.is_terminal()).map(|s| s.at);
-    let durations = model::ReplayDurations {
-        to_accept_ms: transfer.briefing_at.map(|b| ms(transfer.initiated_at, b)),
-        briefing_ms: transfer
-            .briefing_at
-            .zip(transfer.connecting_at)
-            .map(|(b, c)| ms(b, c)),
-        handoff_ms: transfer.connecting_at.zip(ended_at).map(|(c, e)| ms(c, e)),
-        total_ms: ended_at.map(|e| ms(transfer.initiated_at, e)),
-    };
+    let (steps, durations, ended_at) = crate::transfers::model::phases(&transfer);
 
     let mut summaries = crate::summaries::store::list(db, call.id, Some(id), None, 200).await?;
     summaries.reverse();

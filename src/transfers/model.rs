@@ -232,6 +232,53 @@ pub struct CreateTransfer {
     pub briefing_room: Option<String>,
 }
 
+/// A transfer's phases from its timestamps: each state it reached, in order, its durations,
+/// and when it ended (for replays, wherever their records come from).
+pub fn phases(
+    transfer: &Transfer,
+) -> (
+    Vec<ReplayStep>,
+    ReplayDurations,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let stamps = [
+        (TransferState::Initiated, Some(transfer.initiated_at)),
+        (TransferState::Briefing, transfer.briefing_at),
+        (TransferState::Connecting, transfer.connecting_at),
+        (TransferState::Completed, transfer.completed_at),
+        (TransferState::Cancelled, transfer.cancelled_at),
+        (TransferState::Declined, transfer.declined_at),
+        (TransferState::Expired, transfer.expired_at),
+        (TransferState::Failed, transfer.failed_at),
+        (TransferState::Abandoned, transfer.abandoned_at),
+    ];
+    let ms = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
+        (to - from).num_milliseconds()
+    };
+    let mut steps: Vec<ReplayStep> = stamps
+        .into_iter()
+        .filter_map(|(state, at)| {
+            at.map(|at| ReplayStep {
+                state,
+                at,
+                after_ms: ms(transfer.initiated_at, at),
+            })
+        })
+        .collect();
+    steps.sort_by_key(|s| s.at);
+    let ended_at = steps.iter().find(|s| s.state.is_terminal()).map(|s| s.at);
+    let durations = ReplayDurations {
+        to_accept_ms: transfer.briefing_at.map(|b| ms(transfer.initiated_at, b)),
+        briefing_ms: transfer
+            .briefing_at
+            .zip(transfer.connecting_at)
+            .map(|(b, c)| ms(b, c)),
+        handoff_ms: transfer.connecting_at.zip(ended_at).map(|(c, e)| ms(c, e)),
+        total_ms: ended_at.map(|e| ms(transfer.initiated_at, e)),
+    };
+    (steps, durations, ended_at)
+}
+
 /// The briefing room of transfer `id` when its creator names none.
 pub fn default_briefing_room(id: Uuid) -> String {
     format!("transfer_{id}")
