@@ -11,7 +11,8 @@
 //! 4. services, each using records of any resource and only the services listed before it:
 //!    `participants`, `transcripts`, `summaries`, `transfers`, `calls` (a call's life, ending it
 //!    ends its transfer), `tokens`, `webhooks`, `events`, `reviews` (QA scorecards and reviews
-//!    of ended transfers), `jobs` (the worker), `compat`;
+//!    of ended transfers), `stats` (figures over transfers' records), `jobs` (the worker),
+//!    `compat`;
 //! 5. each module's `routes`, then `router`, which assembles them, and `serve` here.
 
 pub mod agents;
@@ -38,6 +39,7 @@ pub mod reviews;
 pub mod rooms;
 pub mod router;
 pub mod secrets;
+pub mod stats;
 pub mod summaries;
 pub mod telemetry;
 pub mod tokens;

@@ -41,6 +41,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "summaries", description = "Call summaries and briefing scripts"),
         (name = "agents", description = "The agents who take calls"),
         (name = "reviews", description = "QA reviews of transfers, scored on versioned scorecards"),
+        (name = "stats", description = "Transfer statistics computed from the records"),
         (name = "access", description = "API keys and their roles"),
         (name = "prototype-compatible", description = "The prototype's routes, served over the same services. Deprecated: use /v1"),
         (name = "health", description = "Liveness and readiness"),
@@ -67,6 +68,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(crate::summaries::routes::router())
         .merge(crate::agents::routes::router())
         .merge(crate::reviews::routes::router())
+        .merge(crate::stats::routes::router())
         .merge(crate::auth::routes::router())
         .merge(crate::compat::routes::router())
 }

@@ -79,6 +79,8 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/reviews", Roles(OVERSIGHT)),
     ("GET", "/v1/reviews/queue", Roles(OVERSIGHT)),
     ("GET", "/v1/reviews/{id}", Roles(OVERSIGHT)),
+    // Figures across agents: for those who oversee them.
+    ("GET", "/v1/stats", Roles(OVERSIGHT)),
     // The prototype's routes.
     ("GET", "/", Public),
     ("GET", "/health", Public),

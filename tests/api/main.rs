@@ -20,6 +20,7 @@ mod openapi;
 mod reviews;
 mod rooms;
 mod secrets;
+mod stats;
 mod structure;
 mod summaries;
 mod tokens;
