@@ -273,12 +273,51 @@ pub async fn list(
             format!("contradicts state={}", state.as_str()),
         ));
     }
+    let mut v = crate::domain::Validator::default();
+    if let (Some(from), Some(to)) = (query.initiated_after, query.initiated_before)
+        && from >= to
+    {
+        v.fail("initiated_before", "must be later than initiated_after");
+    }
+    let mut duration = |field: &str, ms: Option<i64>| match ms {
+        Some(ms) if !(0..=model::MAX_DURATION_MS).contains(&ms) => {
+            v.fail(
+                field,
+                format!("must be 0 to {} milliseconds", model::MAX_DURATION_MS),
+            );
+            None
+        }
+        ms => ms.map(chrono::TimeDelta::milliseconds),
+    };
+    let min_duration = duration("min_duration_ms", query.min_duration_ms);
+    let max_duration = duration("max_duration_ms", query.max_duration_ms);
+    if let (Some(min), Some(max)) = (min_duration, max_duration)
+        && min > max
+    {
+        v.fail("max_duration_ms", "must not be less than min_duration_ms");
+    }
+    let mut agent = |field: &str, value: Option<&str>| {
+        v.check_opt(field, value, |a| {
+            Identity::parse(a).map(Identity::into_inner)
+        })
+        .flatten()
+    };
+    let to_agent = agent("to_agent", query.to_agent.as_deref());
+    let from_agent = agent("from_agent", query.from_agent.as_deref());
+    let either_agent = agent("agent", query.agent.as_deref());
+    v.finish()?;
     let filter = store::TransferFilter {
         state: query.state,
         active: query.active,
-        to_agent: agent_filter(query.to_agent.as_deref(), "to_agent")?,
-        from_agent: agent_filter(query.from_agent.as_deref(), "from_agent")?,
+        to_agent,
+        from_agent,
+        agent: either_agent,
+        outcome: query.outcome,
         call_id: query.call_id,
+        initiated_after: query.initiated_after,
+        initiated_before: query.initiated_before,
+        min_duration,
+        max_duration,
         involving: principal.agent().map(str::to_owned),
     };
     let after = after.map(pagination::TimeCursor::into_parts);
@@ -724,16 +763,6 @@ fn check_actor(
 }
 
 /// An agent identity given as a filter.
-fn agent_filter(value: Option<&str>, field: &str) -> Result<Option<String>, ApiError> {
-    value
-        .map(|a| {
-            Identity::parse(a)
-                .map(Identity::into_inner)
-                .map_err(|m| ApiError::invalid(field, m))
-        })
-        .transpose()
-}
-
 fn parse_detail(detail: Option<String>) -> Result<Option<String>, ApiError> {
     detail
         .map(|d| {

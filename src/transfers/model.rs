@@ -412,12 +412,38 @@ pub struct TransferListQuery {
     pub from_agent: Option<String>,
     /// Only transfers of this call.
     pub call_id: Option<Uuid>,
+    /// Only transfers this agent is a side of (sending or receiving).
+    #[param(max_length = 128)]
+    pub agent: Option<String>,
+    /// Only transfers that ended with this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only transfers initiated at or after this instant (RFC 3339).
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::deserialize_optional_instant"
+    )]
+    pub initiated_after: Option<DateTime<Utc>>,
+    /// Only transfers initiated before this instant (RFC 3339).
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::deserialize_optional_instant"
+    )]
+    pub initiated_before: Option<DateTime<Utc>>,
+    /// Only ended transfers that took at least this many milliseconds, initiated to ended.
+    #[param(minimum = 0, maximum = 315_360_000_000_i64)]
+    pub min_duration_ms: Option<i64>,
+    /// Only ended transfers that took at most this many whole milliseconds, initiated to ended.
+    #[param(minimum = 0, maximum = 315_360_000_000_i64)]
+    pub max_duration_ms: Option<i64>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// Longest duration a transfer list filter takes: ten years, in milliseconds.
+pub const MAX_DURATION_MS: i64 = 315_360_000_000;
 
 /// One step of a transfer's life.
 #[derive(Debug, Serialize, ToSchema)]

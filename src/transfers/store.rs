@@ -2,7 +2,7 @@
 //! state-machine trigger checks.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, QueryBuilder};
 use uuid::Uuid;
 
 use super::model::{NewTransfer, Outcome, Transfer, TransferOverview, TransferState};
@@ -264,43 +264,89 @@ pub struct TransferFilter {
     pub active: Option<bool>,
     pub to_agent: Option<String>,
     pub from_agent: Option<String>,
+    /// Only transfers this agent is a side of (a filter the client chose).
+    pub agent: Option<String>,
+    pub outcome: Option<Outcome>,
     pub call_id: Option<Uuid>,
-    /// Only transfers this agent is a side of.
+    pub initiated_after: Option<DateTime<Utc>>,
+    pub initiated_before: Option<DateTime<Utc>>,
+    /// Only ended transfers that took at least this long.
+    pub min_duration: Option<chrono::TimeDelta>,
+    /// Only ended transfers that took at most this long, in whole milliseconds.
+    pub max_duration: Option<chrono::TimeDelta>,
+    /// Only transfers this agent is a side of (the key's scope).
     pub involving: Option<String>,
 }
 
+/// When a transfer ended: the timestamp of its terminal state (only one is ever set).
+const ENDED_AT: &str =
+    "COALESCE(completed_at, cancelled_at, declined_at, expired_at, failed_at, abandoned_at)";
+
 /// Transfers newest first, after the cursor `(initiated_at, id)`.
+///
+/// Only the filters that are set go into the SQL: `$n IS NULL OR …` for absent ones would
+/// get a generic plan that serves none of them.
 pub async fn list(
     db: impl PgExecutor<'_>,
     f: &TransferFilter,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<Transfer>> {
-    let (after_at, after_id) = after.unzip();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM transfers
-         WHERE ($1::transfer_state IS NULL OR state = $1)
-           AND ($2::bool IS NULL OR (state = ANY($10)) = $2)
-           AND ($3::text IS NULL OR to_agent = $3)
-           AND ($4::text IS NULL OR from_agent = $4)
-           AND ($5::uuid IS NULL OR call_id = $5)
-           AND ($6::timestamptz IS NULL OR (initiated_at, id) < ($6, $7))
-           AND ($9::text IS NULL OR from_agent = $9 OR to_agent = $9)
-         ORDER BY initiated_at DESC, id DESC
-         LIMIT $8"
-    )))
-    .bind(f.state)
-    .bind(f.active)
-    .bind(&f.to_agent)
-    .bind(&f.from_agent)
-    .bind(f.call_id)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit)
-    .bind(&f.involving)
-    .bind(&TransferState::ACTIVE[..])
-    .fetch_all(db)
-    .await
+    let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM transfers WHERE true"));
+    if let Some(state) = f.state {
+        sql.push(" AND state = ").push_bind(state);
+    }
+    if let Some(active) = f.active {
+        sql.push(if active { " AND " } else { " AND NOT " })
+            .push("state = ANY(")
+            .push_bind(&TransferState::ACTIVE[..])
+            .push(")");
+    }
+    if let Some(to) = &f.to_agent {
+        sql.push(" AND to_agent = ").push_bind(to);
+    }
+    if let Some(from) = &f.from_agent {
+        sql.push(" AND from_agent = ").push_bind(from);
+    }
+    for agent in [&f.agent, &f.involving].into_iter().flatten() {
+        sql.push(" AND (from_agent = ")
+            .push_bind(agent)
+            .push(" OR to_agent = ")
+            .push_bind(agent)
+            .push(")");
+    }
+    if let Some(outcome) = f.outcome {
+        sql.push(" AND outcome = ").push_bind(outcome);
+    }
+    if let Some(call) = f.call_id {
+        sql.push(" AND call_id = ").push_bind(call);
+    }
+    if let Some(from) = f.initiated_after {
+        sql.push(" AND initiated_at >= ").push_bind(from);
+    }
+    if let Some(to) = f.initiated_before {
+        sql.push(" AND initiated_at < ").push_bind(to);
+    }
+    // A transfer under way has no end, so it never matches a duration (NULL compares false).
+    if let Some(min) = f.min_duration {
+        sql.push(format!(" AND {ENDED_AT} - initiated_at >= "))
+            .push_bind(min);
+    }
+    if let Some(max) = f.max_duration {
+        // Whole milliseconds, as replays count them: 1.9 ms is at most 1 ms.
+        sql.push(format!(" AND {ENDED_AT} - initiated_at < "))
+            .push_bind(max + chrono::TimeDelta::milliseconds(1));
+    }
+    if let Some((at, id)) = after {
+        sql.push(" AND (initiated_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    sql.push(" ORDER BY initiated_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    sql.build_query_as().fetch_all(db).await
 }
 
 /// The latest transfer of a caller's most recent call (by name, case-insensitive, or identity;

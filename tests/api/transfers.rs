@@ -1264,3 +1264,163 @@ async fn absurdly_long_timers_in_the_settings_are_clamped_not_a_panic() {
         .await;
     assert!(late.status.is_success(), "{}", late.body);
 }
+
+/// Three transfers with known times: t1 alice→bob declined (busy) after 1.5 s, t3 carol→dave
+/// cancelled after 40.0005 s an hour later, t2 alice→carol still under way two hours later.
+async fn transfers_with_known_times(app: &TestApp) -> (String, String, String) {
+    let one = app.call_with_agent("One", "agent_alice").await;
+    let two = app.call_with_agent("Two", "agent_alice").await;
+    let three = app.call_with_agent("Three", "agent_carol").await;
+    let t1 = id(&app
+        .start_transfer(&one, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]);
+    let t2 = id(&app
+        .start_transfer(&two, "agent_alice", "agent_carol", json!({}))
+        .await["transfer"]);
+    let t3 = id(&app
+        .start_transfer(&three, "agent_carol", "agent_dave", json!({}))
+        .await["transfer"]);
+    app.post_ok(
+        &format!("/v1/transfers/{t1}/decline"),
+        json!({"reason": "busy"}),
+    )
+    .await;
+    app.post_ok(&format!("/v1/transfers/{t3}/cancel"), json!({}))
+        .await;
+    // Times set without touching `state`, so the state machine's trigger leaves them be.
+    for (transfer, sql) in [
+        (
+            &t1,
+            "UPDATE transfers SET initiated_at = '2026-01-01T00:00:00Z',
+                    declined_at = '2026-01-01T00:00:01.5Z' WHERE id = $1",
+        ),
+        (
+            &t3,
+            "UPDATE transfers SET initiated_at = '2026-01-01T01:00:00Z',
+                    cancelled_at = '2026-01-01T01:00:40.0005Z' WHERE id = $1",
+        ),
+        (
+            &t2,
+            "UPDATE transfers SET initiated_at = '2026-01-01T02:00:00Z' WHERE id = $1",
+        ),
+    ] {
+        sqlx::query(sql)
+            .bind(transfer.parse::<uuid::Uuid>().unwrap())
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    (t1, t2, t3)
+}
+
+fn listed(reply: &crate::support::Reply) -> Vec<String> {
+    reply.assert_ok();
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id)
+        .collect()
+}
+
+#[tokio::test]
+async fn transfers_filter_by_agent_outcome_time_and_duration_alone_and_together() {
+    let app = TestApp::spawn().await;
+    let (t1, t2, t3) = transfers_with_known_times(&app).await;
+    let cases: Vec<(&str, Vec<&String>)> = vec![
+        ("", vec![&t2, &t3, &t1]),
+        ("agent=agent_carol", vec![&t2, &t3]),
+        ("agent=agent_bob", vec![&t1]),
+        ("agent=agent_nobody", vec![]),
+        ("outcome=busy", vec![&t1]),
+        ("outcome=agent_cancelled", vec![&t3]),
+        ("outcome=no_answer", vec![]),
+        ("initiated_after=2026-01-01T00:30:00Z", vec![&t2, &t3]),
+        ("initiated_after=2026-01-01T01:00:00Z", vec![&t2, &t3]),
+        ("initiated_before=2026-01-01T01:00:00Z", vec![&t1]),
+        (
+            "initiated_after=2026-01-01T00:30:00Z&initiated_before=2026-01-01T01:30:00Z",
+            vec![&t3],
+        ),
+        // Only ended transfers have a duration: t2 matches none.
+        ("min_duration_ms=0", vec![&t3, &t1]),
+        ("min_duration_ms=1500", vec![&t3, &t1]),
+        ("min_duration_ms=1501", vec![&t3]),
+        ("min_duration_ms=40001", vec![]),
+        ("max_duration_ms=1500", vec![&t1]),
+        ("max_duration_ms=1499", vec![]),
+        // 40.0005 s is 40000 whole milliseconds.
+        ("max_duration_ms=40000", vec![&t3, &t1]),
+        ("max_duration_ms=39999", vec![&t1]),
+        ("min_duration_ms=1000&max_duration_ms=2000", vec![&t1]),
+        ("min_duration_ms=1500&max_duration_ms=1500", vec![&t1]),
+        ("agent=agent_carol&min_duration_ms=0", vec![&t3]),
+        ("agent=agent_carol&active=true", vec![&t2]),
+        (
+            "agent=agent_alice&outcome=busy&max_duration_ms=2000",
+            vec![&t1],
+        ),
+        ("agent=agent_alice&outcome=agent_cancelled", vec![]),
+        ("agent=agent_carol&from_agent=agent_alice", vec![&t2]),
+        (
+            "state=cancelled&initiated_after=2026-01-01T00:30:00Z&min_duration_ms=40000",
+            vec![&t3],
+        ),
+        ("outcome=busy&initiated_after=2026-01-01T00:30:00Z", vec![]),
+    ];
+    for (query, want) in cases {
+        let got = listed(&app.get(&format!("/v1/transfers?{query}")).await);
+        assert_eq!(got.iter().collect::<Vec<_>>(), want, "{query}");
+    }
+    // Pages of a filtered list keep to the filter.
+    let first = app.get("/v1/transfers?agent=agent_carol&limit=1").await;
+    assert_eq!(listed(&first), [t2.as_str()]);
+    let next = app
+        .get(&format!(
+            "/v1/transfers?agent=agent_carol&limit=1&cursor={}",
+            first.body["next_cursor"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(listed(&next), [t3.as_str()]);
+    assert!(next.body["next_cursor"].is_null());
+}
+
+#[tokio::test]
+async fn bad_transfer_filters_are_422_naming_each_parameter() {
+    let app = TestApp::spawn().await;
+    let cases: [(&str, &[&str]); 11] = [
+        (
+            "initiated_after=2026-01-01T00:00:00Z&initiated_before=2026-01-01T00:00:00Z",
+            &["initiated_before"],
+        ),
+        (
+            "initiated_after=2026-01-02T00:00:00Z&initiated_before=2026-01-01T00:00:00Z",
+            &["initiated_before"],
+        ),
+        ("initiated_after=yesterday", &["initiated_after"]),
+        ("initiated_before=2026-13-01", &["initiated_before"]),
+        ("min_duration_ms=-1", &["min_duration_ms"]),
+        ("max_duration_ms=315360000001", &["max_duration_ms"]),
+        ("min_duration_ms=5&max_duration_ms=4", &["max_duration_ms"]),
+        ("min_duration_ms=soon", &["min_duration_ms"]),
+        ("outcome=sideways", &["outcome"]),
+        ("agent=a%00b", &["agent"]),
+        (
+            "agent=%20&min_duration_ms=-5&initiated_after=2026-01-02T00:00:00Z&initiated_before=2026-01-01T00:00:00Z",
+            &["initiated_before", "min_duration_ms", "agent"],
+        ),
+    ];
+    for (query, fields) in cases {
+        let reply = app.get(&format!("/v1/transfers?{query}")).await;
+        reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+        // Fields the query string itself could not parse are named by the extractor.
+        let got = reply.error_fields();
+        for field in fields {
+            assert!(
+                got.iter().any(|g| g == field) || reply.body.to_string().contains(field),
+                "{query}: {}",
+                reply.body
+            );
+        }
+    }
+}
