@@ -1,6 +1,7 @@
 //! Calls: create, find, list and end.
 
 pub mod model;
+pub mod query;
 pub mod routes;
 pub mod store;
 
@@ -11,7 +12,8 @@ use crate::app::AppState;
 use crate::auth::model::Principal;
 use crate::error::ApiError;
 use crate::pagination::{self, Page};
-use model::{Call, CallListQuery, CallStatus, CreateCall};
+use model::{Call, CallStatus, CreateCall};
+use query::CallListParams;
 
 /// Creates a call from a client's request, with the timer that ends it if no agent answers.
 pub async fn create(
@@ -77,8 +79,9 @@ pub async fn latest_open(db: &PgPool, principal: &Principal) -> Result<Option<Ca
 pub async fn list(
     db: &PgPool,
     principal: &Principal,
-    query: CallListQuery,
+    query: impl Into<CallListParams>,
 ) -> Result<Page<Call>, ApiError> {
+    let query: CallListParams = query.into();
     let limit = pagination::limit(query.limit)?;
     let after: Option<pagination::TimeCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
     if let (Some(from), Some(to)) = (query.created_after, query.created_before)
@@ -89,6 +92,47 @@ pub async fn list(
             "must be later than created_after",
         ));
     }
+    let mut v = crate::domain::Validator::default();
+    let mut agent = |field: &str, value: Option<&str>| {
+        v.check_opt(field, value, |a| {
+            crate::domain::Identity::parse(a).map(crate::domain::Identity::into_inner)
+        })
+        .flatten()
+    };
+    let any_agent = agent("agent", query.agent.as_deref());
+    let final_agent = agent("final_agent", query.final_agent.as_deref());
+    let caller_phone = match query.caller_phone.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(p) => v.check("caller_phone", model::parse_phone(p)),
+    };
+    let mut duration = |field: &str, secs: Option<i64>| match secs {
+        Some(s) if !(0..=model::MAX_DURATION_SECS).contains(&s) => {
+            v.fail(
+                field,
+                format!("must be 0 to {} seconds", model::MAX_DURATION_SECS),
+            );
+            None
+        }
+        s => s.map(chrono::TimeDelta::seconds),
+    };
+    let min_duration = duration("min_duration_secs", query.min_duration_secs);
+    let max_duration = duration("max_duration_secs", query.max_duration_secs);
+    if let (Some(min), Some(max)) = (min_duration, max_duration)
+        && min > max
+    {
+        v.fail(
+            "max_duration_secs",
+            "must not be less than min_duration_secs",
+        );
+    }
+    let wants_transfer = query.transfer_state.is_some() || query.transfer_outcome.is_some();
+    if query.has_transfer == Some(false) && wants_transfer {
+        v.fail(
+            "has_transfer",
+            "contradicts transfer_state or transfer_outcome",
+        );
+    }
+    v.finish()?;
     let filter = store::CallFilter {
         status: query.status,
         caller: match query.caller.as_deref().map(str::trim) {
@@ -107,6 +151,14 @@ pub async fn list(
             }
             Some(q) => Some(q.to_owned()),
         },
+        agent: any_agent,
+        final_agent,
+        has_transfer: query.has_transfer,
+        transfer_state: query.transfer_state,
+        transfer_outcome: query.transfer_outcome,
+        min_duration,
+        max_duration,
+        caller_phone,
         visible_to_agent: principal.agent().map(str::to_owned),
         created_by: match principal.role() {
             Some(crate::auth::model::Role::Frontend) => principal.key_id(),

@@ -229,7 +229,8 @@ impl CreateCall {
     }
 }
 
-fn parse_phone(raw: &str) -> Result<String, String> {
+/// A phone number as a call stores it: trimmed, digits with light punctuation.
+pub fn parse_phone(raw: &str) -> Result<String, String> {
     let phone = raw.trim();
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     let allowed = |c: char| c.is_ascii_digit() || " -.()".contains(c);
@@ -240,7 +241,7 @@ fn parse_phone(raw: &str) -> Result<String, String> {
     Ok(phone.to_owned())
 }
 
-/// Filters and paging for the call list.
+/// The call list's basic filters and paging (what exports pass on to it).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -272,6 +273,9 @@ pub struct CallListQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
+
+/// Longest duration a call list filter takes: ten years, in seconds.
+pub const MAX_DURATION_SECS: i64 = 315_360_000;
 
 /// Where a listing resumes: after the call with this creation time and id.
 pub type CallCursor = (DateTime<Utc>, Uuid);

@@ -7,7 +7,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{Call, CallListQuery, CreateCall};
+use super::model::{Call, CreateCall};
+use super::query::CallListParams;
 use crate::app::AppState;
 use crate::auth::model::Principal;
 use crate::error::{ApiError, Problem};
@@ -51,7 +52,7 @@ async fn create_call(
 
 /// List calls, newest first.
 #[utoipa::path(get, path = "/v1/calls", tag = "calls",
-    params(CallListQuery),
+    params(CallListParams),
     responses(
         (status = 200, description = "A page of calls", body = Page<Call>),
         (status = 422, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
@@ -59,7 +60,7 @@ async fn create_call(
 async fn list_calls(
     State(state): State<AppState>,
     principal: Principal,
-    Query(query): Query<CallListQuery>,
+    Query(query): Query<CallListParams>,
 ) -> Result<Json<Page<Call>>, ApiError> {
     Ok(Json(super::list(&state.db, &principal, query).await?))
 }

@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall};
+use crate::transfers::model::{Outcome, TransferState};
 
 /// The columns of a [`Call`], in its order.
 pub const COLUMNS: &str = "id, room_name, caller_name, caller_identity, caller_phone, issue, metadata, \
@@ -92,6 +93,22 @@ pub struct CallFilter {
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
     pub q: Option<String>,
+    /// Only calls this agent has been on.
+    pub agent: Option<String>,
+    /// Only calls whose current (or last) agent is this one.
+    pub final_agent: Option<String>,
+    /// Only calls with (`true`) or without (`false`) a transfer.
+    pub has_transfer: Option<bool>,
+    /// Only calls with a transfer in this state (and of `transfer_outcome`, when set).
+    pub transfer_state: Option<TransferState>,
+    /// Only calls with a transfer of this outcome (and in `transfer_state`, when set).
+    pub transfer_outcome: Option<Outcome>,
+    /// Only ended calls that lasted at least this long.
+    pub min_duration: Option<chrono::TimeDelta>,
+    /// Only ended calls that lasted at most this long, in whole seconds.
+    pub max_duration: Option<chrono::TimeDelta>,
+    /// Only calls from this phone number, as stored.
+    pub caller_phone: Option<String>,
     /// Only the calls an agent key may read: its own, and those waiting for an agent.
     pub visible_to_agent: Option<String>,
     /// Only the calls this frontend key started.
@@ -239,6 +256,41 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Op
     }
     if let Some(to) = filter.created_before {
         sql.push(" AND created_at < ").push_bind(to);
+    }
+    if let Some(agent) = &filter.agent {
+        // `@>`, not `= ANY`: the containment form is the one `calls_agents_idx` serves.
+        sql.push(" AND agents @> ARRAY[")
+            .push_bind(agent.clone())
+            .push("]::text[]");
+    }
+    if let Some(agent) = &filter.final_agent {
+        sql.push(" AND current_agent = ").push_bind(agent.clone());
+    }
+    if let Some(phone) = &filter.caller_phone {
+        sql.push(" AND caller_phone = ").push_bind(phone.clone());
+    }
+    // An open call has no end, so it never matches a duration (NULL compares false).
+    if let Some(min) = filter.min_duration {
+        sql.push(" AND ended_at - created_at >= ").push_bind(min);
+    }
+    if let Some(max) = filter.max_duration {
+        // Whole seconds: 90.5 s is at most 90 s.
+        sql.push(" AND ended_at - created_at < ")
+            .push_bind(max + chrono::TimeDelta::seconds(1));
+    }
+    // One EXISTS, so that a state and an outcome must hold for the same transfer.
+    let wants_transfer = filter.transfer_state.is_some() || filter.transfer_outcome.is_some();
+    if wants_transfer || filter.has_transfer.is_some() {
+        let negate = filter.has_transfer == Some(false) && !wants_transfer;
+        sql.push(if negate { " AND NOT" } else { " AND" })
+            .push(" EXISTS (SELECT 1 FROM transfers t WHERE t.call_id = calls.id");
+        if let Some(state) = filter.transfer_state {
+            sql.push(" AND t.state = ").push_bind(state);
+        }
+        if let Some(outcome) = filter.transfer_outcome {
+            sql.push(" AND t.outcome = ").push_bind(outcome);
+        }
+        sql.push(")");
     }
     if let Some((at, id)) = after {
         sql.push(" AND (created_at, id) < (")

@@ -240,6 +240,20 @@ async fn bad_list_parameters_are_422_naming_the_parameter() {
             "created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z",
             "created_before",
         ),
+        ("agent=%20", "agent"),
+        ("final_agent=a%00b", "final_agent"),
+        ("caller_phone=call%20me", "caller_phone"),
+        ("min_duration_secs=-1", "min_duration_secs"),
+        ("max_duration_secs=315360001", "max_duration_secs"),
+        (
+            "min_duration_secs=60&max_duration_secs=59",
+            "max_duration_secs",
+        ),
+        (
+            "has_transfer=false&transfer_state=completed",
+            "has_transfer",
+        ),
+        ("has_transfer=false&transfer_outcome=busy", "has_transfer"),
     ] {
         let reply = app.get(&format!("/v1/calls?{query}")).await;
         assert_eq!(
@@ -253,6 +267,10 @@ async fn bad_list_parameters_are_422_naming_the_parameter() {
         "limit=ten",
         "created_after=yesterday",
         "colour=red",
+        "has_transfer=maybe",
+        "transfer_state=limbo",
+        "transfer_outcome=shrug",
+        "min_duration_secs=long",
     ] {
         app.get(&format!("/v1/calls?{query}"))
             .await
@@ -476,6 +494,11 @@ struct SeededCall {
     caller_name: String,
     agents: Vec<&'static str>,
     by_frontend: bool,
+    caller_phone: Option<String>,
+    /// Whole seconds from creation to end, for ended calls.
+    duration_secs: Option<i64>,
+    /// The state and outcome of each transfer of the call.
+    transfers: Vec<(&'static str, Option<&'static str>)>,
     /// The words of each searchable text: its name and issue, each segment, each summary.
     documents: Vec<Vec<String>>,
 }
@@ -525,6 +548,12 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     let mut calls = Vec::new();
     let mut segments: (Vec<uuid::Uuid>, Vec<String>, Vec<String>) = Default::default();
     let mut summaries: (Vec<uuid::Uuid>, Vec<uuid::Uuid>, Vec<String>) = Default::default();
+    type TransferRows = (
+        Vec<uuid::Uuid>,
+        Vec<&'static str>,
+        Vec<Option<&'static str>>,
+    );
+    let mut transfers: TransferRows = Default::default();
     for i in 0..3000_usize {
         let id = uuid::Uuid::new_v4();
         // Pairs of calls share a creation time: the id breaks the tie.
@@ -584,6 +613,32 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
             summaries.1.push(id);
             summaries.2.push(text);
         }
+        // Half a second over a whole number of seconds on odd calls: durations count whole
+        // seconds.
+        let duration_secs = (status == "ended").then_some(((i * 37) % 600) as i64);
+        let ended_at = duration_secs.map(|d| {
+            created_at
+                + chrono::Duration::seconds(d)
+                + chrono::Duration::milliseconds(500 * (i % 2) as i64)
+        });
+        let caller_phone = (i % 3 == 0).then(|| format!("+1 415 555 {:04}", i % 40));
+        let mut call_transfers = Vec::new();
+        if i % 4 == 1 && status != "waiting" {
+            call_transfers = match (i / 4) % 4 {
+                0 => vec![("completed", None)],
+                1 => vec![("declined", Some("busy"))],
+                2 => vec![("declined", Some("busy")), ("completed", None)],
+                _ => vec![("expired", Some("no_answer"))],
+            };
+            if status == "transferring" {
+                call_transfers.push(("initiated", None));
+            }
+        }
+        for (state, outcome) in &call_transfers {
+            transfers.0.push(id);
+            transfers.1.push(state);
+            transfers.2.push(*outcome);
+        }
         calls.push(SeededCall {
             id,
             created_at,
@@ -591,13 +646,16 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
             caller_name,
             agents,
             by_frontend: i % 3 == 1,
+            caller_phone,
+            duration_secs,
+            transfers: call_transfers,
             documents,
         });
         sqlx::query(
             "INSERT INTO calls (id, room_name, caller_name, caller_identity, issue, status,
-                                current_agent, agents, created_by, created_at, updated_at, ended_at)
-             VALUES ($1, 'call_' || $1, $2, $2, $3, $4, $5[1], $5, $6, $7, $7,
-                     CASE WHEN $4 = 'ended' THEN $7 END)",
+                                current_agent, agents, created_by, created_at, updated_at, ended_at,
+                                caller_phone)
+             VALUES ($1, 'call_' || $1, $2, $2, $3, $4, $5[1], $5, $6, $7, $7, $8, $9)",
         )
         .bind(id)
         .bind(&calls[i].caller_name)
@@ -606,6 +664,8 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
         .bind(&calls[i].agents)
         .bind((i % 3 == 1).then_some(frontend_key_id))
         .bind(created_at)
+        .bind(ended_at)
+        .bind(&calls[i].caller_phone)
         .execute(&app.pool)
         .await
         .unwrap();
@@ -633,6 +693,28 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     .execute(&app.pool)
     .await
     .unwrap();
+    // Transfers straight into their final states: the state machine's trigger would refuse
+    // them, so it is off for this transaction.
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO transfers (id, call_id, from_agent, to_agent, mode, handoff, state, outcome,
+                                caller_room, briefing_room, accept_deadline)
+         SELECT id, call_id, 'agent_a', 'agent_b', 'consult', 'agent_joins_caller',
+                state::transfer_state, outcome, 'call_' || call_id, 'transfer_' || id, now()
+         FROM (SELECT gen_random_uuid() AS id, *
+               FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS t(call_id, state, outcome)) t",
+    )
+    .bind(&transfers.0)
+    .bind(&transfers.1)
+    .bind(&transfers.2)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
     sqlx::query("ANALYZE").execute(&app.pool).await.unwrap();
     calls
 }
@@ -670,6 +752,8 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
             vec![vec![Word("zeta")], vec![Word("omega")]],
         ),
         ("nothingmatchesthis", vec![vec![Word("nothingmatchesthis")]]),
+        // No search: the filters alone (a group of no terms matches every call).
+        ("", vec![vec![]]),
     ];
     let cut = calls[1700].created_at;
     let filters: Vec<(Vec<(&str, String)>, Keep)> = vec![
@@ -692,6 +776,53 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
         (
             vec![("caller", "CALLER 7".into())],
             Box::new(|c| c.caller_name == "Caller 7"),
+        ),
+        (
+            vec![("agent", "agent_c".into()), ("has_transfer", "true".into())],
+            Box::new(|c| c.agents.contains(&"agent_c") && !c.transfers.is_empty()),
+        ),
+        (
+            vec![
+                ("final_agent", "agent_a".into()),
+                ("min_duration_secs", "100".into()),
+            ],
+            Box::new(|c| c.agents.first() == Some(&"agent_a") && c.duration_secs >= Some(100)),
+        ),
+        (
+            vec![
+                ("max_duration_secs", "250".into()),
+                ("has_transfer", "false".into()),
+            ],
+            Box::new(|c| c.duration_secs.is_some_and(|d| d <= 250) && c.transfers.is_empty()),
+        ),
+        (
+            vec![
+                ("transfer_state", "declined".into()),
+                ("transfer_outcome", "busy".into()),
+                ("status", "ended".into()),
+            ],
+            Box::new(|c| c.status == "ended" && c.transfers.contains(&("declined", Some("busy")))),
+        ),
+        (
+            vec![
+                ("transfer_state", "completed".into()),
+                ("agent", "agent_b".into()),
+            ],
+            Box::new(|c| {
+                c.agents.contains(&"agent_b") && c.transfers.iter().any(|t| t.0 == "completed")
+            }),
+        ),
+        // A state and an outcome hold for one transfer: no completed transfer was busy.
+        (
+            vec![
+                ("transfer_state", "completed".into()),
+                ("transfer_outcome", "busy".into()),
+            ],
+            Box::new(|_| false),
+        ),
+        (
+            vec![("caller_phone", " +1 415 555 0007 ".into())],
+            Box::new(|c| c.caller_phone.as_deref() == Some("+1 415 555 0007")),
         ),
     ];
     let keys: [(&str, &str, Keep); 3] = [
@@ -764,6 +895,9 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
         }
     }
     assert_eq!(checked, queries.len() * filters.len() * keys.len() * 2);
+    // Every filter but the one meant to match nothing lets some seeded calls through.
+    let empty = filters.iter().filter(|(_, keep)| !calls.iter().any(keep));
+    assert_eq!(empty.count(), 1);
     // The seed covers both ways a search runs: terms in thousands of texts and in a few.
     let matches = |word: &str| -> usize {
         calls
