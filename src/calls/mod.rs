@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::auth::model::Principal;
 use crate::error::ApiError;
 use crate::pagination::{self, Page};
-use model::{Call, CallStatus, CreateCall};
+use model::{Call, CallHit, CallStatus, CreateCall};
 use query::CallListParams;
 
 /// Creates a call from a client's request, with the timer that ends it if no agent answers.
@@ -75,15 +75,40 @@ pub async fn latest_open(db: &PgPool, principal: &Principal) -> Result<Option<Ca
     )
 }
 
-/// A page of calls, newest first.
+/// A page of calls, newest first (or by relevance to `q`, when asked).
 pub async fn list(
     db: &PgPool,
     principal: &Principal,
     query: impl Into<CallListParams>,
 ) -> Result<Page<Call>, ApiError> {
-    let query: CallListParams = query.into();
+    let page = find(db, principal, query.into(), false).await?;
+    Ok(Page {
+        items: page.items.into_iter().map(|hit| hit.call).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// A page of the call list as the API shows it: each hit of a search with its snippet.
+pub async fn list_hits(
+    db: &PgPool,
+    principal: &Principal,
+    query: CallListParams,
+) -> Result<Page<CallHit>, ApiError> {
+    find(db, principal, query, true).await
+}
+
+async fn find(
+    db: &PgPool,
+    principal: &Principal,
+    query: CallListParams,
+    snippets: bool,
+) -> Result<Page<CallHit>, ApiError> {
     let limit = pagination::limit(query.limit)?;
-    let after: Option<pagination::TimeCursor> = pagination::decode_cursor(query.cursor.as_deref())?;
+    let sort = query.sort.unwrap_or_default();
+    if sort == model::CallSort::Relevance && query.q.as_deref().is_none_or(|q| q.trim().is_empty())
+    {
+        return Err(ApiError::invalid("sort", "relevance needs q"));
+    }
     if let (Some(from), Some(to)) = (query.created_after, query.created_before)
         && from >= to
     {
@@ -165,11 +190,44 @@ pub async fn list(
             _ => None,
         },
     };
-    let after = after.map(pagination::TimeCursor::into_parts);
-    // One connection for the search's two steps.
+    // One connection for the search's steps.
     let mut conn = db.acquire().await?;
-    let rows = store::list(&mut conn, &filter, after, limit + 1).await?;
-    Ok(pagination::page(rows, limit, |c| (c.created_at, c.id)))
+    let (calls, next_cursor) = match sort {
+        model::CallSort::Newest => {
+            let after: Option<pagination::TimeCursor> =
+                pagination::decode_cursor(query.cursor.as_deref())?;
+            let after = after.map(pagination::TimeCursor::into_parts);
+            let rows = store::list(&mut conn, &filter, after, limit + 1).await?;
+            let page = pagination::page(rows, limit, |c| (c.created_at, c.id));
+            (page.items, page.next_cursor)
+        }
+        model::CallSort::Relevance => {
+            let after: Option<model::RankCursor> =
+                pagination::decode_cursor(query.cursor.as_deref())?;
+            if let Some((_, at, _)) = after {
+                crate::domain::instant(at).map_err(|m| ApiError::invalid("cursor", m))?;
+            }
+            let rows = store::list_by_relevance(&mut conn, &filter, after, limit + 1).await?;
+            let page = pagination::page(rows, limit, |r| (r.rank, r.call.created_at, r.call.id));
+            let calls = page.items.into_iter().map(|r| r.call).collect();
+            (calls, page.next_cursor)
+        }
+    };
+    let mut found = match (&filter.q, snippets) {
+        (Some(q), true) => {
+            let ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
+            store::snippets(&mut conn, &ids, q).await?
+        }
+        _ => Default::default(),
+    };
+    let items = calls
+        .into_iter()
+        .map(|call| CallHit {
+            snippet: found.remove(&call.id),
+            call,
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
 }
 
 /// Ends a call. Ending an ended call changes nothing and answers the call as it is.

@@ -274,6 +274,40 @@ pub struct CallListQuery {
     pub cursor: Option<String>,
 }
 
+/// The order of the call list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallSort {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Best match for `q` first (its best-ranked text), then newest first.
+    Relevance,
+}
+
+/// A call in the call list, with where a search found it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CallHit {
+    #[serde(flatten)]
+    pub call: Call,
+    /// With `q`: a few words of the call's best-matching text (its name and issue, a segment or
+    /// a summary), the matched words between `**`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "the caller wants a **refund** for the blender")]
+    pub snippet: Option<String>,
+}
+
+/// A call that matched a search, with the rank of its best-matching text.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RankedCall {
+    #[sqlx(flatten)]
+    pub call: Call,
+    pub rank: f32,
+}
+
+/// Where a listing by relevance resumes: after the call with this rank, creation time and id.
+pub type RankCursor = (f32, DateTime<Utc>, Uuid);
+
 /// Longest duration a call list filter takes: ten years, in seconds.
 pub const MAX_DURATION_SECS: i64 = 315_360_000;
 

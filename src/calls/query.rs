@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::model::{CallListQuery, CallStatus};
+use super::model::{CallListQuery, CallSort, CallStatus};
 use crate::transfers::model::{Outcome, TransferState};
 
 /// Everything the call list takes: the filters of [`CallListQuery`](super::model::CallListQuery) and the finer ones.
@@ -56,6 +56,9 @@ pub struct CallListParams {
     /// Only calls from this phone number, exactly as it was given (trimmed).
     #[param(max_length = 64)]
     pub caller_phone: Option<String>,
+    /// Order of a search: `newest` (default) or `relevance` (best match first; needs `q`).
+    #[param(inline)]
+    pub sort: Option<CallSort>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
@@ -79,6 +82,7 @@ impl From<CallListQuery> for CallListParams {
             min_duration_secs: None,
             max_duration_secs: None,
             caller_phone: None,
+            sort: None,
             limit: q.limit,
             cursor: q.cursor,
         }

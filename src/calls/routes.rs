@@ -7,7 +7,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::model::{Call, CreateCall};
+use super::model::{Call, CallHit, CreateCall};
 use super::query::CallListParams;
 use crate::app::AppState;
 use crate::auth::model::Principal;
@@ -51,18 +51,21 @@ async fn create_call(
 }
 
 /// List calls, newest first.
+///
+/// With `q`, each hit carries a snippet of where it matched; with `sort=relevance` too, the
+/// best matches come first.
 #[utoipa::path(get, path = "/v1/calls", tag = "calls",
     params(CallListParams),
     responses(
-        (status = 200, description = "A page of calls", body = Page<Call>),
+        (status = 200, description = "A page of calls", body = Page<CallHit>),
         (status = 422, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_calls(
     State(state): State<AppState>,
     principal: Principal,
     Query(query): Query<CallListParams>,
-) -> Result<Json<Page<Call>>, ApiError> {
-    Ok(Json(super::list(&state.db, &principal, query).await?))
+) -> Result<Json<Page<CallHit>>, ApiError> {
+    Ok(Json(super::list_hits(&state.db, &principal, query).await?))
 }
 
 /// Get a call.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall};
+use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall, RankCursor, RankedCall};
 use crate::transfers::model::{Outcome, TransferState};
 
 /// The columns of a [`Call`], in its order.
@@ -213,6 +213,96 @@ pub async fn list(
         .persistent(false)
         .fetch_all(db)
         .await
+}
+
+/// The calls that match `q` and pass the filters, best match first (the rank of each call's
+/// best-matching text), then newest first; after `after`, at most `limit` rows.
+///
+/// Ranking needs every match, so this reads them all through the full-text indexes; the
+/// newest-first steps of [`list`] cannot stop early here.
+pub async fn list_by_relevance(
+    db: &mut PgConnection,
+    filter: &CallFilter,
+    after: Option<RankCursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<RankedCall>> {
+    let q = filter.q.clone().unwrap_or_default();
+    let mut sql = QueryBuilder::new(format!(
+        "SELECT * FROM (
+             SELECT {COLUMNS}, ranked.rank FROM (
+                 SELECT call_id, max(rank) AS rank FROM (
+                     SELECT call_id, ts_rank(search, query) AS rank
+                     FROM transcript_segments, websearch_to_tsquery('simple', "
+    ));
+    sql.push_bind(q.clone()).push(
+        ") AS query WHERE search @@ query
+                     UNION ALL
+                     SELECT call_id, ts_rank(search, query)
+                     FROM summaries, websearch_to_tsquery('simple', ",
+    );
+    sql.push_bind(q.clone()).push(format!(
+        ") AS query WHERE search @@ query
+                     UNION ALL
+                     SELECT id, ts_rank({CALL_TEXT}, query)
+                     FROM calls, websearch_to_tsquery('simple', "
+    ));
+    sql.push_bind(q).push(format!(
+        ") AS query WHERE {CALL_TEXT} @@ query
+                 ) AS matches GROUP BY call_id
+             ) AS ranked JOIN calls ON calls.id = ranked.call_id
+             WHERE true"
+    ));
+    push_filters(&mut sql, filter, None);
+    sql.push(") AS hits");
+    if let Some((rank, at, id)) = after {
+        sql.push(" WHERE (rank, created_at, id) < (")
+            .push_bind(rank)
+            .push(", ")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    sql.push(" ORDER BY rank DESC, created_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    sql.build_query_as().persistent(false).fetch_all(db).await
+}
+
+/// For each of these calls that matches `q`, a few words of its best-matching text (by rank;
+/// ties go to its name and issue, then summaries, then the earliest segment), the matched
+/// words between `**`.
+pub async fn snippets(
+    db: &mut PgConnection,
+    ids: &[Uuid],
+    q: &str,
+) -> sqlx::Result<std::collections::HashMap<Uuid, String>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    // The headline only of each call's best text: it reads the whole text, the rank does not.
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT call_id, ts_headline('simple', text, query,
+                                     'StartSel=**, StopSel=**, MaxWords=20, MinWords=8')
+         FROM (SELECT DISTINCT ON (call_id) call_id, text, query
+               FROM (SELECT id AS call_id, caller_name || ' ' || COALESCE(issue, '') AS text,
+                            {CALL_TEXT} AS doc, 0 AS kind, 0 AS pos
+                     FROM calls WHERE id = ANY($1)
+                     UNION ALL
+                     SELECT call_id, summary_text || ' ' || briefing_script, search, 1, 0
+                     FROM summaries WHERE call_id = ANY($1)
+                     UNION ALL
+                     SELECT call_id, text, search, 2, start_ms
+                     FROM transcript_segments WHERE call_id = ANY($1)) AS docs,
+                    websearch_to_tsquery('simple', $2) AS query
+               WHERE doc @@ query
+               ORDER BY call_id, ts_rank(doc, query) DESC, kind, pos) AS best"
+    )))
+    .bind(ids)
+    .bind(q)
+    .persistent(false)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// `AND` the call (as `calls`) matches `q`: its name and issue, a segment or a summary.

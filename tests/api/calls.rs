@@ -870,6 +870,15 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
                         let path = format!("/v1/calls?{}", query.finish());
                         let reply = app.send_as(key, Method::GET, &path, Body::None).await;
                         assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+                        // Every hit of a search says where it matched.
+                        let items = reply.body["items"].as_array().unwrap();
+                        assert!(
+                            items
+                                .iter()
+                                .all(|c| c["snippet"].is_string() != q.is_empty()),
+                            "{path}: {}",
+                            reply.body
+                        );
                         got.extend(
                             reply.body["items"]
                                 .as_array()
@@ -891,6 +900,39 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
                     );
                     checked += 1;
                 }
+                // By relevance, in pages of 50: the same calls, each once.
+                if !q.is_empty() {
+                    let mut got = Vec::new();
+                    let mut cursor: Option<String> = None;
+                    loop {
+                        let mut query = url::form_urlencoded::Serializer::new(String::new());
+                        query.append_pair("q", q).append_pair("sort", "relevance");
+                        for (k, v) in params {
+                            query.append_pair(k, v);
+                        }
+                        if let Some(c) = &cursor {
+                            query.append_pair("cursor", c);
+                        }
+                        let path = format!("/v1/calls?{}", query.finish());
+                        let reply = app.send_as(key, Method::GET, &path, Body::None).await;
+                        assert_eq!(reply.status, StatusCode::OK, "{path}: {}", reply.body);
+                        got.extend(
+                            reply.body["items"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|c| c["id"].as_str().unwrap().to_owned()),
+                        );
+                        cursor = reply.body["next_cursor"].as_str().map(str::to_owned);
+                        if cursor.is_none() {
+                            break;
+                        }
+                    }
+                    let mut want = expected.clone();
+                    want.sort();
+                    got.sort();
+                    assert_eq!(got, want, "q={q} {params:?} as {who}, by relevance");
+                }
             }
         }
     }
@@ -909,4 +951,104 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
     // (The store walks the newest calls past 5000 matching texts, and looks matches up below.)
     assert!(matches("alpha") > 6000, "{}", matches("alpha"));
     assert!(matches("zeta") < 100, "{}", matches("zeta"));
+}
+
+#[tokio::test]
+async fn a_search_by_relevance_puts_the_best_match_first_and_shows_where_it_matched() {
+    use crate::support::id;
+    use serde_json::Value;
+    let app = TestApp::spawn().await;
+    let say = |call: Value, text: &'static str| {
+        let app = &app;
+        async move {
+            let id = id(&call);
+            app.post_ok(
+                &format!("/v1/calls/{id}/transcript"),
+                json!({"segments": [{"segment_id": "1", "speaker": "Caller", "role": "caller",
+                                     "start_ms": 0, "text": text}]}),
+            )
+            .await;
+            id
+        }
+    };
+    // Oldest first: the one that says little else but "refund" ranks best.
+    let best = say(app.create_call("Ann").await, "refund refund refund").await;
+    let middle = say(
+        app.create_call("Bob").await,
+        "a refund or else a refund of the order",
+    )
+    .await;
+    let newest = say(
+        app.create_call("Cy").await,
+        "the parcel came late and the box was torn but what I want now is a refund",
+    )
+    .await;
+    let _unrelated = say(app.create_call("Di").await, "password reset please").await;
+    let ids = |reply: &crate::support::Reply| -> Vec<String> {
+        reply.assert_ok();
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(id)
+            .collect()
+    };
+
+    let by_time = app.get("/v1/calls?q=refund").await;
+    assert_eq!(
+        ids(&by_time),
+        [newest.as_str(), middle.as_str(), best.as_str()]
+    );
+    let by_rank = app.get("/v1/calls?q=refund&sort=relevance").await;
+    assert_eq!(
+        ids(&by_rank),
+        [best.as_str(), middle.as_str(), newest.as_str()]
+    );
+    for hit in by_rank.body["items"].as_array().unwrap() {
+        let snippet = hit["snippet"].as_str().unwrap();
+        assert!(snippet.contains("**refund**"), "{snippet}");
+    }
+    // Pages of one continue where the last ended.
+    let mut paged = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let reply = app
+            .get(&format!(
+                "/v1/calls?q=refund&sort=relevance&limit=1{cursor}"
+            ))
+            .await;
+        paged.extend(ids(&reply));
+        match reply.body["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, [best.as_str(), middle.as_str(), newest.as_str()]);
+    // Filters still apply; without a search there is no snippet.
+    assert_eq!(
+        ids(&app
+            .get("/v1/calls?q=refund&sort=relevance&caller=Bob")
+            .await),
+        [middle.as_str()]
+    );
+    let plain = app.get("/v1/calls?sort=newest").await;
+    assert_eq!(ids(&plain).len(), 4);
+    assert!(plain.body["items"][0].get("snippet").is_none());
+
+    // Relevance needs a search, and a cursor of one order is no cursor of the other.
+    let reply = app.get("/v1/calls?sort=relevance").await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.error_fields(), ["sort"]);
+    let first = app.get("/v1/calls?q=refund&limit=1").await;
+    let newest_cursor = first.body["next_cursor"].as_str().unwrap();
+    let reply = app
+        .get(&format!(
+            "/v1/calls?q=refund&sort=relevance&cursor={newest_cursor}"
+        ))
+        .await;
+    reply.problem(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reply.error_fields(), ["cursor"]);
+    app.get("/v1/calls?q=refund&sort=oldest")
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
