@@ -79,9 +79,9 @@ pub async fn latest_open(db: &PgPool, principal: &Principal) -> Result<Option<Ca
 pub async fn list(
     db: &PgPool,
     principal: &Principal,
-    query: impl Into<CallListParams>,
+    query: CallListParams,
 ) -> Result<Page<Call>, ApiError> {
-    let page = find(db, principal, query.into(), false).await?;
+    let page = find(db, principal, query, false).await?;
     Ok(Page {
         items: page.items.into_iter().map(|hit| hit.call).collect(),
         next_cursor: page.next_cursor,

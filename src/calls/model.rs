@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::model::Principal;
@@ -239,39 +239,6 @@ pub fn parse_phone(raw: &str) -> Result<String, String> {
         return Err("must be a phone number: 3 to 20 digits, optional leading +, spaces, dashes, dots or parentheses".into());
     }
     Ok(phone.to_owned())
-}
-
-/// The call list's basic filters and paging (what exports pass on to it).
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct CallListQuery {
-    /// Only calls in this status.
-    pub status: Option<CallStatus>,
-    /// Only calls of this caller (name, case-insensitive).
-    #[param(max_length = 128)]
-    pub caller: Option<String>,
-    /// Only calls created at or after this instant (RFC 3339).
-    #[serde(
-        default,
-        deserialize_with = "crate::domain::deserialize_optional_instant"
-    )]
-    pub created_after: Option<DateTime<Utc>>,
-    /// Only calls created before this instant (RFC 3339).
-    #[serde(
-        default,
-        deserialize_with = "crate::domain::deserialize_optional_instant"
-    )]
-    pub created_before: Option<DateTime<Utc>>,
-    /// Full-text search over what was said and the summaries (web-search syntax: words,
-    /// `"a phrase"`, `-word`, `or`), and the caller's name and issue.
-    #[param(max_length = 200)]
-    pub q: Option<String>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// The order of the call list.

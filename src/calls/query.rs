@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::model::{CallListQuery, CallSort, CallStatus};
+use super::model::{CallSort, CallStatus};
 use crate::transfers::model::{Outcome, TransferState};
 
-/// Everything the call list takes: the filters of [`CallListQuery`](super::model::CallListQuery) and the finer ones.
-#[derive(Debug, Deserialize, IntoParams)]
+/// What the call list takes: filters, order and page.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CallListParams {
@@ -64,27 +64,4 @@ pub struct CallListParams {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-}
-
-impl From<CallListQuery> for CallListParams {
-    fn from(q: CallListQuery) -> Self {
-        Self {
-            status: q.status,
-            caller: q.caller,
-            created_after: q.created_after,
-            created_before: q.created_before,
-            q: q.q,
-            agent: None,
-            final_agent: None,
-            has_transfer: None,
-            transfer_state: None,
-            transfer_outcome: None,
-            min_duration_secs: None,
-            max_duration_secs: None,
-            caller_phone: None,
-            sort: None,
-            limit: q.limit,
-            cursor: q.cursor,
-        }
-    }
 }

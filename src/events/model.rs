@@ -19,7 +19,8 @@ pub struct Event {
     pub call_id: Uuid,
     pub transfer_id: Option<Uuid>,
     /// `call.created`, `call.status_changed`, `call.agent_changed`, `call.ended`,
-    /// `transcript.appended`, `transfer.<state>`, `job.failed`, …
+    /// `transcript.appended`, `transfer.<state>`, `participant.joined`, `review.created`,
+    /// `job.failed`, …
     #[schema(example = "call.created")]
     pub kind: String,
     /// Details of the event; their shape depends on `kind`.

@@ -13,7 +13,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::model::Principal;
-use crate::calls::model::{Call, CallListQuery};
+use crate::calls::model::Call;
+use crate::calls::query::CallListParams;
 use crate::error::ApiError;
 use crate::events::model::Event;
 use crate::jobs::model::JobRecord;
@@ -99,7 +100,7 @@ impl Walk {
     /// A batch of calls from the call list, so filters, scoping and cursors are the list's.
     async fn page(&self, cursor: Option<String>) -> Result<Page<Call>, ApiError> {
         let q = &self.query;
-        let list = CallListQuery {
+        let list = CallListParams {
             status: q.status,
             caller: q.caller.clone(),
             created_after: q.created_after,
@@ -107,6 +108,7 @@ impl Walk {
             q: q.q.clone(),
             limit: Some(self.remaining.min(BATCH)),
             cursor,
+            ..Default::default()
         };
         crate::calls::list(&self.db, &self.principal, list).await
     }
