@@ -32,6 +32,25 @@ pub async fn enqueue(
     .await
 }
 
+/// Jobs as the columns of one multi-row insert (`UNNEST($kinds::text[], $payloads::jsonb[],
+/// $due::timestamptz[])`), for statements that queue jobs with the change they belong to.
+pub struct JobColumns<'a> {
+    pub kinds: Vec<&'static str>,
+    pub payloads: Vec<sqlx::types::Json<&'a Job>>,
+    pub due: Vec<Option<DateTime<Utc>>>,
+}
+
+impl<'a> JobColumns<'a> {
+    /// The columns of `jobs`, each due at its time (now when `None`).
+    pub fn of(jobs: &'a [(Job, Option<DateTime<Utc>>)]) -> Self {
+        Self {
+            kinds: jobs.iter().map(|(j, _)| j.kind()).collect(),
+            payloads: jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect(),
+            due: jobs.iter().map(|(_, at)| *at).collect(),
+        }
+    }
+}
+
 /// Adds several jobs of one call (and transfer) in one statement; each is due at its
 /// `run_after` (now when `None`).
 pub async fn enqueue_all(
@@ -44,21 +63,18 @@ pub async fn enqueue_all(
     if jobs.is_empty() {
         return Ok(());
     }
-    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
-    let payloads: Vec<sqlx::types::Json<&Job>> =
-        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
-    let due: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|(_, at)| *at).collect();
+    let columns = JobColumns::of(jobs);
     sqlx::query(
         "INSERT INTO jobs (kind, payload, call_id, transfer_id, run_after, max_attempts)
          SELECT kind, payload, $3, $4, COALESCE(run_after, now()), $5
          FROM UNNEST($1::text[], $2::jsonb[], $6::timestamptz[]) AS j(kind, payload, run_after)",
     )
-    .bind(&kinds)
-    .bind(&payloads)
+    .bind(&columns.kinds)
+    .bind(&columns.payloads)
     .bind(call_id)
     .bind(transfer_id)
     .bind(max_attempts)
-    .bind(&due)
+    .bind(&columns.due)
     .execute(db)
     .await?;
     Ok(())

@@ -71,10 +71,7 @@ pub async fn insert(
     jobs: &[(Job, Option<DateTime<Utc>>)],
     max_attempts: i32,
 ) -> sqlx::Result<Transfer> {
-    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
-    let payloads: Vec<sqlx::types::Json<&Job>> =
-        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
-    let due: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|(_, at)| *at).collect();
+    let columns = crate::jobs::store::JobColumns::of(jobs);
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH created AS (
              INSERT INTO transfers (id, call_id, from_agent, to_agent, mode, handoff, reason,
@@ -102,9 +99,9 @@ pub async fn insert(
     .bind(accept_deadline)
     .bind(CallStatus::Transferring)
     .bind(taker)
-    .bind(&kinds)
-    .bind(&payloads)
-    .bind(&due)
+    .bind(&columns.kinds)
+    .bind(&columns.payloads)
+    .bind(&columns.due)
     .bind(max_attempts)
     .fetch_one(db)
     .await
@@ -223,10 +220,7 @@ pub async fn transition_queueing(
     jobs: &[(Job, Option<DateTime<Utc>>)],
     max_attempts: i32,
 ) -> sqlx::Result<Transfer> {
-    let kinds: Vec<&str> = jobs.iter().map(|(j, _)| j.kind()).collect();
-    let payloads: Vec<sqlx::types::Json<&Job>> =
-        jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect();
-    let due: Vec<Option<DateTime<Utc>>> = jobs.iter().map(|(_, at)| *at).collect();
+    let columns = crate::jobs::store::JobColumns::of(jobs);
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH changed AS (
              UPDATE transfers SET state = $2,
@@ -249,9 +243,9 @@ pub async fn transition_queueing(
     .bind(t.handoff_confirmed)
     .bind(&t.final_room)
     .bind(t.handoff_deadline)
-    .bind(&kinds)
-    .bind(&payloads)
-    .bind(&due)
+    .bind(&columns.kinds)
+    .bind(&columns.payloads)
+    .bind(&columns.due)
     .bind(max_attempts)
     .fetch_one(db)
     .await
