@@ -184,6 +184,7 @@ async fn find(
         min_duration,
         max_duration,
         caller_phone,
+        sentiment: query.sentiment,
         visible_to_agent: principal.agent().map(str::to_owned),
         created_by: match principal.role() {
             Some(crate::auth::model::Role::Frontend) => principal.key_id(),

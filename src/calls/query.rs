@@ -56,6 +56,9 @@ pub struct CallListParams {
     /// Only calls from this phone number, exactly as it was given (trimmed).
     #[param(max_length = 64)]
     pub caller_phone: Option<String>,
+    /// Only calls whose latest summary finds the caller so (`positive`, `neutral`, `negative`,
+    /// `frustrated`).
+    pub sentiment: Option<crate::summaries::model::Sentiment>,
     /// Order of a search: `newest` (default) or `relevance` (best match first; needs `q`).
     #[param(inline)]
     pub sort: Option<CallSort>,

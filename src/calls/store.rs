@@ -109,6 +109,8 @@ pub struct CallFilter {
     pub max_duration: Option<chrono::TimeDelta>,
     /// Only calls from this phone number, as stored.
     pub caller_phone: Option<String>,
+    /// Only calls whose latest summary gives this sentiment.
+    pub sentiment: Option<crate::summaries::model::Sentiment>,
     /// Only the calls an agent key may read: its own, and those waiting for an agent.
     pub visible_to_agent: Option<String>,
     /// Only the calls this frontend key started.
@@ -358,6 +360,14 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Op
     }
     if let Some(phone) = &filter.caller_phone {
         sql.push(" AND caller_phone = ").push_bind(phone.clone());
+    }
+    if let Some(sentiment) = filter.sentiment {
+        // The latest summary speaks for the call (`summaries_call_idx` finds it).
+        sql.push(
+            " AND (SELECT s.content->>'customer_sentiment' FROM summaries s
+                   WHERE s.call_id = calls.id ORDER BY s.created_at DESC, s.id DESC LIMIT 1) = ",
+        )
+        .push_bind(sentiment.as_str());
     }
     // An open call has no end, so it never matches a duration (NULL compares false).
     if let Some(min) = filter.min_duration {

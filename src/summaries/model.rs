@@ -17,6 +17,18 @@ pub enum Sentiment {
     Frustrated,
 }
 
+impl Sentiment {
+    /// The name stored in a summary's content.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Positive => "positive",
+            Self::Neutral => "neutral",
+            Self::Negative => "negative",
+            Self::Frustrated => "frustrated",
+        }
+    }
+}
+
 /// What Agent B needs to know, in fixed fields. Keys beyond these are ignored: models often
 /// add one (`"summary"`), and the fields asked for are all still required and validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

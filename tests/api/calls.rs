@@ -1052,3 +1052,53 @@ async fn a_search_by_relevance_puts_the_best_match_first_and_shows_where_it_matc
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn calls_are_found_by_the_sentiment_of_their_latest_summary() {
+    let app = TestApp::spawn().await;
+    use crate::support::id;
+    use serde_json::Value;
+    let calm = id(&app.create_call("Calm Caller").await);
+    let upset = id(&app.create_call("Upset Caller").await);
+    // A call with no summary has no sentiment, and matches none.
+    app.create_call("Quiet Caller").await;
+    // The upset caller calmed down: the latest summary speaks for the call.
+    for (call, sentiment) in [
+        (&calm, "neutral"),
+        (&upset, "neutral"),
+        (&upset, "frustrated"),
+    ] {
+        sqlx::query(
+            "INSERT INTO summaries (id, call_id, provider, model, prompt_version, content,
+                                    summary_text, briefing_script, fallback, segments_used)
+             VALUES (gen_random_uuid(), $1::uuid, 'extractive', 'test', 'test',
+                     jsonb_build_object('customer_sentiment', $2::text), '', '', false, 0)",
+        )
+        .bind(call)
+        .bind(sentiment)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let ids = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let frustrated = app.get_ok("/v1/calls?sentiment=frustrated").await;
+    assert_eq!(ids(&frustrated), [upset.as_str()]);
+    let neutral = app.get_ok("/v1/calls?sentiment=neutral").await;
+    assert_eq!(ids(&neutral), [calm.as_str()]);
+    // It combines with the other filters and with search.
+    let searched = app
+        .get_ok("/v1/calls?sentiment=frustrated&q=upset&status=waiting")
+        .await;
+    assert_eq!(ids(&searched), [upset.as_str()]);
+    assert!(ids(&app.get_ok("/v1/calls?sentiment=positive").await).is_empty());
+    let refused = app.get("/v1/calls?sentiment=furious").await;
+    refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
