@@ -73,3 +73,19 @@ impl FromRef<AppState> for Arc<crate::metrics::Metrics> {
         state.metrics.clone()
     }
 }
+
+/// Runs `tick` every `interval` (after the first wait) until `shutdown`: the background sweeps
+/// that look for due work in one query instead of a job per row.
+pub async fn every<F, Fut>(interval: std::time::Duration, shutdown: CancellationToken, mut tick: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        tick().await;
+    }
+}

@@ -265,24 +265,22 @@ pub async fn end_in(
 /// looking once per job poll interval with one indexed query.
 pub async fn expire_unanswered(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
     let interval = state.config.jobs.poll_interval;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
+    crate::app::every(interval, shutdown, || end_unanswered(&state)).await
+}
+
+async fn end_unanswered(state: &AppState) {
+    let before =
+        crate::domain::earlier_by(chrono::Utc::now(), state.config.call_unanswered_timeout);
+    let due = match store::unanswered_since(&state.db, before, 100).await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(error = %e, "looking for unanswered calls failed");
+            return;
         }
-        let before =
-            crate::domain::earlier_by(chrono::Utc::now(), state.config.call_unanswered_timeout);
-        let due = match store::unanswered_since(&state.db, before, 100).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(error = %e, "looking for unanswered calls failed");
-                continue;
-            }
-        };
-        for id in due {
-            if let Err(e) = end_if_unanswered(&state, id).await {
-                tracing::warn!(error = %e, call_id = %id, "ending an unanswered call failed");
-            }
+    };
+    for id in due {
+        if let Err(e) = end_if_unanswered(state, id).await {
+            tracing::warn!(error = %e, call_id = %id, "ending an unanswered call failed");
         }
     }
 }

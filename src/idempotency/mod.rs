@@ -266,16 +266,13 @@ impl Drop for Held {
 /// Deletes expired keys every so often until `shutdown`. Nothing depends on it but the
 /// table's size: an expired key is free to use again at once.
 pub async fn purge_expired_keys(db: PgPool, ttl: Duration, shutdown: CancellationToken) {
-    let every = ttl.min(Duration::from_secs(600));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
+    let interval = ttl.min(Duration::from_secs(600));
+    crate::app::every(interval, shutdown, || async {
         match store::purge_expired(&db).await {
             Ok(0) => {}
             Ok(purged) => tracing::debug!(purged, "expired idempotency keys deleted"),
             Err(e) => tracing::warn!(error = %e, "deleting expired idempotency keys failed"),
         }
-    }
+    })
+    .await
 }

@@ -547,15 +547,12 @@ pub async fn confirm_handoff(state: &AppState, id: Uuid) -> anyhow::Result<bool>
 /// Webhooks usually tell first; this covers a webhook that never came.
 pub async fn watch_handoffs(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
     let interval = state.config.transfers.handoff_check_interval;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
+    crate::app::every(interval, shutdown, || async {
         if let Err(e) = check_handoffs(&state).await {
             tracing::warn!(error = %e, "checking hand-offs under way failed");
         }
-    }
+    })
+    .await
 }
 
 async fn check_handoffs(state: &AppState) -> anyhow::Result<()> {
