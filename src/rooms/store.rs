@@ -12,6 +12,15 @@ pub struct RoomOwner {
     pub transfer_id: Option<Uuid>,
 }
 
+/// SQL for the id of the call that room `param` (a placeholder such as `$2`) belongs to, or
+/// NULL: for statements that resolve a room inside a larger query.
+pub fn call_of_room(param: &str) -> String {
+    format!(
+        "(SELECT id FROM calls WHERE room_name = {param}
+          UNION ALL SELECT call_id FROM transfers WHERE briefing_room = {param} LIMIT 1)"
+    )
+}
+
 /// The call a room belongs to, and the transfer when it is a briefing room.
 pub async fn owner(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Option<RoomOwner>> {
     sqlx::query_as(

@@ -47,12 +47,10 @@ pub async fn source(
                     created_at AS received_at, seq
              FROM transcript_segments WHERE call_id = calls.id
              ORDER BY start_ms DESC, seq DESC LIMIT $2) s ON true
-         WHERE id = COALESCE($1, (SELECT id FROM calls WHERE room_name = $3
-                                  UNION ALL
-                                  SELECT call_id FROM transfers WHERE briefing_room = $3
-                                  LIMIT 1))
+         WHERE id = COALESCE($1, {owner})
          ORDER BY s.start_ms, s.seq",
-        call_columns = crate::calls::store::COLUMNS
+        call_columns = crate::calls::store::COLUMNS,
+        owner = crate::rooms::store::call_of_room("$3"),
     )))
     .bind(id)
     .bind(limit)

@@ -41,14 +41,14 @@ pub async fn lock_call_for_transfer(
                           WHERE call_id = calls.id AND state = $3
                           ORDER BY completed_at DESC LIMIT 1), room_name) AS caller_room,
                 active.active_id, active.active_state,
-                EXISTS (SELECT 1 FROM calls WHERE room_name = $2
-                        UNION ALL SELECT 1 FROM transfers WHERE briefing_room = $2) AS room_taken
+                {owner} IS NOT NULL AS room_taken
          FROM calls
          LEFT JOIN LATERAL (SELECT id AS active_id, state AS active_state FROM transfers
                             WHERE call_id = calls.id AND state = ANY($4) LIMIT 1) active ON true
          WHERE id = $1
          FOR NO KEY UPDATE OF calls",
-        call_columns = crate::calls::store::COLUMNS
+        call_columns = crate::calls::store::COLUMNS,
+        owner = crate::rooms::store::call_of_room("$2"),
     )))
     .bind(call_id)
     .bind(briefing_room)
