@@ -142,30 +142,20 @@ pub async fn require_all_usable(
     wanted: &[(&str, &str)],
     caller: &str,
 ) -> Result<(), ApiError> {
+    for (identity, field) in wanted {
+        check_not_caller(identity, caller, field)?;
+    }
     let identities: Vec<&str> = wanted.iter().map(|(identity, _)| *identity).collect();
     let found = store::get_many(&mut *tx, &identities).await?;
     for (identity, field) in wanted {
         match found.iter().find(|a| a.identity == *identity) {
-            Some(agent) => check_usable(agent, identity, caller, field)?,
-            // Not registered: refused, or registered now in open mode.
-            None => {
-                require_usable(tx, principal, identity, caller, field).await?;
-            }
+            Some(agent) => check_enabled(agent, identity, field)?,
+            None => check_enabled(
+                &first_use(tx, principal, identity, field).await?,
+                identity,
+                field,
+            )?,
         }
-    }
-    Ok(())
-}
-
-fn check_usable(agent: &Agent, identity: &str, caller: &str, field: &str) -> Result<(), ApiError> {
-    if identity == caller {
-        return Err(ApiError::Forbidden(format!(
-            "{field}: {identity} is this call's caller, and a caller is never an agent"
-        )));
-    }
-    if agent.disabled_at.is_some() {
-        return Err(ApiError::Forbidden(format!(
-            "{field}: agent {identity} is disabled"
-        )));
     }
     Ok(())
 }
@@ -179,34 +169,59 @@ pub async fn require_usable(
     caller: &str,
     field: &str,
 ) -> Result<Agent, ApiError> {
+    check_not_caller(identity, caller, field)?;
+    let agent = match store::get(&mut *tx, identity).await? {
+        Some(agent) => agent,
+        None => first_use(tx, principal, identity, field).await?,
+    };
+    check_enabled(&agent, identity, field)?;
+    Ok(agent)
+}
+
+/// An identity no agent has yet: registered now in open mode (unless it is a caller's),
+/// refused with a key.
+async fn first_use(
+    tx: &mut PgConnection,
+    principal: &Principal,
+    identity: &str,
+    field: &str,
+) -> Result<Agent, ApiError> {
+    match principal {
+        Principal::Open
+            if crate::calls::store::is_caller_in_progress(&mut *tx, identity).await? =>
+        {
+            Err(ApiError::Forbidden(format!(
+                "{field}: {identity} is the caller of a call in progress, and a caller is never an agent"
+            )))
+        }
+        // Registered under the rule `create` applies to admins.
+        Principal::Open => match store::register_on_first_use(&mut *tx, identity).await? {
+            Some(agent) => Ok(agent),
+            // A concurrent first use won; a new statement sees its committed row.
+            None => store::get(&mut *tx, identity)
+                .await?
+                .ok_or_else(|| ApiError::not_found("agent", identity)),
+        },
+        Principal::Key(_) => Err(ApiError::Forbidden(format!(
+            "{field}: {identity} is not a registered agent; an admin registers agents with POST /v1/agents"
+        ))),
+    }
+}
+
+fn check_not_caller(identity: &str, caller: &str, field: &str) -> Result<(), ApiError> {
     if identity == caller {
         return Err(ApiError::Forbidden(format!(
             "{field}: {identity} is this call's caller, and a caller is never an agent"
         )));
     }
-    let agent = match principal {
-        Principal::Open => match store::get(&mut *tx, identity).await? {
-            Some(agent) => agent,
-            // First use registers the agent, under the rule `create` applies to admins.
-            None if crate::calls::store::is_caller_in_progress(&mut *tx, identity).await? => {
-                return Err(ApiError::Forbidden(format!(
-                    "{field}: {identity} is the caller of a call in progress, and a caller is never an agent"
-                )));
-            }
-            None => match store::register_on_first_use(&mut *tx, identity).await? {
-                Some(agent) => agent,
-                // A concurrent first use won; a new statement sees its committed row.
-                None => store::get(&mut *tx, identity)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("agent", identity))?,
-            },
-        },
-        Principal::Key(_) => store::get(&mut *tx, identity).await?.ok_or_else(|| {
-            ApiError::Forbidden(format!(
-                "{field}: {identity} is not a registered agent; an admin registers agents with POST /v1/agents"
-            ))
-        })?,
-    };
-    check_usable(&agent, identity, caller, field)?;
-    Ok(agent)
+    Ok(())
+}
+
+fn check_enabled(agent: &Agent, identity: &str, field: &str) -> Result<(), ApiError> {
+    if agent.disabled_at.is_some() {
+        return Err(ApiError::Forbidden(format!(
+            "{field}: agent {identity} is disabled"
+        )));
+    }
+    Ok(())
 }
