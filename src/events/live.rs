@@ -14,15 +14,17 @@
 //! caused them, so their transaction holds an id before it draws one from the sequence, and
 //! the sequence has no per-session cache.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::sync::broadcast;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use super::model::Event;
+use super::model::{Event, EventStreamQuery};
 use super::store;
 
 /// Events read per query, at most; a batch is sent at once, so it is also kept well within
@@ -35,12 +37,43 @@ const MAX_UNSETTLED: usize = 10_000;
 /// The live end of the event log, shared by every stream of this process.
 #[derive(Debug)]
 pub struct LiveEvents {
-    sender: broadcast::Sender<Arc<Event>>,
+    /// Events that may wait for a stream before it is dropped as too slow.
+    capacity: usize,
     /// Events read per query.
     batch: i64,
     /// Changed together with each send, so a stream that joins sees every event exactly once:
     /// in the table (settled), in `unsettled`, or on its receiver.
     log: Mutex<Position>,
+}
+
+/// Where a stream is filed: under the filter of its that picks the fewest events, so an event
+/// wakes only the streams that may want it, and an idle stream costs nothing per event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Route {
+    Transfer(Uuid),
+    Call(Uuid),
+    Agent(String),
+    Every,
+}
+
+impl Route {
+    fn of(query: &EventStreamQuery) -> Self {
+        match (query.transfer_id, query.call_id, &query.agent) {
+            (Some(id), _, _) => Route::Transfer(id),
+            (None, Some(id), _) => Route::Call(id),
+            (None, None, Some(agent)) => Route::Agent(agent.clone()),
+            (None, None, None) => Route::Every,
+        }
+    }
+}
+
+/// One joined stream, as the publisher sees it.
+#[derive(Debug)]
+struct Subscriber {
+    id: u64,
+    query: EventStreamQuery,
+    sender: mpsc::Sender<Arc<Event>>,
+    lagged: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Default)]
@@ -51,14 +84,104 @@ struct Position {
     unsettled: BTreeMap<i64, Arc<Event>>,
     /// The earliest start of a stream that joined before the reader started.
     earliest_join: Option<i64>,
+    /// Joined streams by route.
+    streams: HashMap<Route, Vec<Subscriber>>,
+    /// The id of the next stream to join.
+    next_stream: u64,
+}
+
+impl Position {
+    /// Hands `event` to each stream that wants it; a stream whose buffer is full is dropped
+    /// and told so.
+    fn send(&mut self, event: &Arc<Event>) {
+        let mut routes = Vec::with_capacity(3 + event.agents.len());
+        routes.push(Route::Every);
+        routes.push(Route::Call(event.call_id));
+        routes.extend(event.transfer_id.map(Route::Transfer));
+        for agent in &event.agents {
+            let route = Route::Agent(agent.clone());
+            if !routes.contains(&route) {
+                routes.push(route);
+            }
+        }
+        for route in routes {
+            let Some(subscribers) = self.streams.get_mut(&route) else {
+                continue;
+            };
+            subscribers.retain(|s| {
+                if !s.query.wants(event) {
+                    return true;
+                }
+                match s.sender.try_send(event.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        // Dropping the sender ends the receiver once it has read what is
+                        // queued; the flag tells it why.
+                        s.lagged.store(true, Ordering::Release);
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            });
+            if subscribers.is_empty() {
+                self.streams.remove(&route);
+            }
+        }
+    }
+
+    fn leave(&mut self, route: &Route, id: u64) {
+        if let Some(subscribers) = self.streams.get_mut(route) {
+            subscribers.retain(|s| s.id != id);
+            if subscribers.is_empty() {
+                self.streams.remove(route);
+            }
+        }
+    }
+}
+
+/// A stream's place in the live log: new events it wants arrive here. Leaving is dropping it.
+#[derive(Debug)]
+pub struct Subscription {
+    live: Arc<LiveEvents>,
+    route: Route,
+    id: u64,
+    receiver: mpsc::Receiver<Arc<Event>>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// What a [`Subscription`] yields.
+#[derive(Debug)]
+pub enum Received {
+    Event(Arc<Event>),
+    /// The stream fell more than the buffer behind and was dropped.
+    Lagged,
+    /// The log is shutting down.
+    Closed,
+}
+
+impl Subscription {
+    /// The next event the stream wants.
+    pub async fn recv(&mut self) -> Received {
+        match self.receiver.recv().await {
+            Some(event) => Received::Event(event),
+            None if self.lagged.load(Ordering::Acquire) => Received::Lagged,
+            None => Received::Closed,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.live.position().leave(&self.route, self.id);
+    }
 }
 
 /// What a stream gets when it joins: where the table stops being enough, what was published
 /// since, and a receiver for what comes next.
 #[derive(Debug)]
 pub struct Joined {
-    /// New events, from the moment of joining.
-    pub receiver: broadcast::Receiver<Arc<Event>>,
+    /// New events it wants, from the moment of joining.
+    pub subscription: Subscription,
     /// Events up to here are final: read them from the table.
     pub settled: i64,
     /// Events already published above `settled` and after the stream's start, in id order.
@@ -70,7 +193,7 @@ impl LiveEvents {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         Self {
-            sender: broadcast::Sender::new(capacity),
+            capacity,
             batch: (capacity / 2).clamp(1, MAX_READ_BATCH) as i64,
             log: Mutex::default(),
         }
@@ -80,19 +203,40 @@ impl LiveEvents {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Joins the live log for a stream that has seen everything up to `after`.
-    pub fn join(&self, after: i64, wanted: impl Fn(&Event) -> bool) -> Joined {
+    /// Joins the live log for a stream that has seen everything up to `after` and wants what
+    /// `query` picks.
+    pub fn join(self: &Arc<Self>, after: i64, query: &EventStreamQuery) -> Joined {
         let mut log = self.position();
-        let receiver = self.sender.subscribe();
+        let (sender, receiver) = mpsc::channel(self.capacity);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let route = Route::of(query);
+        let id = log.next_stream;
+        log.next_stream += 1;
+        log.streams
+            .entry(route.clone())
+            .or_default()
+            .push(Subscriber {
+                id,
+                query: query.clone(),
+                sender,
+                lagged: lagged.clone(),
+            });
+        let subscription = Subscription {
+            live: self.clone(),
+            route,
+            id,
+            receiver,
+            lagged,
+        };
         match log.settled {
             Some(settled) => Joined {
-                receiver,
+                subscription,
                 settled,
                 unsettled: log
                     .unsettled
                     .range(after.saturating_add(1)..)
                     .map(|(_, e)| e)
-                    .filter(|e| wanted(e))
+                    .filter(|e| query.wants(e))
                     .cloned()
                     .collect(),
             },
@@ -100,17 +244,12 @@ impl LiveEvents {
                 // The reader will start no later than here, so this stream misses nothing.
                 log.earliest_join = Some(log.earliest_join.map_or(after, |e| e.min(after)));
                 Joined {
-                    receiver,
+                    subscription,
                     settled: after,
                     unsettled: Vec::new(),
                 }
             }
         }
-    }
-
-    /// Streams currently joined.
-    pub fn streams(&self) -> usize {
-        self.sender.receiver_count()
     }
 
     fn start(&self, latest: i64) -> i64 {
@@ -133,8 +272,7 @@ impl LiveEvents {
         for event in events {
             let event = Arc::new(event);
             log.unsettled.insert(event.id, event.clone());
-            // No receiver is not an error: nobody is listening.
-            let _ = self.sender.send(event);
+            log.send(&event);
         }
         if let Some(up_to) = settle.filter(|&s| log.settled.is_none_or(|current| s > current)) {
             log.settled = Some(up_to);

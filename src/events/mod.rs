@@ -9,7 +9,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use sqlx::PgPool;
-use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use crate::auth::model::Principal;
@@ -107,7 +106,7 @@ pub async fn stream(
         None => store::latest_id(&state.db).await?,
     };
     // Joined before the catch-up read, so nothing written meanwhile falls between the two.
-    let joined = state.live.join(start, |e| wanted(&query, e));
+    let joined = state.live.join(start, &query);
     let catch_up = (start < joined.settled).then(|| CatchUp {
         db: state.db.clone(),
         next: start,
@@ -116,7 +115,7 @@ pub async fn stream(
     let feed = Feed {
         _slot: slot,
         shutdown: state.shutdown.clone(),
-        live: joined.receiver,
+        live: joined.subscription,
         query,
         start,
         catch_up,
@@ -125,22 +124,6 @@ pub async fn stream(
         ended: false,
     };
     Ok(futures_util::stream::unfold(feed, Feed::next))
-}
-
-/// Whether `event` passes a stream's filters (the same as `store::list_after`'s).
-fn wanted(query: &EventStreamQuery, event: &Event) -> bool {
-    query.call_id.is_none_or(|id| id == event.call_id)
-        && query
-            .transfer_id
-            .is_none_or(|id| Some(id) == event.transfer_id)
-        && query
-            .kind
-            .as_deref()
-            .is_none_or(|prefix| event.kind.starts_with(prefix))
-        && query
-            .agent
-            .as_deref()
-            .is_none_or(|agent| event.agents.iter().any(|a| a == agent))
 }
 
 /// The settled part of the log a resuming stream still has to read from the table.
@@ -154,7 +137,7 @@ struct CatchUp {
 struct Feed {
     _slot: Option<crate::auth::limits::StreamSlot>,
     shutdown: tokio_util::sync::CancellationToken,
-    live: tokio::sync::broadcast::Receiver<Arc<Event>>,
+    live: live::Subscription,
     query: EventStreamQuery,
     /// Live events up to here were read before the stream started.
     start: i64,
@@ -215,16 +198,16 @@ impl Feed {
                 received = self.live.recv() => received,
             };
             match received {
-                Ok(event) if event.id > self.start && wanted(&self.query, &event) => {
+                live::Received::Event(event) if event.id > self.start => {
                     return Some((StreamMessage::Event(event), self));
                 }
-                Ok(_) => {}
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::info!(missed, "an event stream fell behind and was closed");
+                live::Received::Event(_) => {}
+                live::Received::Lagged => {
+                    tracing::info!("an event stream fell behind and was closed");
                     self.ended = true;
                     return Some((StreamMessage::Lagged, self));
                 }
-                Err(RecvError::Closed) => return None,
+                live::Received::Closed => return None,
             }
         }
     }

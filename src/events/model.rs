@@ -65,3 +65,21 @@ pub struct EventStreamQuery {
     /// The `Last-Event-ID` header, sent by reconnecting clients, takes precedence.
     pub after: Option<i64>,
 }
+
+impl EventStreamQuery {
+    /// Whether `event` passes these filters (the same as `store::list_after`'s).
+    pub fn wants(&self, event: &Event) -> bool {
+        self.call_id.is_none_or(|id| id == event.call_id)
+            && self
+                .transfer_id
+                .is_none_or(|id| Some(id) == event.transfer_id)
+            && self
+                .kind
+                .as_deref()
+                .is_none_or(|prefix| event.kind.starts_with(prefix))
+            && self
+                .agent
+                .as_deref()
+                .is_none_or(|agent| event.agents.iter().any(|a| a == agent))
+    }
+}
