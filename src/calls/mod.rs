@@ -205,11 +205,17 @@ async fn find(
         model::CallSort::Relevance => {
             let after: Option<model::RankCursor> =
                 pagination::decode_cursor(query.cursor.as_deref())?;
-            if let Some((_, at, _)) = after {
+            if let Some((_, at, _, until)) = after {
                 crate::domain::instant(at).map_err(|m| ApiError::invalid("cursor", m))?;
+                crate::domain::instant(until).map_err(|m| ApiError::invalid("cursor", m))?;
             }
-            let rows = store::list_by_relevance(&mut conn, &filter, after, limit + 1).await?;
-            let page = pagination::page(rows, limit, |r| (r.rank, r.call.created_at, r.call.id));
+            let until = after.map_or_else(chrono::Utc::now, |(.., until)| until);
+            let after = after.map(|(rank, at, id, _)| (rank, at, id));
+            let rows =
+                store::list_by_relevance(&mut conn, &filter, until, after, limit + 1).await?;
+            let page = pagination::page(rows, limit, |r| {
+                (r.rank, r.call.created_at, r.call.id, until)
+            });
             let calls = page.items.into_iter().map(|r| r.call).collect();
             (calls, page.next_cursor)
         }
@@ -223,9 +229,18 @@ async fn find(
     };
     let items = calls
         .into_iter()
-        .map(|call| CallHit {
-            snippet: found.remove(&call.id),
-            call,
+        .map(|call| {
+            let (snippet, matched_in, segment_id, summary_id) = match found.remove(&call.id) {
+                Some(s) => (Some(s.text), Some(s.matched_in), s.segment_id, s.summary_id),
+                None => (None, None, None, None),
+            };
+            CallHit {
+                call,
+                snippet,
+                matched_in,
+                segment_id,
+                summary_id,
+            }
         })
         .collect();
     Ok(Page { items, next_cursor })

@@ -262,6 +262,39 @@ pub struct CallHit {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "the caller wants a **refund** for the blender")]
     pub snippet: Option<String>,
+    /// With `q`: which text the snippet is from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_in: Option<MatchedIn>,
+    /// The transcript segment the snippet is from (`segment_id`), when it is from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "seg-0042")]
+    pub segment_id: Option<String>,
+    /// The summary the snippet is from, when it is from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary_id: Option<Uuid>,
+}
+
+/// The kind of text a search matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum MatchedIn {
+    /// The caller's name or the issue.
+    Call,
+    /// A summary or its briefing script.
+    Summary,
+    /// A transcript segment.
+    Segment,
+}
+
+/// Where a search matched one call: a few words of its best-matching text.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Snippet {
+    pub call_id: Uuid,
+    pub text: String,
+    pub matched_in: MatchedIn,
+    pub segment_id: Option<String>,
+    pub summary_id: Option<Uuid>,
 }
 
 /// A call that matched a search, with the rank of its best-matching text.
@@ -272,8 +305,9 @@ pub struct RankedCall {
     pub rank: f32,
 }
 
-/// Where a listing by relevance resumes: after the call with this rank, creation time and id.
-pub type RankCursor = (f32, DateTime<Utc>, Uuid);
+/// Where a listing by relevance resumes: after the call with this rank, creation time and id,
+/// among the calls created up to the last (the first page's time).
+pub type RankCursor = (f32, DateTime<Utc>, Uuid, DateTime<Utc>);
 
 /// Longest duration a call list filter takes: ten years, in seconds.
 pub const MAX_DURATION_SECS: i64 = 315_360_000;

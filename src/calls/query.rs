@@ -60,6 +60,10 @@ pub struct CallListParams {
     /// `frustrated`).
     pub sentiment: Option<crate::summaries::model::Sentiment>,
     /// Order of a search: `newest` (default) or `relevance` (best match first; needs `q`).
+    /// Relevance ranks every match of a rare term; a common term (more than a few thousand
+    /// matching texts) is ranked among its newest 100 matching calls, so narrow it with
+    /// `created_before`/`created_after` to rank older calls. Its pages stay the same while
+    /// calls arrive.
     #[param(inline)]
     pub sort: Option<CallSort>,
     /// Page size, 1–200 (default 50).

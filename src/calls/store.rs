@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall, RankCursor, RankedCall};
+use super::model::{Call, CallCursor, CallOverview, CallStatus, NewCall, RankedCall, Snippet};
 use crate::transfers::model::{Outcome, TransferState};
 
 /// The columns of a [`Call`], in its order.
@@ -117,29 +117,119 @@ pub struct CallFilter {
     pub created_by: Option<Uuid>,
 }
 
-/// How many of the newest calls (that pass the filters) a search checks one by one before it
-/// looks its term up in the full-text indexes: a common term fills a page within them.
+/// Transcript segments holding a word, by the planner's statistics, above which the word
+/// counts as common. Reading its posting list then costs more than walking the newest calls
+/// for a page of matches. Words outside the statistics' most common lexemes count as rare.
+const COMMON_WORD: f64 = 50_000.0;
+
+/// How many of the newest calls (that pass the filters) a search of several common words
+/// checks one by one first: whether the words occur together (a phrase) is not in the
+/// statistics, so it is measured on these calls. A common phrase fills a page within them.
 const SEARCH_RECENT: i64 = 500;
 
-/// How many calls a search walks, at most, when the newest calls show its term is not rare
-/// (the page is expected within this many): a walk that long beats gathering the matches.
-const SEARCH_WALK: i64 = 5000;
-
-/// How many full-text matches a search gathers before it takes its term for a common one and
-/// walks all calls, newest first, checking each. Gathering costs about as much per match as
-/// the walk costs per call; the walk reads about `limit` × calls / matches calls.
+/// How many full-text matches a search gathers, at most, before it takes its term for a
+/// common one after all and walks the calls instead.
 const SEARCH_CANDIDATES: i64 = 5000;
+
+/// How many matching calls a relevance sort ranks when its term is common: the newest that
+/// many, since ranking every match of a common term would read all of them.
+pub const RELEVANCE_WINDOW: i64 = 100;
 
 /// The call's own searchable text, as `calls_search_idx` indexes it.
 const CALL_TEXT: &str = "to_tsvector('simple', caller_name || ' ' || COALESCE(issue, ''))";
 
+/// The texts that match `$1`, as `call_id`s, one per matching text, from the three full-text
+/// indexes.
+const MATCHES: &str = "SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
+     UNION ALL
+     SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
+     UNION ALL
+     SELECT id FROM calls WHERE to_tsvector('simple', caller_name || ' ' || COALESCE(issue, '')) @@ websearch_to_tsquery('simple', $1)";
+
+/// How a search finds its calls.
+enum Found {
+    /// Every matching call, through the full-text indexes (a rare term).
+    Candidates(Vec<Uuid>),
+    /// Too many to gather: walk the calls newest first, checking each (a common term).
+    Common,
+    /// The page itself, found among the newest calls (a common term of several words).
+    Page(Vec<Call>),
+}
+
+/// Picks how to find the calls matching `q` that pass `filter` (after `after`, `limit` a
+/// page); each way is exact, only its cost differs.
+async fn find(
+    db: &mut PgConnection,
+    filter: &CallFilter,
+    after: Option<CallCursor>,
+    limit: i64,
+) -> sqlx::Result<Found> {
+    let q = filter.q.as_deref().unwrap_or_default();
+    // What the statistics say of the term's words costs a catalog read, not a posting list.
+    let (words, rarest): (i64, f64) = sqlx::query_as(
+        "SELECT count(*), COALESCE(min(COALESCE(s.freq, 0)), 0)::float8
+                              * (SELECT reltuples FROM pg_class
+                                 WHERE oid = 'transcript_segments'::regclass)
+         FROM unnest(to_tsvector('simple', $1)) AS w
+         LEFT JOIN (SELECT e.lexeme, e.freq
+                    FROM pg_stats,
+                         unnest(most_common_elems::text::text[], most_common_elem_freqs)
+                             AS e(lexeme, freq)
+                    WHERE schemaname = current_schema() AND tablename = 'transcript_segments'
+                      AND attname = 'search') AS s ON s.lexeme = w.lexeme",
+    )
+    .bind(q)
+    .fetch_one(&mut *db)
+    .await?;
+    if rarest > COMMON_WORD {
+        if words == 1 {
+            return Ok(Found::Common);
+        }
+        // Common words only: the index would read all their posting lists, whether or not
+        // the words occur together. Any match outside the newest calls is older than all of
+        // them, so a full page found among them is the page.
+        let mut sql = QueryBuilder::new(format!(
+            "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE true"
+        ));
+        push_filters(&mut sql, filter, after);
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(SEARCH_RECENT)
+            .push(") AS calls WHERE true");
+        push_match(&mut sql, q);
+        let recent = finish(&mut sql, limit)
+            .persistent(false)
+            .fetch_all(&mut *db)
+            .await?;
+        if recent.len() as i64 >= limit {
+            return Ok(Found::Page(recent));
+        }
+        // Seen among them, the term is dense enough for a short walk; unseen, it may be too
+        // rare for any walk, and the index's cost is bounded by the posting lists.
+        if !recent.is_empty() {
+            return Ok(Found::Common);
+        }
+    }
+    let mut found: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT call_id FROM ({MATCHES}) AS matches LIMIT $2"
+    )))
+    .bind(q)
+    .bind(SEARCH_CANDIDATES + 1)
+    .persistent(false)
+    .fetch_all(&mut *db)
+    .await?;
+    if found.len() as i64 > SEARCH_CANDIDATES {
+        return Ok(Found::Common);
+    }
+    found.sort_unstable();
+    found.dedup();
+    Ok(Found::Candidates(found))
+}
+
 /// Calls newest first, starting after `after`, at most `limit` rows.
 ///
-/// With `q`, a search runs in up to three steps, each exact, stopping at the first that can
-/// answer: the newest [`SEARCH_RECENT`] calls checked one by one (a common term fills the
-/// page there); the matching calls looked up through the full-text indexes, when the term
-/// was rare among those calls and has at most [`SEARCH_CANDIDATES`] matches, then filtered
-/// and sorted; otherwise every call walked newest first until the page is full.
+/// With `q`, a rare term's matching calls are gathered through the full-text indexes, then
+/// filtered and sorted; a common term's are found by walking the calls newest first,
+/// checking each, until the page is full (it fills soon). Both are exact.
 pub async fn list(
     db: &mut PgConnection,
     filter: &CallFilter,
@@ -151,49 +241,9 @@ pub async fn list(
         push_filters(&mut sql, filter, after);
         return finish(&mut sql, limit).fetch_all(db).await;
     };
-    // Any match outside the newest calls is older than all of them: a full page found among
-    // them is the page.
-    let mut sql = QueryBuilder::new(format!(
-        "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE true"
-    ));
-    push_filters(&mut sql, filter, after);
-    sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .push_bind(SEARCH_RECENT)
-        .push(") AS calls WHERE true");
-    push_match(&mut sql, q);
-    // Every search statement is planned for its term (a generic plan fits no term).
-    let recent = finish(&mut sql, limit)
-        .persistent(false)
-        .fetch_all(&mut *db)
-        .await?;
-    if recent.len() as i64 >= limit {
-        return Ok(recent);
-    }
-    // Found this often among the newest calls, a term's page is near: walk on for it.
-    let common = recent.len() as i64 * SEARCH_WALK >= limit * SEARCH_RECENT;
-    let candidates: Option<Vec<Uuid>> = if common {
-        None
-    } else {
-        let found: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT call_id FROM (
-                 SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
-                 UNION ALL
-                 SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
-                 UNION ALL
-                 SELECT id FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)
-             ) AS matches LIMIT $2"
-        )))
-        .bind(q)
-        .bind(SEARCH_CANDIDATES + 1)
-        .persistent(false)
-        .fetch_all(&mut *db)
-        .await?;
-        (found.len() as i64 <= SEARCH_CANDIDATES).then_some(found)
-    };
-    let mut sql = match candidates {
-        Some(mut ids) => {
-            ids.sort_unstable();
-            ids.dedup();
+    let mut sql = match find(&mut *db, filter, after, limit).await? {
+        Found::Page(calls) => return Ok(calls),
+        Found::Candidates(ids) => {
             // Fenced (OFFSET 0) so the candidates are read by id and then sorted, never found
             // by walking the newest calls for them.
             let mut sql = QueryBuilder::new(format!(
@@ -204,56 +254,90 @@ pub async fn list(
             sql.push(" OFFSET 0) AS matching");
             sql
         }
-        None => {
+        Found::Common => {
             let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
             push_filters(&mut sql, filter, after);
             push_match(&mut sql, q);
             sql
         }
     };
+    // Every search statement is planned for its term (a generic plan fits no term).
     finish(&mut sql, limit)
         .persistent(false)
         .fetch_all(db)
         .await
 }
 
-/// The calls that match `q` and pass the filters, best match first (the rank of each call's
-/// best-matching text), then newest first; after `after`, at most `limit` rows.
+/// The calls that match `q` and pass the filters, created up to `until`, best match first
+/// (the rank of each call's best-matching text), then newest first; after `after`, at most
+/// `limit` rows.
 ///
-/// Ranking needs every match, so this reads them all through the full-text indexes; the
-/// newest-first steps of [`list`] cannot stop early here.
+/// A rare term's matches are all ranked. A common term's newest [`RELEVANCE_WINDOW`] matching
+/// calls are: ranking needs every match it ranks, and a common term has too many. `until`
+/// (the first page's time) keeps the window, and so the pages, the same while calls arrive.
 pub async fn list_by_relevance(
     db: &mut PgConnection,
     filter: &CallFilter,
-    after: Option<RankCursor>,
+    until: DateTime<Utc>,
+    after: Option<(f32, DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<RankedCall>> {
     let q = filter.q.clone().unwrap_or_default();
+    // A rare term's calls are every call with a matching text, so its texts are found through
+    // the full-text indexes alone; a common term's window is read call by call
+    // (`ts_match_vq` is `@@` that no index serves), since its posting lists are long.
+    // Asked as for a first page: whether the term is common does not depend on the page.
+    let window = match find(&mut *db, filter, None, RELEVANCE_WINDOW).await? {
+        Found::Candidates(_) => None,
+        Found::Page(_) | Found::Common => {
+            let mut sql = QueryBuilder::new("SELECT id FROM calls WHERE created_at <= ");
+            sql.push_bind(until);
+            push_filters(&mut sql, filter, None);
+            push_match(&mut sql, &q);
+            sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+                .push_bind(RELEVANCE_WINDOW);
+            let ids: Vec<Uuid> = sql
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut *db)
+                .await?;
+            Some(ids)
+        }
+    };
     let mut sql = QueryBuilder::new(format!(
         "SELECT * FROM (
              SELECT {COLUMNS}, ranked.rank FROM (
-                 SELECT call_id, max(rank) AS rank FROM (
-                     SELECT call_id, ts_rank(search, query) AS rank
-                     FROM transcript_segments, websearch_to_tsquery('simple', "
+                 SELECT call_id, max(rank) AS rank FROM ("
     ));
-    sql.push_bind(q.clone()).push(
-        ") AS query WHERE search @@ query
-                     UNION ALL
-                     SELECT call_id, ts_rank(search, query)
-                     FROM summaries, websearch_to_tsquery('simple', ",
-    );
-    sql.push_bind(q.clone()).push(format!(
-        ") AS query WHERE search @@ query
-                     UNION ALL
-                     SELECT id, ts_rank({CALL_TEXT}, query)
-                     FROM calls, websearch_to_tsquery('simple', "
-    ));
-    sql.push_bind(q).push(format!(
-        ") AS query WHERE {CALL_TEXT} @@ query
-                 ) AS matches GROUP BY call_id
-             ) AS ranked JOIN calls ON calls.id = ranked.call_id
-             WHERE true"
-    ));
+    let texts = [
+        ("transcript_segments", "call_id", "search"),
+        ("summaries", "call_id", "search"),
+        ("calls", "id", CALL_TEXT),
+    ];
+    for (i, (table, call, doc)) in texts.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push(format!(
+            "SELECT {call} AS call_id, ts_rank({doc}, query) AS rank
+             FROM {table}, websearch_to_tsquery('simple', "
+        ))
+        .push_bind(q.clone())
+        .push(") AS query WHERE ");
+        match &window {
+            None => sql.push(format!("{doc} @@ query")),
+            Some(ids) => sql
+                .push(format!("{call} = ANY("))
+                .push_bind(ids.clone())
+                .push(format!(") AND ts_match_vq({doc}, query)")),
+        };
+    }
+    sql.push(
+        ") AS matches GROUP BY call_id
+         ) AS ranked JOIN calls ON calls.id = ranked.call_id
+         WHERE created_at <= ",
+    )
+    .push_bind(until);
     push_filters(&mut sql, filter, None);
     sql.push(") AS hits");
     if let Some((rank, at, id)) = after {
@@ -272,31 +356,36 @@ pub async fn list_by_relevance(
 
 /// For each of these calls that matches `q`, a few words of its best-matching text (by rank;
 /// ties go to its name and issue, then summaries, then the earliest segment), the matched
-/// words between `**`.
+/// words between `**`, and which text it is.
 pub async fn snippets(
     db: &mut PgConnection,
     ids: &[Uuid],
     q: &str,
-) -> sqlx::Result<std::collections::HashMap<Uuid, String>> {
+) -> sqlx::Result<std::collections::HashMap<Uuid, Snippet>> {
     if ids.is_empty() {
         return Ok(Default::default());
     }
     // The headline only of each call's best text: it reads the whole text, the rank does not.
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    // The texts are read call by call (`ts_match_vq` is `@@` that no index serves): a page's
+    // calls hold few texts, and a common word's posting list is long.
+    let rows: Vec<Snippet> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT call_id, ts_headline('simple', text, query,
-                                     'StartSel=**, StopSel=**, MaxWords=20, MinWords=8')
-         FROM (SELECT DISTINCT ON (call_id) call_id, text, query
+                                     'StartSel=**, StopSel=**, MaxWords=20, MinWords=8') AS text,
+                matched_in, segment_id, summary_id
+         FROM (SELECT DISTINCT ON (call_id) call_id, text, query, matched_in, segment_id, summary_id
                FROM (SELECT id AS call_id, caller_name || ' ' || COALESCE(issue, '') AS text,
-                            {CALL_TEXT} AS doc, 0 AS kind, 0 AS pos
+                            {CALL_TEXT} AS doc, 0 AS kind, 0 AS pos, 'call' AS matched_in,
+                            NULL::text AS segment_id, NULL::uuid AS summary_id
                      FROM calls WHERE id = ANY($1)
                      UNION ALL
-                     SELECT call_id, summary_text || ' ' || briefing_script, search, 1, 0
+                     SELECT call_id, summary_text || ' ' || briefing_script, search, 1, 0,
+                            'summary', NULL, id
                      FROM summaries WHERE call_id = ANY($1)
                      UNION ALL
-                     SELECT call_id, text, search, 2, start_ms
+                     SELECT call_id, text, search, 2, start_ms, 'segment', segment_id, NULL
                      FROM transcript_segments WHERE call_id = ANY($1)) AS docs,
                     websearch_to_tsquery('simple', $2) AS query
-               WHERE doc @@ query
+               WHERE ts_match_vq(doc, query)
                ORDER BY call_id, ts_rank(doc, query) DESC, kind, pos) AS best"
     )))
     .bind(ids)
@@ -304,7 +393,7 @@ pub async fn snippets(
     .persistent(false)
     .fetch_all(db)
     .await?;
-    Ok(rows.into_iter().collect())
+    Ok(rows.into_iter().map(|s| (s.call_id, s)).collect())
 }
 
 /// `AND` the call (as `calls`) matches `q`: its name and issue, a segment or a summary.
