@@ -20,6 +20,11 @@ impl Routes {
         self.0.lock().unwrap().entry(route).or_default().push(took);
     }
 
+    /// Every request's latency, whatever its route.
+    fn all(&self) -> Vec<Duration> {
+        self.0.lock().unwrap().values().flatten().copied().collect()
+    }
+
     /// One row per route: its percentiles (the rate column is left empty).
     pub fn rows(&self, prefix: &str) -> Vec<Row> {
         let mut map = self.0.lock().unwrap();
@@ -116,6 +121,9 @@ pub async fn prototype_lifecycle(c: &Client, base: &str, n: usize, routes: &Rout
     }
 }
 
+/// How the `/v1` lifecycle's callers are named, followed by a number.
+pub const V1_CALLER: &str = "V1 caller ";
+
 /// One `/v1` lifecycle: create, Agent A joins, a 20-segment transcript, transfer, accept,
 /// complete, and the webhooks LiveKit sends as the caller and Agent B arrive in the briefing
 /// room.
@@ -131,7 +139,7 @@ pub async fn v1_lifecycle(c: &Client, base: &str, n: usize, routes: &Routes) {
     let call = post(
         "POST /v1/calls",
         "/v1/calls".into(),
-        json!({"caller_name": format!("V1 caller {n}")}),
+        json!({"caller_name": format!("{V1_CALLER}{n}")}),
     )
     .await;
     let id = call["id"].as_str().expect("call id").to_owned();
@@ -246,6 +254,55 @@ where
         async move { l(c, b, n, r).await }
     })
     .await;
+    (row, routes.rows("  "))
+}
+
+/// Where [`run_paced`] numbers its lifecycles from.
+const PACED_FROM: usize = 1_000_000;
+
+/// `count` lifecycles started at a fixed `rate` per second (open loop: each starts on its
+/// schedule whether or not those before it have finished, as users arrive), against the
+/// server at `base`. The row's percentiles are of every request, and a row per route follows.
+pub async fn run_paced<F, Fut>(
+    base: &str,
+    name: &str,
+    count: usize,
+    rate: f64,
+    lifecycle: F,
+) -> (Row, Vec<Row>)
+where
+    F: Fn(Client, String, usize, Routes) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let routes = Routes::default();
+    let client = Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("HTTP client");
+    let lifecycle = Arc::new(lifecycle);
+    let started = tokio::time::Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let mut running = Vec::with_capacity(count);
+    for n in 0..count {
+        tokio::time::sleep_until(started + interval * n as u32).await;
+        let (c, b, r, l) = (
+            client.clone(),
+            base.to_owned(),
+            routes.clone(),
+            lifecycle.clone(),
+        );
+        // Numbered apart from earlier runs on the same service: names and rooms stay new.
+        running.push(tokio::spawn(
+            async move { l(c, b, PACED_FROM + n, r).await },
+        ));
+    }
+    for lifecycle in running {
+        lifecycle.await.expect("a paced lifecycle failed");
+    }
+    let elapsed = started.elapsed();
+    let mut row = summarize(name, &mut routes.all());
+    row.per_second = count as f64 / elapsed.as_secs_f64();
+    row.note = format!("{rate:.1} lifecycles/s asked; percentiles of every request");
     (row, routes.rows("  "))
 }
 

@@ -63,6 +63,19 @@ async fn main() {
             )),
             Err(e) => rows.push(Row::note("prototype flow's SQL in pgbench", e)),
         }
+        // Latency below saturation: the same flow at half the rate just measured.
+        let (mut row, routes) = flow::run_paced(
+            &service.base,
+            "prototype flow at half that rate (requests)",
+            lifecycles,
+            warmline_rate / 2.0,
+            |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
+        )
+        .await;
+        row.note = format!("{}; p99 target < 25 ms", row.note);
+        rows.push(row);
+        rows.extend(routes);
+
         if let Some(prototype) = prototype.as_deref() {
             let (mut row, routes) = flow::run_flow_at(
                 prototype,
