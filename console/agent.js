@@ -136,12 +136,21 @@ function agentDesk(main, me, access) {
     if (active.items[0]) await showTransfer(active.items[0]);
   }
 
-  async function drawCall() {
+  const lines = h('ol', { class: 'transcript', id: 'agent-transcript', 'aria-label': 'Transcript' });
+
+  /** Redraws the transcript alone, so what is being typed in the forms below stays. */
+  async function drawTranscript() {
     const call = state.call;
     if (!call) return;
     const transcript = await get(`/v1/calls/${call.id}/transcript?limit=200`);
-    const lines = h('ol', { class: 'transcript', id: 'agent-transcript', 'aria-label': 'Transcript' },
-      transcript.items.map((s) => h('li', { class: `speaker-${s.role}` }, h('b', {}, `${s.speaker}: `), s.text)));
+    replace(lines, transcript.items.map((s) => h('li', { class: `speaker-${s.role}` }, h('b', {}, `${s.speaker}: `), s.text)));
+    lines.scrollTop = lines.scrollHeight;
+  }
+
+  async function drawCall() {
+    const call = state.call;
+    if (!call) return;
+    await drawTranscript();
     const role = h('select', { name: 'role' }, h('option', { value: 'caller' }, 'Caller'), h('option', { value: 'agent' }, 'Me (agent)'));
     const text = h('input', { name: 'text', autocomplete: 'off', maxlength: 10000 });
     const lineForm = h('form', { class: 'inline', 'aria-label': 'Add a transcript line' },
@@ -206,8 +215,7 @@ function agentDesk(main, me, access) {
       h('h3', {}, 'Transcript'), lines,
       ended ? null : lineForm,
       ended ? null : h('details', {}, h('summary', {}, 'Paste a transcript'), pasteForm),
-      ended || call.current_agent !== me ? null : h('h3', {}, 'Transfer this call'),
-      ended || call.current_agent !== me ? null : transferForm);
+      ...(call.status === 'active' && call.current_agent === me ? [h('h3', {}, 'Transfer this call'), transferForm] : []));
   }
 
   async function appendLines(lines) {
@@ -224,7 +232,7 @@ function agentDesk(main, me, access) {
       })),
     }));
     if (result === undefined) return false;
-    await drawCall();
+    await drawTranscript();
     return true;
   }
 
@@ -405,9 +413,14 @@ function agentDesk(main, me, access) {
         if (state.transfer && state.transfer.id === t.id) await showTransfer(t);
         else if (t.from_agent === me && !TERMINAL.includes(t.state) && state.call && state.call.id === t.call_id) await showTransfer(t);
       }
-      if (state.call && event.call_id === state.call.id && (event.kind.startsWith('call.') || event.kind.startsWith('transcript.'))) {
+      if (state.call && event.call_id === state.call.id && event.kind.startsWith('transcript.')) {
+        await drawTranscript();
+      }
+      if (state.call && event.call_id === state.call.id && event.kind.startsWith('call.')) {
+        const before = state.call;
         state.call = await get(`/v1/calls/${state.call.id}`);
-        await drawCall();
+        // Redrawn (forms and all) only when what the forms depend on changed.
+        if (before.status !== state.call.status || before.current_agent !== state.call.current_agent) await drawCall();
       }
       if (event.kind.startsWith('call.') || event.kind.startsWith('transfer.')) scheduleLists();
     } catch (e) {
