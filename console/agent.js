@@ -129,9 +129,13 @@ function agentDesk(main, me, access) {
     });
   }
 
-  async function openCall(id) {
+  async function loadCall(id) {
     state.call = await get(`/v1/calls/${id}`);
     await drawCall();
+  }
+
+  async function openCall(id) {
+    await loadCall(id);
     const active = await get(`/v1/transfers${query({ call_id: id, active: true, limit: 1 })}`);
     if (active.items[0]) await showTransfer(active.items[0]);
   }
@@ -357,6 +361,8 @@ function agentDesk(main, me, access) {
 
   async function showTransfer(transfer, summary) {
     state.transfer = transfer;
+    // Agent B sees the call it is being handed: who, about what, what was said.
+    if (!state.call || state.call.id !== transfer.call_id) await loadCall(transfer.call_id);
     if (summary) state.summary = summary;
     else if (!state.summary || state.summary.transfer_id !== transfer.id) state.summary = await summaryFor(transfer);
     drawTransfer();
@@ -397,9 +403,7 @@ function agentDesk(main, me, access) {
       h('p', { id: 'agent-transfer-state', role: 'status' }, `State: ${t.state}`),
       s ? h('div', { class: 'briefing', id: 'agent-briefing' },
         h('h3', {}, 'Summary'), h('p', { class: 'summary-text' }, s.summary_text),
-        s.content && s.content.key_facts && s.content.key_facts.length
-          ? h('ul', {}, s.content.key_facts.map((f) => h('li', {}, f))) : null,
-        h('h3', {}, 'Script to read to the receiving agent'),
+        h('h3', {}, amB ? `What ${t.from_agent} will tell you` : 'Script to read to the receiving agent'),
         h('blockquote', { class: 'script' }, s.briefing_script)) : null,
       buttons.length ? h('div', { class: 'actions' }, buttons) : null);
   }

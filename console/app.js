@@ -77,8 +77,14 @@ function signIn() {
   input.focus();
 }
 
+let routed = false;
+
 function route() {
   if (!session.access) return;
+  // After the first page, a new page takes the focus, so keyboard and screen reader users
+  // start at its top rather than on the link they followed.
+  if (routed) setTimeout(() => main.focus({ preventScroll: false }), 0);
+  routed = true;
   let hash = location.hash;
   if (hash === '#main') return;
   if (!hash.startsWith('#/')) {

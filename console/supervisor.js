@@ -65,9 +65,10 @@ function dayStart(value) {
 // --- History -----------------------------------------------------------------------------------
 
 async function history(main, params) {
+  const filtered = ['status', 'agent', 'has_transfer', 'transfer_state', 'sentiment', 'from', 'until', 'sort'].some((k) => params.get(k));
   const form = filterForm('#/supervisor', [
     field('Search transcripts and summaries', h('input', { name: 'q', type: 'search' }), 'Words, "a phrase", -word, or'),
-    h('div', { class: 'row' },
+    h('details', { open: filtered }, h('summary', {}, 'Filters'), h('div', { class: 'row' },
       field('Status', select('status', [['', 'Any'], ...STATUSES.map((s) => [s, s])])),
       field('Agent', h('input', { name: 'agent', autocomplete: 'off' })),
       field('Transferred', select('has_transfer', [['', 'Any'], ['true', 'Yes'], ['false', 'No']])),
@@ -75,7 +76,7 @@ async function history(main, params) {
       field('Sentiment', select('sentiment', [['', 'Any'], ['positive', 'positive'], ['neutral', 'neutral'], ['negative', 'negative'], ['frustrated', 'frustrated']])),
       field('From', h('input', { name: 'from', type: 'date' })),
       field('Until', h('input', { name: 'until', type: 'date' })),
-      field('Order', select('sort', [['', 'Newest first'], ['relevance', 'Best match first']]))),
+      field('Order', select('sort', [['', 'Newest first'], ['relevance', 'Best match first']])))),
   ], params, 'Search calls');
   const results = h('div', { id: 'history-results', 'aria-live': 'polite' }, h('p', {}, 'Loading…'));
   replace(main, h('h1', {}, 'Call history'), form, results);
@@ -93,28 +94,31 @@ async function history(main, params) {
     limit: 50,
   };
   const rows = h('tbody', {});
-  const table = h('table', { class: 'calls' },
+  const columns = ['Caller', 'Status', 'Agent', 'Started', filters.q ? 'Where it matched' : 'Issue'];
+  const table = h('table', { class: 'calls stacked' },
     h('caption', {}, filters.q ? `Calls matching “${filters.q}”` : 'Calls, newest first'),
-    h('thead', {}, h('tr', {}, ['Caller', 'Status', 'Agent', 'Started', filters.q ? 'Where it matched' : 'Issue'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))),
     rows);
   const more = h('button', { type: 'button', class: 'secondary', hidden: true }, 'More calls');
   let cursor = null;
   async function load() {
     const page = await get(`/v1/calls${query({ ...filters, cursor })}`);
     for (const c of page.items) {
+      // Each cell's content in one span: on a phone the cell is a grid of heading and content.
+      const cell = (i, attrs, ...content) => h('td', { ...attrs, 'data-label': columns[i] }, h('span', {}, content));
       rows.append(h('tr', {},
-        h('td', {}, h('a', { href: `#/supervisor/call/${c.id}` }, c.caller_name)),
-        h('td', {}, h('span', { class: `badge status-${c.status}` }, c.status)),
-        h('td', {}, c.current_agent || '–'),
-        h('td', {}, formatTime(c.created_at)),
-        h('td', { class: 'snippet' }, filters.q ? highlighted(c.snippet) : c.issue || '')));
+        cell(0, {}, h('a', { href: `#/supervisor/call/${c.id}` }, c.caller_name)),
+        cell(1, {}, h('span', { class: `badge status-${c.status}` }, c.status)),
+        cell(2, {}, c.current_agent || '–'),
+        cell(3, {}, formatTime(c.created_at)),
+        cell(4, { class: 'snippet' }, filters.q ? highlighted(c.snippet) : c.issue || '')));
     }
     cursor = page.next_cursor || null;
     more.hidden = !cursor;
     return page.items.length;
   }
   const found = await load();
-  replace(results, found ? h('div', { class: 'table-scroll' }, table) : h('p', {}, 'No call matches.'), more);
+  replace(results, found ? h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Table (scrolls sideways)' }, table) : h('p', {}, 'No call matches.'), more);
   more.addEventListener('click', () => attempt(load));
 }
 
@@ -147,7 +151,7 @@ async function callPage(main, id) {
         : h('p', { class: 'hint' }, 'This call was never transferred.')),
     h('section', { class: 'card', 'aria-labelledby': 'call-timeline' },
       h('h2', { id: 'call-timeline' }, 'Timeline'),
-      h('div', { class: 'table-scroll' },
+      h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Table (scrolls sideways)' },
         h('table', { id: 'timeline' },
           h('thead', {}, h('tr', {}, ['After', 'What', 'Details'].map((c) => h('th', { scope: 'col' }, c)))),
           h('tbody', {}, timeline.items.map((e) => h('tr', {},
@@ -182,7 +186,7 @@ async function transferPage(main, id, context) {
     h('div', { class: 'replay' },
       h('section', { class: 'card replay-main', 'aria-labelledby': 'replay-heading' },
         h('h2', { id: 'replay-heading' }, 'Replay'),
-        h('div', { class: 'picture-scroll' }, replayPicture(replay)),
+        h('div', { class: 'picture-scroll', tabindex: 0, role: 'region', 'aria-label': 'Replay picture (scrolls sideways)' }, replayPicture(replay)),
         h('details', {}, h('summary', {}, 'The replay as tables'), replayTables(replay))),
       h('section', { class: 'card replay-side', 'aria-labelledby': 'replay-transcript' },
         h('h2', { id: 'replay-transcript' }, 'Transcript'),
@@ -257,7 +261,7 @@ async function queuePage(main, params) {
   })}`);
   replace(main, h('h1', {}, 'Transfers waiting for review'), form,
     page.items.length
-      ? h('div', { class: 'table-scroll' }, h('table', { id: 'review-queue' },
+      ? h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table', { id: 'review-queue' },
         h('thead', {}, h('tr', {}, ['Transfer', 'Outcome', 'Started', ''].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, page.items.map((t) => h('tr', { dataset: { transferId: t.id } },
           h('td', {}, `${t.from_agent} → ${t.to_agent}`),
@@ -321,7 +325,7 @@ async function statsPage(main, params) {
         barChart({ id: 'chart-states', title: 'Transfers in the range by state', labels: STATES, values: STATES.map((s) => totals.by_state[s]) }))),
     h('section', { class: 'card', 'aria-labelledby': 'stats-table' },
       h('h2', { id: 'stats-table' }, 'Per day'),
-      h('div', { class: 'table-scroll' }, h('table', { id: 'stats-series' },
+      h('div', { class: 'table-scroll', tabindex: 0, role: 'region', 'aria-label': 'Table (scrolls sideways)' }, h('table', { id: 'stats-series' },
         h('thead', {}, h('tr', {}, ['Day', 'Transfers', 'Ended', 'Completion', 'Abandoned', 'Accept p50', 'Briefing p50'].map((c) => h('th', { scope: 'col' }, c)))),
         h('tbody', {}, series.map((b) => h('tr', {},
           h('td', {}, b.start.slice(0, 10)), h('td', {}, b.transfers), h('td', {}, b.ended),
