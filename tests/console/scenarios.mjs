@@ -271,6 +271,21 @@ try {
     await shot(bob, 'agent-b-completed');
   });
 
+  await step('an expired audio token is a clear message', async () => {
+    await caller.bringToFront();
+    // The service mints tokens for an hour; this one, swapped into its answer, ran out.
+    const part = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const expired = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ exp: Math.floor(Date.now() / 1000) - 60, sub: 'Ada Lovelace' })}.c2lnbmF0dXJl`;
+    await caller.route('**/v1/calls/*/join', async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, json: { ...(await response.json()), token: expired } });
+    });
+    await caller.getByRole('button', { name: 'Join the audio' }).click();
+    await shows(caller.getByRole('alert'), 'Your audio pass has expired');
+    await caller.unroute('**/v1/calls/*/join');
+    await shot(caller, 'caller-token-expired');
+  });
+
   await step('an unreachable LiveKit is a clear message', async () => {
     await caller.bringToFront();
     await context.grantPermissions(['microphone'], { origin: base });
