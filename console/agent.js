@@ -56,7 +56,7 @@ function agentDesk(main, me, access) {
   // --- Skeleton ----------------------------------------------------------------------------
   const incoming = h('ul', { class: 'list', id: 'agent-incoming-list' });
   const mine = h('ul', { class: 'list', id: 'agent-mine-list' });
-  const offers = h('div', { id: 'agent-offers-list' });
+  const offers = h('div', { id: 'agent-offers-list', 'aria-live': 'polite' });
   const callBox = h('div', { id: 'agent-call-body' }, h('p', { class: 'hint' }, 'Take a call to work on it.'));
   const transferBox = h('div', { id: 'agent-transfer-body' }, h('p', { class: 'hint' }, 'No transfer under way.'));
   const audioStatus = h('p', { id: 'agent-audio', class: 'hint', 'aria-live': 'polite' }, 'Audio not joined.');

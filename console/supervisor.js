@@ -160,11 +160,11 @@ async function callPage(main, id) {
             h('td', { class: 'details' }, describe(e)))))))));
 }
 
-/** A line about an event's data, without its ids. */
+/** A line about an event's data, without its ids and the time the row already shows. */
 function describe(event) {
   const data = event.data || {};
   const parts = Object.entries(data)
-    .filter(([k, v]) => v !== null && typeof v !== 'object' && !/(^|_)id$/.test(k))
+    .filter(([k, v]) => v !== null && typeof v !== 'object' && !/(^|_)s?id$/.test(k) && k !== 'at')
     .map(([k, v]) => `${k.replace(/_/g, ' ')}: ${v}`);
   return parts.join(' · ');
 }
