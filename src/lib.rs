@@ -13,7 +13,8 @@
 //!    ends its transfer), `tokens`, `webhooks`, `events`, `reviews` (QA scorecards and reviews
 //!    of ended transfers), `stats` (figures over transfers' records), `jobs` (the worker),
 //!    `compat`;
-//! 5. each module's `routes`, then `router`, which assembles them, and `serve` here.
+//! 5. each module's `routes`, and `console` (the web console's embedded files), then
+//!    `router`, which assembles them, and `serve` here.
 
 pub mod agents;
 pub mod app;
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod calls;
 pub mod compat;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod error;

@@ -351,6 +351,7 @@ pub fn router(state: AppState) -> Router {
         &state,
     );
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", spec))
+        .merge(crate::console::router(&config.livekit.public_url))
         .fallback(|| async { ApiError::RouteNotFound("no route matches this path".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this route does not accept that method".into())

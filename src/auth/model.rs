@@ -109,6 +109,31 @@ impl Principal {
     }
 }
 
+/// What a request may do: the role and agent of its key, or open mode.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"open": false, "role": "agent", "agent": "agent_alice", "key_id": "0193a5b0-7d6e-7c1f-8f3a-2b4c5d6e7f82"}))]
+pub struct CurrentAccess {
+    /// `true`: the service runs without keys, and this request used none.
+    pub open: bool,
+    /// The key's role; absent in open mode.
+    pub role: Option<Role>,
+    /// The agent identity an `agent` key acts as.
+    pub agent: Option<String>,
+    /// The key's id; absent in open mode.
+    pub key_id: Option<Uuid>,
+}
+
+impl From<&Principal> for CurrentAccess {
+    fn from(principal: &Principal) -> Self {
+        Self {
+            open: matches!(principal, Principal::Open),
+            role: principal.role(),
+            agent: principal.agent().map(str::to_owned),
+            key_id: principal.key_id(),
+        }
+    }
+}
+
 /// An API key as listed: never its secret.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct ApiKey {

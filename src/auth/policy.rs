@@ -52,7 +52,8 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("GET", "/v1/calls/{id}/transcript", Roles(STAFF)),
     ("POST", "/v1/calls/{id}/transcript", Roles(PARTIES)),
     ("POST", "/v1/calls/{id}/transfers", Roles(AGENTS)),
-    ("GET", "/v1/events", Roles(STAFF)),
+    // A frontend key follows the calls it started (`call.*` events only).
+    ("GET", "/v1/events", Roles(ANY_KEY)),
     ("GET", "/v1/rooms/{room}/participants", Roles(STAFF)),
     ("POST", "/v1/tokens", Roles(PARTIES)),
     ("GET", "/v1/transfers", Roles(STAFF)),
@@ -66,6 +67,8 @@ pub const RULES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/agents", Roles(ADMIN)),
     ("GET", "/v1/agents/{identity}", Roles(STAFF)),
     ("PATCH", "/v1/agents/{identity}", Roles(ADMIN)),
+    // Any key may learn its own role and agent.
+    ("GET", "/v1/access", Roles(ANY_KEY)),
     ("GET", "/v1/api-keys", Roles(ADMIN)),
     ("POST", "/v1/api-keys", Roles(ADMIN)),
     ("DELETE", "/v1/api-keys/{id}", Roles(ADMIN)),

@@ -1,4 +1,4 @@
-//! HTTP routes of `/v1/api-keys` (admins only).
+//! HTTP routes of `/v1/api-keys` (admins only) and `/v1/access` (any key).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -7,7 +7,9 @@ use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::model::{ApiKey, ApiKeyListQuery, CreateApiKey, CreatedApiKey};
+use super::model::{
+    ApiKey, ApiKeyListQuery, CreateApiKey, CreatedApiKey, CurrentAccess, Principal,
+};
 use crate::app::AppState;
 use crate::error::{ApiError, Problem};
 use crate::extract::{Json, Path, Query};
@@ -18,6 +20,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
+        .routes(routes!(current_access))
+}
+
+/// Who the request acts as: its key's role and agent, or open mode.
+///
+/// Lets a client learn what its key is for (an agent key's identity, say) without listing
+/// keys, and whether the service needs a key at all: without one, open mode answers 200 and
+/// a service with keys 401.
+#[utoipa::path(get, path = "/v1/access", tag = "access",
+    responses((status = 200, description = "The request's access", body = CurrentAccess)))]
+async fn current_access(principal: Principal) -> Json<CurrentAccess> {
+    Json(CurrentAccess::from(&principal))
 }
 
 /// Create an API key.

@@ -30,6 +30,10 @@ pub async fn timeline(
     Ok(pagination::page(rows, limit, |e| e.id))
 }
 
+/// The events a frontend key's stream carries: its call's status and agent, not the
+/// transfers' or transcripts' details.
+const FRONTEND_KINDS: &str = "call.";
+
 /// Events fetched per query while a stream catches up.
 const STREAM_BATCH: i64 = 100;
 
@@ -86,6 +90,25 @@ pub async fn stream(
         }
     }
     query.agent = query.agent.map(|a| a.trim().to_owned());
+    // A frontend key follows the status of one call it started (its caller's page), no more.
+    if principal.frontend().is_some() {
+        let Some(call_id) = query.call_id else {
+            return Err(ApiError::invalid(
+                "call_id",
+                "a frontend key follows one call it started: name it",
+            ));
+        };
+        match query.kind.as_deref() {
+            None => query.kind = Some(FRONTEND_KINDS.to_owned()),
+            Some(kind) if kind.starts_with(FRONTEND_KINDS) => {}
+            Some(_) => {
+                return Err(ApiError::Forbidden(format!(
+                    "a frontend key follows only `{FRONTEND_KINDS}` events"
+                )));
+            }
+        }
+        crate::calls::get(&state.db, principal, call_id).await?;
+    }
     // A key holds a bounded number of streams; the slot lives as long as the stream.
     let slot = match principal.key_id() {
         Some(key) => Some(

@@ -43,7 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 ///
 /// `id` is the event's id (send it back as `Last-Event-ID`), `event` its `kind`, and `data`
 /// the `Event` object below as one line of JSON. Lines starting with `:` are keep-alives.
-/// Filter by call, transfer or kind prefix. A key holds at most `MAX_EVENT_STREAMS_PER_KEY`
+/// Filter by call, transfer or kind prefix. A frontend key follows one call it started
+/// (`call_id`), and only its `call.*` events (status and agent changes). A key holds at most `MAX_EVENT_STREAMS_PER_KEY`
 /// streams (429 beyond). A reconnecting client sends
 /// `Last-Event-ID` and gets what it missed; `after` does the same explicitly. Events come
 /// from the database's own log (NOTIFY wakes the service), so every replica sees all of them.

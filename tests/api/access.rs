@@ -1554,3 +1554,36 @@ async fn many_first_uses_of_one_agent_at_once_register_it_once() {
             .unwrap();
     assert_eq!(agents, 1);
 }
+
+#[tokio::test]
+async fn a_key_learns_its_own_role_and_agent_and_no_key_learns_whether_one_is_needed() {
+    let app = TestApp::spawn().await;
+    let open = app.get_ok("/v1/access").await;
+    assert_eq!(
+        open,
+        json!({"open": true, "role": null, "agent": null, "key_id": null})
+    );
+
+    app.register_agent("agent_alice").await;
+    let alice = app.api_key("agent", Some("agent_alice")).await;
+    let reply = app
+        .send_as(&alice, Method::GET, "/v1/access", Body::None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["open"], false);
+    assert_eq!(reply.body["role"], "agent");
+    assert_eq!(reply.body["agent"], "agent_alice");
+    assert!(reply.body["key_id"].is_string());
+
+    let frontend = app.api_key("frontend", None).await;
+    let reply = app
+        .send_as(&frontend, Method::GET, "/v1/access", Body::None)
+        .await;
+    assert_eq!(reply.body["role"], "frontend");
+    assert_eq!(reply.body["agent"], Value::Null);
+
+    // Once a key exists, no key is told so.
+    app.get("/v1/access")
+        .await
+        .problem(StatusCode::UNAUTHORIZED);
+}

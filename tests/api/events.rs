@@ -510,7 +510,7 @@ async fn an_agent_key_is_told_of_its_own_offers_and_nothing_else() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    // A frontend key follows no one.
+    // A frontend key follows no agent: only a call it started (tests/api/console.rs).
     let frontend = app.api_key("frontend", None).await;
     let refused = app
         .client
@@ -519,5 +519,5 @@ async fn an_agent_key_is_told_of_its_own_offers_and_nothing_else() {
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

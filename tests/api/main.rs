@@ -7,6 +7,7 @@ mod access;
 mod calls;
 mod cli;
 mod compat;
+mod console;
 mod events;
 mod export;
 mod faults;
