@@ -356,7 +356,7 @@ pub async fn list_by_relevance(
 
 /// For each of these calls that matches `q`, a few words of its best-matching text (by rank;
 /// ties go to its name and issue, then summaries, then the earliest segment), the matched
-/// words between `**`, and which text it is.
+/// words between `**` and line breaks as spaces, and which text it is.
 pub async fn snippets(
     db: &mut PgConnection,
     ids: &[Uuid],
@@ -369,8 +369,9 @@ pub async fn snippets(
     // The texts are read call by call (`ts_match_vq` is `@@` that no index serves): a page's
     // calls hold few texts, and a common word's posting list is long.
     let rows: Vec<Snippet> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT call_id, ts_headline('simple', text, query,
-                                     'StartSel=**, StopSel=**, MaxWords=20, MinWords=8') AS text,
+        "SELECT call_id, regexp_replace(ts_headline('simple', text, query,
+                                     'StartSel=**, StopSel=**, MaxWords=20, MinWords=8'),
+                                     '\\s+', ' ', 'g') AS text,
                 matched_in, segment_id, summary_id
          FROM (SELECT DISTINCT ON (call_id) call_id, text, query, matched_in, segment_id, summary_id
                FROM (SELECT id AS call_id, caller_name || ' ' || COALESCE(issue, '') AS text,

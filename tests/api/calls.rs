@@ -1023,11 +1023,11 @@ async fn a_search_by_relevance_puts_the_best_match_first_and_shows_where_it_matc
         assert_eq!(hit["segment_id"], "1", "{hit}");
         assert!(hit.get("summary_id").is_none(), "{hit}");
     }
-    // A match in the call's own issue says so, with no segment.
+    // A match in the call's own issue says so, with no segment; line breaks read as spaces.
     let by_issue = app
         .post_ok(
             "/v1/calls",
-            json!({"caller_name": "Eve", "issue": "wants a quick rebate"}),
+            json!({"caller_name": "Eve", "issue": "wants a quick\n  rebate"}),
         )
         .await;
     let reply = app.get("/v1/calls?q=rebate").await;
