@@ -138,7 +138,7 @@ fn statement(f: &StatsFilter) -> (String, Vec<&str>) {
     let sql = format!(
         // `date_part` answers float8; `extract` would compute in numeric, row by row.
         "WITH scope AS (
-             SELECT t.state::text AS state, t.outcome, t.to_agent, ts.terminal,
+             SELECT t.state, t.outcome, t.to_agent, ts.terminal,
                     {bucket} AS bucket,
                     date_part('epoch', t.briefing_at - t.initiated_at) * 1000 AS accept_ms,
                     date_part('epoch', t.connecting_at - t.briefing_at) * 1000 AS briefing_ms,
@@ -169,7 +169,10 @@ fn statement(f: &StatsFilter) -> (String, Vec<&str>) {
              SELECT s.bucket, s.to_agent, count(*) AS declined,
                     row_number() OVER (PARTITION BY s.bucket
                                        ORDER BY count(*) DESC, s.to_agent) AS rank
-             FROM scope s WHERE s.state = 'declined'
+             -- Read apart, so `scope` has one reader and is not materialized.
+             FROM (SELECT {bucket} AS bucket, t.to_agent FROM transfers t
+                   WHERE t.initiated_at >= $1 AND t.initiated_at < $2
+                     AND t.state = 'declined'{filters}) AS s
              GROUP BY GROUPING SETS ({decliner_groups})
          ),
          top AS (
