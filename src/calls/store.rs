@@ -133,7 +133,7 @@ const SEARCH_CANDIDATES: i64 = 5000;
 
 /// How many matching calls a relevance sort ranks when its term is common: the newest that
 /// many, since ranking every match of a common term would read all of them.
-pub const RELEVANCE_WINDOW: i64 = 100;
+const RELEVANCE_WINDOW: i64 = 100;
 
 /// The call's own searchable text, as `calls_search_idx` indexes it.
 const CALL_TEXT: &str = "to_tsvector('simple', caller_name || ' ' || COALESCE(issue, ''))";
