@@ -85,6 +85,18 @@ pub async fn lock_of_transfer(
     .await
 }
 
+/// The call room `room` belongs to (its own room, or a transfer's briefing room), locked as
+/// [`lock`] does; `None` for a room of no call.
+pub async fn lock_of_room(tx: &mut PgConnection, room: &str) -> sqlx::Result<Option<Call>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM calls WHERE id = {} FOR NO KEY UPDATE",
+        crate::rooms::store::call_of_room("$1")
+    )))
+    .bind(room)
+    .fetch_optional(tx)
+    .await
+}
+
 /// Filters of [`list`].
 #[derive(Debug, Default)]
 pub struct CallFilter {

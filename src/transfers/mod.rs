@@ -793,21 +793,18 @@ pub fn is_stale(at: chrono::DateTime<Utc>, since: chrono::DateTime<Utc>) -> bool
     at + chrono::Duration::seconds(1) < since
 }
 
-/// LiveKit saw `identity` join `room` of call `call_id`: Agent B in the briefing room starts
+/// LiveKit saw `identity` join `room` of `call` (locked by the caller): Agent B in the briefing room starts
 /// the briefing; the receiving side in the final room completes a hand-off. Returns what
 /// changed.
 pub async fn on_participant_joined(
     tx: &mut PgConnection,
     state: &AppState,
-    call_id: Uuid,
+    call: &Call,
     room: &str,
     identity: &str,
     at: chrono::DateTime<Utc>,
 ) -> Result<Option<String>, ApiError> {
-    let Some(call) = crate::calls::store::lock(tx, call_id).await? else {
-        return Ok(None);
-    };
-    let Some(t) = store::lock_active_for_call(tx, call_id).await? else {
+    let Some(t) = store::lock_active_for_call(tx, call.id).await? else {
         return Ok(None);
     };
     if is_stale(at, t.initiated_at) {
@@ -834,22 +831,19 @@ pub async fn on_participant_joined(
     Ok(None)
 }
 
-/// LiveKit saw `identity` leave `room` of call `call_id`: the caller leaving its room during a
+/// LiveKit saw `identity` leave `room` of `call` (locked by the caller): the caller leaving its room during a
 /// transfer abandons the transfer (unless it is the expected move of a `move_caller` hand-off,
 /// or the caller is still in the room through another session).
 pub async fn on_participant_left(
     tx: &mut PgConnection,
     state: &AppState,
-    call_id: Uuid,
+    call: &Call,
     room: &str,
     identity: &str,
     sid: &str,
     at: chrono::DateTime<Utc>,
 ) -> Result<Option<String>, ApiError> {
-    let Some(call) = crate::calls::store::lock(tx, call_id).await? else {
-        return Ok(None);
-    };
-    let Some(t) = store::lock_active_for_call(tx, call_id).await? else {
+    let Some(t) = store::lock_active_for_call(tx, call.id).await? else {
         return Ok(None);
     };
     let moving = t.handoff == Handoff::MoveCaller && t.state == TransferState::Connecting;

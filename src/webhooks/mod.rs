@@ -230,10 +230,8 @@ async fn participant(
     joined: bool,
     at: DateTime<Utc>,
 ) -> Result<Option<String>, ApiError> {
-    let call = match crate::rooms::owner(&mut *tx, room).await? {
-        Some(owner) => crate::calls::store::get(&mut *tx, owner.call_id).await?,
-        None => None,
-    };
+    // Locked now, read once: what the event means for a transfer is decided on this row.
+    let call = crate::calls::store::lock_of_room(&mut *tx, room).await?;
     let role = match &call {
         Some(c) if c.caller_identity == p.identity => ParticipantRole::Caller,
         Some(_) => ParticipantRole::Agent,
@@ -259,17 +257,9 @@ async fn participant(
     }
     let Some(call) = call else { return Ok(None) };
     if joined {
-        crate::transfers::on_participant_joined(tx, state, call.id, room, &p.identity, at).await
+        crate::transfers::on_participant_joined(tx, state, &call, room, &p.identity, at).await
     } else {
-        crate::transfers::on_participant_left(
-            tx,
-            state,
-            call.id,
-            room,
-            &p.identity,
-            sighting.sid,
-            at,
-        )
-        .await
+        crate::transfers::on_participant_left(tx, state, &call, room, &p.identity, sighting.sid, at)
+            .await
     }
 }
