@@ -322,18 +322,15 @@ pub async fn on_room_finished(
     room: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<String>, ApiError> {
-    let Some(crate::rooms::RoomOwner { call_id, .. }) = crate::rooms::owner(&mut *tx, room).await?
-    else {
+    let Some(call) = store::lock_of_room(tx, room).await? else {
         return Ok(None);
     };
-    let Some(call) = store::lock(tx, call_id).await? else {
-        return Ok(None);
-    };
+    let call_id = call.id;
     if call.status == CallStatus::Ended || crate::transfers::is_stale(at, call.created_at) {
         return Ok(None);
     }
     // After a `move_caller` hand-off the old room is closed on purpose: the call lives on.
-    if crate::rooms::current_caller_room(&mut *tx, call_id).await? != room {
+    if crate::rooms::current_caller_room(&mut *tx, &call).await? != room {
         return Ok(None);
     }
     end_in(tx, state, call_id).await?;

@@ -129,7 +129,7 @@ pub async fn room_token(
     } else {
         TokenRole::Agent
     };
-    let current = crate::rooms::current_caller_room(&state.db, call_id).await?;
+    let current = crate::rooms::current_caller_room(&state.db, &call).await?;
     let issued = if room == current {
         let join = JoinCall {
             identity: identity.to_string(),

@@ -34,17 +34,19 @@ pub async fn owner(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Option<R
     .await
 }
 
-/// Where the caller of a call is now: the final room of its latest completed transfer, or the
-/// call's own room.
-pub async fn current_caller_room(db: impl PgExecutor<'_>, call_id: Uuid) -> sqlx::Result<String> {
-    sqlx::query_scalar(
-        "SELECT COALESCE(
-             (SELECT final_room FROM transfers WHERE call_id = $1 AND state = $2
-              ORDER BY completed_at DESC LIMIT 1),
-             (SELECT room_name FROM calls WHERE id = $1))",
+/// Where the caller of `call` is now: the final room of its latest completed transfer, or the
+/// call's own room. Reads the transfers only: the caller already has the call's row.
+pub async fn current_caller_room(
+    db: impl PgExecutor<'_>,
+    call: &crate::calls::model::Call,
+) -> sqlx::Result<String> {
+    let moved: Option<String> = sqlx::query_scalar(
+        "SELECT final_room FROM transfers WHERE call_id = $1 AND state = $2
+         ORDER BY completed_at DESC LIMIT 1",
     )
-    .bind(call_id)
+    .bind(call.id)
     .bind(TransferState::Completed)
-    .fetch_one(db)
-    .await
+    .fetch_optional(db)
+    .await?;
+    Ok(moved.unwrap_or_else(|| call.room_name.clone()))
 }

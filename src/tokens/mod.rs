@@ -66,7 +66,7 @@ async fn call_room_for(
     identity: &Identity,
     role: TokenRole,
 ) -> Result<String, ApiError> {
-    let current_room = crate::rooms::current_caller_room(&mut *tx, call.id).await?;
+    let current_room = crate::rooms::current_caller_room(&mut *tx, call).await?;
     match role {
         TokenRole::Caller if identity.as_str() == call.caller_identity => Ok(current_room),
         TokenRole::Caller => Err(ApiError::Forbidden(format!(
