@@ -335,10 +335,12 @@ async fn regenerating_adds_a_summary_and_bad_requests_add_nothing() {
 #[tokio::test]
 async fn a_job_running_longer_than_its_lease_is_not_taken_twice() {
     let model = FakeOpenAi::start().await;
-    model.script([Behaviour::Slow(Duration::from_millis(2500))]);
+    // The model thinks for 2.5 leases: without renewal the job would be taken again. A 2 s
+    // lease, renewed every ~0.7 s, leaves a stalled machine room before a renewal is late.
+    model.script([Behaviour::Slow(Duration::from_millis(5000))]);
     let app = app_with_model(
         &model,
-        &[("JOB_LEASE_SECS", "1"), ("SUMMARY_TIMEOUT_SECS", "10")],
+        &[("JOB_LEASE_SECS", "2"), ("SUMMARY_TIMEOUT_SECS", "15")],
     )
     .await;
     let (call_id, _) = transfer_with_transcript(&app).await;
