@@ -86,27 +86,35 @@ pub async fn record_room(
     Ok(())
 }
 
-const SELECT: &str = "SELECT identity, participant_sid AS sid, name, role,
-        CASE WHEN left_at IS NULL AND NOT finished THEN 'present' ELSE 'left' END AS state,
-        joined_at, left_at
-    FROM (SELECT p.*, EXISTS (SELECT 1 FROM room_sessions r WHERE r.room = p.room
-                              AND r.finished_at IS NOT NULL AND r.finished_at >= p.joined_at) AS finished
-          FROM participants p WHERE p.room = $1) p";
+/// Participant sessions of the rooms `filter` (on `p.room`) picks, each with its room and
+/// whether it is still present: left, or its room finished since it joined, is `left`.
+fn sessions(filter: &str) -> String {
+    format!(
+        "SELECT room, identity, participant_sid AS sid, name, role,
+                CASE WHEN left_at IS NULL AND NOT finished THEN 'present' ELSE 'left' END AS state,
+                joined_at, left_at
+         FROM (SELECT p.*, EXISTS (SELECT 1 FROM room_sessions r WHERE r.room = p.room
+                                   AND r.finished_at IS NOT NULL AND r.finished_at >= p.joined_at) AS finished
+               FROM participants p WHERE {filter}) p"
+    )
+}
 
 /// Sessions present now: joined, not left, and the room has not finished since they joined.
 pub async fn present(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Vec<Participant>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE joined_at IS NOT NULL AND left_at IS NULL AND NOT finished ORDER BY joined_at, identity, sid"
+        "{} WHERE joined_at IS NOT NULL AND left_at IS NULL AND NOT finished ORDER BY joined_at, identity, sid",
+        sessions("p.room = $1")
     )))
     .bind(room)
     .fetch_all(db)
     .await
 }
 
-/// Every session the room has had.
+/// Every session `room` has had, in the order they joined (sessions never seen joining last).
 pub async fn history(db: impl PgExecutor<'_>, room: &str) -> sqlx::Result<Vec<Participant>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} ORDER BY joined_at NULLS LAST, identity, sid"
+        "{} ORDER BY joined_at NULLS LAST, identity, sid",
+        sessions("p.room = $1")
     )))
     .bind(room)
     .fetch_all(db)
@@ -180,15 +188,10 @@ pub async fn history_of_rooms(
     db: impl PgExecutor<'_>,
     rooms: &[String],
 ) -> sqlx::Result<Vec<RoomSession>> {
-    sqlx::query_as(
-        "SELECT room, identity, participant_sid AS sid, name, role,
-                CASE WHEN left_at IS NULL AND NOT finished THEN 'present' ELSE 'left' END AS state,
-                joined_at, left_at
-         FROM (SELECT p.*, EXISTS (SELECT 1 FROM room_sessions r WHERE r.room = p.room
-                                   AND r.finished_at IS NOT NULL AND r.finished_at >= p.joined_at) AS finished
-               FROM participants p WHERE p.room = ANY($1)) p
-         ORDER BY room, joined_at NULLS LAST, identity, sid",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{} ORDER BY room, joined_at NULLS LAST, identity, sid",
+        sessions("p.room = ANY($1)")
+    )))
     .bind(rooms)
     .fetch_all(db)
     .await

@@ -901,11 +901,18 @@ pub async fn replay(
         ended_at,
     )
     .await?;
-    let mut rooms = Vec::new();
-    for room in rooms_names {
-        let participants = crate::participants::store::history(db, &room).await?;
-        rooms.push(model::RoomHistory { room, participants });
-    }
+    let sessions = crate::participants::store::history_of_rooms(db, &rooms_names).await?;
+    let rooms = rooms_names
+        .into_iter()
+        .map(|room| model::RoomHistory {
+            participants: sessions
+                .iter()
+                .filter(|s| s.room == room)
+                .map(|s| s.participant.clone())
+                .collect(),
+            room,
+        })
+        .collect();
     let jobs = crate::jobs::store::for_transfer(db, id).await?;
     Ok(model::TransferReplay {
         transfer,
