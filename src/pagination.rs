@@ -27,12 +27,17 @@ pub struct Page<T> {
 
 /// Checks a client's `limit` (1..=200, default 50).
 pub fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
+    limit_within(requested, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// Checks a client's `limit` against a route's own bounds (1..=`max`, default `default`).
+pub fn limit_within(requested: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     match requested {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(_) => Err(ApiError::invalid(
             "limit",
-            format!("must be between 1 and {MAX_LIMIT}"),
+            format!("must be between 1 and {max}"),
         )),
     }
 }

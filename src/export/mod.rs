@@ -18,7 +18,7 @@ use crate::calls::query::CallListParams;
 use crate::error::ApiError;
 use crate::events::model::Event;
 use crate::jobs::model::JobRecord;
-use crate::pagination::Page;
+use crate::pagination::{self, Page};
 use crate::summaries::model::{Provider, Summary};
 use crate::transcripts::model::Segment;
 use crate::transfers::model::{RoomHistory, Transfer, TransferReplay};
@@ -50,16 +50,7 @@ pub async fn stream(
     principal: Principal,
     query: ExportQuery,
 ) -> Result<impl Stream<Item = Result<Bytes, ApiError>> + Send + 'static, ApiError> {
-    let limit = match query.limit {
-        None => DEFAULT_EXPORT_LIMIT,
-        Some(n) if (1..=MAX_EXPORT_LIMIT).contains(&n) => n,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "limit",
-                format!("must be between 1 and {MAX_EXPORT_LIMIT}"),
-            ));
-        }
-    };
+    let limit = pagination::limit_within(query.limit, DEFAULT_EXPORT_LIMIT, MAX_EXPORT_LIMIT)?;
     let mut walk = Walk {
         db,
         principal,
