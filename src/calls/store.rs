@@ -152,11 +152,15 @@ const CALL_TEXT: &str = "to_tsvector('simple', caller_name || ' ' || COALESCE(is
 
 /// The texts that match `$1`, as `call_id`s, one per matching text, from the three full-text
 /// indexes.
-const MATCHES: &str = "SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
-     UNION ALL
-     SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
-     UNION ALL
-     SELECT id FROM calls WHERE to_tsvector('simple', caller_name || ' ' || COALESCE(issue, '')) @@ websearch_to_tsquery('simple', $1)";
+fn matches() -> String {
+    format!(
+        "SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
+         UNION ALL
+         SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
+         UNION ALL
+         SELECT id FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)"
+    )
+}
 
 /// How a search finds its calls.
 enum Found {
@@ -222,7 +226,8 @@ async fn find(
         }
     }
     let mut found: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT call_id FROM ({MATCHES}) AS matches LIMIT $2"
+        "SELECT call_id FROM ({}) AS matches LIMIT $2",
+        matches()
     )))
     .bind(q)
     .bind(SEARCH_CANDIDATES + 1)
@@ -415,7 +420,7 @@ pub async fn snippets(
 /// each call it walks instead of reading the term's whole posting list (or hashing every
 /// match) once per call; the UNION ALL keeps the check per call too.
 fn push_match(sql: &mut QueryBuilder<Postgres>, q: &str) {
-    sql.push(" AND (to_tsvector('simple', calls.caller_name || ' ' || COALESCE(calls.issue, ''))")
+    sql.push(format!(" AND ({CALL_TEXT}"))
         .push(" @@ websearch_to_tsquery('simple', ")
         .push_bind(q.to_owned())
         .push(
