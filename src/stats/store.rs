@@ -135,6 +135,8 @@ fn statement(f: &StatsFilter) -> (String, Vec<&str>) {
     let accept = percentiles("accept_ms");
     let briefing = percentiles("briefing_ms");
     let gap = percentiles("gap_ms");
+    // The transfers the figures are of, as `t`; the decliners read them again apart.
+    let picked = format!("t.initiated_at >= $1 AND t.initiated_at < $2{filters}");
     let sql = format!(
         // `date_part` answers float8; `extract` would compute in numeric, row by row.
         "WITH scope AS (
@@ -146,7 +148,7 @@ fn statement(f: &StatsFilter) -> (String, Vec<&str>) {
                          THEN date_part('epoch', t.completed_at - t.connecting_at) * 1000
                     END AS gap_ms
              FROM transfers t JOIN transfer_states ts ON ts.state = t.state
-             WHERE t.initiated_at >= $1 AND t.initiated_at < $2{filters}
+             WHERE {picked}
          ),
          {grid}
          groups AS (
@@ -171,8 +173,7 @@ fn statement(f: &StatsFilter) -> (String, Vec<&str>) {
                                        ORDER BY count(*) DESC, s.to_agent) AS rank
              -- Read apart, so `scope` has one reader and is not materialized.
              FROM (SELECT {bucket} AS bucket, t.to_agent FROM transfers t
-                   WHERE t.initiated_at >= $1 AND t.initiated_at < $2
-                     AND t.state = 'declined'{filters}) AS s
+                   WHERE {picked} AND t.state = 'declined') AS s
              GROUP BY GROUPING SETS ({decliner_groups})
          ),
          top AS (
