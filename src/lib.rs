@@ -111,6 +111,13 @@ pub async fn serve(
         shutdown.clone(),
         retry,
     ));
+    // Other processes hear of this one's writes at most this late.
+    tokio::spawn(crate::notify::announce(
+        state.db.clone(),
+        state.signals.clone(),
+        shutdown.clone(),
+        std::time::Duration::from_millis(10),
+    ));
     let events = tokio::spawn(crate::events::live::follow(
         state.db.clone(),
         state.live.clone(),

@@ -337,6 +337,10 @@ pub fn router(state: AppState) -> Router {
     let mut api = api
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            wake_on_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             idempotent_posts,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -372,6 +376,22 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Once a request that may have written is answered (its transaction committed or rolled
+/// back), wakes the event reader and job workers. GETs only read, but for `GET /token`, which
+/// wakes them itself.
+async fn wake_on_writes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let reads_only = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let response = next.run(req).await;
+    if !reads_only {
+        state.signals.wrote();
+    }
+    response
 }
 
 /// Answers a request still running after `limit` with a 408 problem, like every other error

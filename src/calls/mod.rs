@@ -293,10 +293,13 @@ async fn end_unanswered(state: &AppState) {
             return;
         }
     };
-    for id in due {
-        if let Err(e) = end_if_unanswered(state, id).await {
+    for id in &due {
+        if let Err(e) = end_if_unanswered(state, *id).await {
             tracing::warn!(error = %e, call_id = %id, "ending an unanswered call failed");
         }
+    }
+    if !due.is_empty() {
+        state.signals.wrote();
     }
 }
 

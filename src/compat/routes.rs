@@ -74,7 +74,10 @@ async fn token_by_query(
     principal: Principal,
     Query(q): Query<RoomTokenRequest>,
 ) -> Result<Json<PrototypeToken>, ApiError> {
-    Ok(Json(super::room_token(&state, &principal, q).await?))
+    let token = super::room_token(&state, &principal, q).await;
+    // Agent B's token for the briefing room accepts the transfer: a GET that writes.
+    state.signals.wrote();
+    Ok(Json(token?))
 }
 
 /// A token for a room (JSON body).

@@ -117,6 +117,8 @@ async fn keep_leased(
 pub async fn run_claimed(state: AppState, job: ClaimedJob) -> (ClaimedJob, RunOutcome) {
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let outcome = run(&state, &job).instrument(span).await;
+    // Timers and LiveKit operations change transfers and calls: their events are new.
+    state.signals.wrote();
     (job, outcome)
 }
 
@@ -237,4 +239,5 @@ async fn on_dead(state: &AppState, job: &ClaimedJob) {
     {
         tracing::error!(error = %e, %transfer_id, "failing the transfer after a dead job failed");
     }
+    state.signals.wrote();
 }

@@ -576,6 +576,7 @@ async fn check_handoffs(state: &AppState) -> anyhow::Result<()> {
                 .iter()
                 .any(|p| p.identity == arrival.identity && p.state != "disconnected");
             if arrived && confirm_seen(state, arrival.transfer_id).await?.is_some() {
+                state.signals.wrote();
                 tracing::info!(transfer_id = %arrival.transfer_id, "hand-off confirmed in LiveKit");
             }
         }

@@ -206,7 +206,7 @@ async fn bad_stream_parameters_are_422() {
 
 #[tokio::test]
 async fn an_idle_stream_wakes_on_a_notification_without_polling() {
-    // Streams look for events once an hour: only the database's NOTIFY wakes them in time.
+    // Streams look for events once an hour: only the wake-up after the commit finds them in time.
     let app = TestApp::spawn_with(&[("EVENT_STREAM_POLL_MS", "3600000")]).await;
     app.wait_until_listening().await;
     let call = app.create_call("Jane").await;

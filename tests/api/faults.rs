@@ -129,8 +129,10 @@ async fn racing_actions_on_two_replicas_each_have_exactly_one_winner() {
 
 #[tokio::test]
 async fn an_event_written_through_one_replica_reaches_a_stream_on_the_other() {
-    let a = TestApp::spawn().await;
+    // Streams look for events once an hour: only the writer's announcement wakes b in time.
+    let a = TestApp::spawn_with(&[("EVENT_STREAM_POLL_MS", "3600000")]).await;
     let b = a.replica().await;
+    b.wait_until_listening().await;
     let mut stream = EventStream::open(&b, "?kind=call.created", None).await;
     let call = a.create_call("Jane").await;
     let (_, kind, data) = stream.next().await;

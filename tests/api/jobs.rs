@@ -158,7 +158,7 @@ async fn a_job_whose_worker_died_is_taken_again_after_its_lease() {
 
 #[tokio::test]
 async fn an_idle_worker_takes_a_new_job_on_its_notification_alone() {
-    // Workers look for jobs once an hour: only the database's NOTIFY wakes them in time.
+    // Workers look for jobs once an hour: only the wake-up after the commit finds them in time.
     let app = TestApp::spawn_with(&[("JOB_POLL_INTERVAL_MS", "3600000")]).await;
     app.wait_until_listening().await;
     let call = app.call_with_agent("Jane", "agent_alice").await;
