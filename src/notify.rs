@@ -4,11 +4,16 @@
 //! transaction, and this one from theirs through one LISTEN connection. Everything also polls,
 //! so a lost wake-up only slows things down until the next poll.
 //!
+//! Processes find each other on a channel of their own (a hello when one starts listening,
+//! answered by the others); a process that has met no other sends no NOTIFY at all.
+//!
 //! Why not NOTIFY from the writing transaction: Postgres serializes the commits of every
 //! transaction that notified (a database-wide lock held from before the commit record until
 //! it is flushed), which cost a fifth of the throughput of the prototype's flow.
 
+use std::cell::Cell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -20,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 pub const JOBS_CHANNEL: &str = "warmline_jobs";
 /// The channel on which processes announce new events.
 pub const EVENTS_CHANNEL: &str = "warmline_events";
+/// The channel on which processes on one database find each other.
+pub const PEERS_CHANNEL: &str = "warmline_peers";
 /// The channel the `api_keys` trigger notifies when a key is created or revoked.
 pub const API_KEYS_CHANNEL: &str = "warmline_api_keys";
 
@@ -37,6 +44,8 @@ pub struct Signals {
     announce: Notify,
     /// This process's payload on its announcements, so it ignores its own.
     instance: String,
+    /// Whether another process has been heard from on this database.
+    peers: AtomicBool,
 }
 
 impl Signals {
@@ -48,20 +57,58 @@ impl Signals {
             api_keys: watch::Sender::new(0),
             announce: Notify::new(),
             instance: uuid::Uuid::new_v4().simple().to_string(),
+            peers: AtomicBool::new(false),
         })
     }
 
     /// Says that a write of this process has committed (or may have): new events and jobs are
     /// looked for here at once, and other processes are told.
     pub fn wrote(&self) {
-        self.events.send_modify(|n| *n = n.wrapping_add(1));
         self.jobs.notify_waiters();
+        self.wrote_events();
+    }
+
+    fn wrote_events(&self) {
+        self.events.send_modify(|n| *n = n.wrapping_add(1));
         self.announce.notify_one();
     }
 }
 
+tokio::task_local! {
+    static QUEUED_JOBS: Cell<bool>;
+}
+
+/// Notes that the current request queued a job: the workers are woken once it is answered
+/// (see [`wake_after`]). Outside a request it does nothing.
+pub fn queued_jobs() {
+    let _ = QUEUED_JOBS.try_with(|queued| queued.set(true));
+}
+
+/// Runs one request's `work`, then wakes what its writes concern: the event reader when it
+/// `may_write` (it cannot know whether a trigger wrote an event), the job workers only when
+/// it queued a job, so reads and writes without jobs cost the workers no query.
+pub async fn wake_after<F: std::future::Future>(
+    signals: &Signals,
+    may_write: bool,
+    work: F,
+) -> F::Output {
+    let (output, queued) = QUEUED_JOBS
+        .scope(Cell::new(false), async {
+            let output = work.await;
+            (output, QUEUED_JOBS.with(Cell::get))
+        })
+        .await;
+    if queued {
+        signals.wrote();
+    } else if may_write {
+        signals.wrote_events();
+    }
+    output
+}
+
 /// Tells other processes of this one's writes until `shutdown`: one NOTIFY per channel from a
-/// transaction of its own, and at most one per `gap`, however many writes there were.
+/// transaction of its own, and at most one per `gap`, however many writes there were; none
+/// while no other process has been heard from.
 pub async fn announce(
     db: PgPool,
     signals: Arc<Signals>,
@@ -72,6 +119,9 @@ pub async fn announce(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = signals.announce.notified() => {}
+        }
+        if !signals.peers.load(Ordering::Relaxed) {
+            continue;
         }
         let sent = sqlx::query("SELECT pg_notify($1, $3), pg_notify($2, $3)")
             .bind(EVENTS_CHANNEL)
@@ -101,8 +151,14 @@ pub async fn listen(
         let connected = async {
             let mut listener = PgListener::connect_with(&db).await?;
             listener
-                .listen_all([JOBS_CHANNEL, EVENTS_CHANNEL, API_KEYS_CHANNEL])
+                .listen_all([
+                    JOBS_CHANNEL,
+                    EVENTS_CHANNEL,
+                    API_KEYS_CHANNEL,
+                    PEERS_CHANNEL,
+                ])
                 .await?;
+            greet(&db, &signals, "hello").await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let error = match connected.await {
@@ -117,12 +173,27 @@ pub async fn listen(
                         _ = shutdown.cancelled() => return,
                         received = listener.recv() => match received {
                             // Our own writes woke everything here already.
-                            Ok(n) if n.payload() == signals.instance => {}
-                            Ok(n) if n.channel() == JOBS_CHANNEL => signals.jobs.notify_waiters(),
+                            Ok(n) if n.payload().ends_with(signals.instance.as_str()) => {}
+                            Ok(n) if n.channel() == PEERS_CHANNEL => {
+                                signals.peers.store(true, Ordering::Relaxed);
+                                // A newcomer learns of us from the answer.
+                                if n.payload().starts_with("hello:")
+                                    && let Err(e) = greet(&db, &signals, "here").await
+                                {
+                                    break e;
+                                }
+                            }
+                            Ok(n) if n.channel() == JOBS_CHANNEL => {
+                                signals.peers.store(true, Ordering::Relaxed);
+                                signals.jobs.notify_waiters();
+                            }
                             Ok(n) if n.channel() == API_KEYS_CHANNEL => {
                                 signals.api_keys.send_modify(|n| *n = n.wrapping_add(1));
                             }
-                            Ok(_) => signals.events.send_modify(|n| *n = n.wrapping_add(1)),
+                            Ok(_) => {
+                                signals.peers.store(true, Ordering::Relaxed);
+                                signals.events.send_modify(|n| *n = n.wrapping_add(1));
+                            }
                             Err(e) => break e,
                         },
                     }
@@ -136,4 +207,15 @@ pub async fn listen(
             _ = tokio::time::sleep(retry) => {}
         }
     }
+}
+
+/// Tells the other processes on this database that this one exists (`hello` when it starts
+/// listening, `here` to answer another's hello).
+async fn greet(db: &PgPool, signals: &Signals, word: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PEERS_CHANNEL)
+        .bind(format!("{word}:{}", signals.instance))
+        .execute(db)
+        .await
+        .map(drop)
 }

@@ -379,19 +379,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Once a request that may have written is answered (its transaction committed or rolled
-/// back), wakes the event reader and job workers. GETs only read, but for `GET /token`, which
-/// wakes them itself.
+/// back), wakes the event reader, and the job workers when it queued a job. GETs only read,
+/// but for `GET /token`, which wakes the reader itself.
 async fn wake_on_writes(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let reads_only = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let response = next.run(req).await;
-    if !reads_only {
-        state.signals.wrote();
-    }
-    response
+    let may_write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    crate::notify::wake_after(&state.signals, may_write, next.run(req)).await
 }
 
 /// Answers a request still running after `limit` with a 408 problem, like every other error

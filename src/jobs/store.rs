@@ -18,6 +18,9 @@ pub async fn enqueue(
     run_after: Option<DateTime<Utc>>,
     max_attempts: i32,
 ) -> sqlx::Result<i64> {
+    if run_after.is_none() {
+        crate::notify::queued_jobs();
+    }
     sqlx::query_scalar(
         "INSERT INTO jobs (kind, payload, call_id, transfer_id, run_after, max_attempts)
          VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6) RETURNING id",
@@ -41,8 +44,12 @@ pub struct JobColumns<'a> {
 }
 
 impl<'a> JobColumns<'a> {
-    /// The columns of `jobs`, each due at its time (now when `None`).
+    /// The columns of `jobs`, each due at its time (now when `None`). One due now has the
+    /// request wake the workers once it is answered; timers wait for their poll.
     pub fn of(jobs: &'a [(Job, Option<DateTime<Utc>>)]) -> Self {
+        if jobs.iter().any(|(_, at)| at.is_none()) {
+            crate::notify::queued_jobs();
+        }
         Self {
             kinds: jobs.iter().map(|(j, _)| j.kind()).collect(),
             payloads: jobs.iter().map(|(j, _)| sqlx::types::Json(j)).collect(),

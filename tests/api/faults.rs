@@ -138,6 +138,11 @@ async fn an_event_written_through_one_replica_reaches_a_stream_on_the_other() {
     let (_, kind, data) = stream.next().await;
     assert_eq!(kind, "call.created");
     assert_eq!(data["call_id"], call["id"], "{data}");
+    // The other way too: b, the newcomer, learned of a from a's answer to its hello.
+    let mut stream = EventStream::open(&a, "?kind=call.created", None).await;
+    let call = b.create_call("Joe").await;
+    let (_, _, data) = stream.next().await;
+    assert_eq!(data["call_id"], call["id"], "{data}");
 }
 
 #[tokio::test]
