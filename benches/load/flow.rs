@@ -9,7 +9,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use crate::harness::{Row, Service, measure, summarize};
-use crate::support::{lk_event, sign_webhook};
+use crate::support::{livekit::FakeLiveKit, lk_event, sign_webhook, verify_token};
 
 /// Latencies per route, gathered across workers.
 #[derive(Default, Clone)]
@@ -61,8 +61,16 @@ const TRANSCRIPT: &str = "Caller: my order 4411 arrived damaged and I would like
 
 /// One lifecycle of the prototype's page, one request per step, as the issue's measurement
 /// ran it: start, transfer (with a transcript), the active list, complete, and the caller's
-/// status poll until it says the transfer is complete.
-pub async fn prototype_lifecycle(c: &Client, base: &str, n: usize, routes: &Routes) {
+/// status poll until it says the transfer is complete. With `livekit`, the caller's page then
+/// joins the new room, as a real one does, so the hand-off is confirmed (by the service's
+/// presence check) instead of waiting out its timeout.
+pub async fn prototype_lifecycle(
+    c: &Client,
+    base: &str,
+    n: usize,
+    routes: &Routes,
+    livekit: Option<&FakeLiveKit>,
+) {
     let caller = format!("bench_caller_{n}");
     let (status, call) = timed(
         routes,
@@ -75,12 +83,13 @@ pub async fn prototype_lifecycle(c: &Client, base: &str, n: usize, routes: &Rout
     .await;
     assert_eq!(status, StatusCode::OK, "{call}");
     let room = call["room_name"].as_str().expect("room_name");
+    let new_room = format!("transfer_{n}_{}", std::process::id());
     let (status, transfer) = timed(
         routes,
         "POST /transfer",
         c.post(format!("{base}/transfer")).query(&[
             ("original_room", room),
-            ("new_room", &format!("transfer_{n}_{}", std::process::id())),
+            ("new_room", &new_room),
             ("agent_a", &format!("agent_a_{}", n % 16)),
             ("agent_b", &format!("bench_{}", (n + 1) % 16)),
             ("transcript", TRANSCRIPT),
@@ -118,6 +127,10 @@ pub async fn prototype_lifecycle(c: &Client, base: &str, n: usize, routes: &Rout
         }
         assert!(attempt < 100, "the caller never saw the transfer complete");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(livekit) = livekit {
+        let token = call["caller_token"].as_str().expect("caller_token");
+        livekit.join(&new_room, &verify_token(token).sub);
     }
 }
 
@@ -315,9 +328,33 @@ pub fn pgbench_ceiling(db_url: &str, count: usize, concurrency: usize) -> Result
         "/benches/prototype_flow.pgbench"
     );
     let per_client = count.div_ceil(concurrency).to_string();
+    let tps = run_pgbench(script, &per_client, concurrency, db_url);
+    // Its hand-offs never end (no caller joins): fail them, so the service neither checks
+    // their rooms every second nor times them out while the next scenarios run.
+    let ended = std::process::Command::new("psql")
+        .args([db_url, "-qc"])
+        .arg(
+            "UPDATE transfers SET state = 'failed', outcome = 'handoff_timeout'
+             WHERE state = 'connecting' AND call_id IN (SELECT id FROM calls WHERE caller_name LIKE 'pgb\\_%')",
+        )
+        .status();
+    if !ended.is_ok_and(|s| s.success()) {
+        return Err("ending the pgbench lifecycles' hand-offs failed".into());
+    }
+    tps
+}
+
+fn run_pgbench(
+    script: &str,
+    per_client: &str,
+    concurrency: usize,
+    db_url: &str,
+) -> Result<f64, String> {
     let output = std::process::Command::new("pgbench")
+        // The service's own session settings (src/db), so both run the same plans.
+        .env("PGOPTIONS", "-c jit=off")
         .args(["-n", "-M", "prepared", "-j", "2", "-f", script])
-        .args(["-c", &concurrency.to_string(), "-t", &per_client, db_url])
+        .args(["-c", &concurrency.to_string(), "-t", per_client, db_url])
         .output()
         .map_err(|e| format!("pgbench did not run ({e}); install PostgreSQL's client tools"))?;
     let text = String::from_utf8_lossy(&output.stdout);

@@ -129,7 +129,8 @@ pub struct Service {
     pub base: String,
     pub client: reqwest::Client,
     pub db_url: String,
-    _livekit: livekit::FakeLiveKit,
+    /// The fake LiveKit the service talks to (a flow's clients join rooms in it).
+    pub livekit: livekit::FakeLiveKit,
     /// Where the service's log goes (stderr and stdout).
     pub log: PathBuf,
     child: Child,
@@ -192,7 +193,7 @@ impl Service {
                 .build()
                 .expect("HTTP client"),
             db_url,
-            _livekit: fake,
+            livekit: fake,
             log,
             child,
             _db: db,
@@ -290,6 +291,33 @@ pub async fn commits(db_url: &str) -> i64 {
     .expect("pg_stat_database");
     conn.close().await.ok();
     n
+}
+
+/// Waits until the service has no job due or running (the work a flow leaves behind: rooms to
+/// close, hand-offs to confirm), so the next measurement does not share the machine with it.
+/// Returns how long that took.
+pub async fn wait_until_idle(db_url: &str) -> Duration {
+    let started = Instant::now();
+    let mut conn = PgConnection::connect(db_url)
+        .await
+        .expect("connect to wait for idle");
+    loop {
+        let busy: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'running'
+                                OR (status = 'pending' AND run_after <= now()))
+                 OR EXISTS (SELECT 1 FROM transfers WHERE state = 'connecting'
+                                                      AND handoff_deadline > now())",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("jobs and transfers");
+        if !busy || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    conn.close().await.ok();
+    started.elapsed()
 }
 
 /// A command-line option's value (`--name value`), or `default`.

@@ -40,15 +40,28 @@ async fn main() {
     rows.push(baseline);
 
     if runs("flow") {
+        let lk = service.livekit.clone();
         let (row, routes) = flow::run_flow(
             &service,
             "prototype flow (lifecycles)",
             lifecycles,
             concurrency,
-            |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
+            {
+                let lk = lk.clone();
+                move |c, b, n, r| {
+                    let lk = lk.clone();
+                    async move { flow::prototype_lifecycle(&c, &b, n, &r, Some(&lk)).await }
+                }
+            },
         )
         .await;
         let warmline_rate = row.per_second;
+        let mut row = row;
+        let drained = harness::wait_until_idle(&service.db_url).await;
+        row.note = format!(
+            "its background work (rooms, hand-off checks) done {:.1} s after the last request",
+            drained.as_secs_f64()
+        );
         rows.push(row);
         rows.extend(routes);
 
@@ -64,12 +77,19 @@ async fn main() {
             Err(e) => rows.push(Row::note("prototype flow's SQL in pgbench", e)),
         }
         // Latency below saturation: the same flow at half the rate just measured.
+        harness::wait_until_idle(&service.db_url).await;
         let (mut row, routes) = flow::run_paced(
             &service.base,
             "prototype flow at half that rate (requests)",
             lifecycles,
             warmline_rate / 2.0,
-            |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
+            {
+                let lk = lk.clone();
+                move |c, b, n, r| {
+                    let lk = lk.clone();
+                    async move { flow::prototype_lifecycle(&c, &b, n, &r, Some(&lk)).await }
+                }
+            },
         )
         .await;
         row.note = format!("{}; p99 target < 25 ms", row.note);
@@ -77,12 +97,13 @@ async fn main() {
         rows.extend(routes);
 
         if let Some(prototype) = prototype.as_deref() {
+            harness::wait_until_idle(&service.db_url).await;
             let (mut row, routes) = flow::run_flow_at(
                 prototype,
                 "the prototype, same flow (lifecycles)",
                 lifecycles,
                 concurrency,
-                |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r).await },
+                |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r, None).await },
             )
             .await;
             row.note = format!(
@@ -111,12 +132,12 @@ async fn main() {
     service.stop();
 
     if runs("statements") {
-        let cost = statements::count(20, &[], |c, b, n, r| async move {
-            flow::prototype_lifecycle(&c, &b, n, &r).await
+        let cost = statements::count(20, &[], |c, b, n, r, lk| async move {
+            flow::prototype_lifecycle(&c, &b, n, &r, Some(&lk)).await
         })
         .await;
         rows.extend(cost.rows("prototype flow"));
-        let cost = statements::count(20, &[], |c, b, n, r| async move {
+        let cost = statements::count(20, &[], |c, b, n, r, _| async move {
             flow::v1_lifecycle(&c, &b, n, &r).await
         })
         .await;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::flow::Routes;
 use crate::harness::{Row, Service, commits};
+use crate::support::livekit::FakeLiveKit;
 
 /// What one lifecycle cost, counted from the service's statement log.
 pub struct Cost {
@@ -54,7 +55,7 @@ impl Cost {
 /// waits for its jobs to settle, and counts.
 pub async fn count<F, Fut>(lifecycles: usize, settings: &[(&str, &str)], lifecycle: F) -> Cost
 where
-    F: Fn(reqwest::Client, String, usize, Routes) -> Fut,
+    F: Fn(reqwest::Client, String, usize, Routes, FakeLiveKit) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let mut env = vec![
@@ -72,6 +73,7 @@ where
                 service.base.clone(),
                 1_000_000 + n,
                 Routes::default(),
+                service.livekit.clone(),
             )
         })
         .collect();
@@ -85,6 +87,7 @@ where
             service.base.clone(),
             n,
             Routes::default(),
+            service.livekit.clone(),
         )
         .await;
     }
