@@ -90,23 +90,25 @@ pub async fn enqueue_all(
 /// Takes up to `limit` due jobs, and jobs whose worker's lease ran out (that worker died), in
 /// one statement.
 ///
-/// The statuses are literals here, not parameters, so the planner can match the partial index
-/// `jobs_due_idx` (a test checks them against [`JobStatus`]).
+/// Each half walks its own partial index (`jobs_pending_idx`, `jobs_lease_idx`) only as far
+/// as now, so a claim costs what is due, not what is queued; `pending` is a literal so that
+/// every plan matches its index (a test checks it against [`JobStatus`]). The second half is
+/// read only when the first left room.
 pub async fn claim_due(
     db: impl PgExecutor<'_>,
     lease: Duration,
     limit: usize,
 ) -> sqlx::Result<Vec<ClaimedJob>> {
     sqlx::query_as(
-        "UPDATE jobs SET status = 'running', attempts = attempts + 1,
+        "WITH pending AS (
+             SELECT id FROM jobs WHERE status = 'pending' AND run_after <= now()
+             ORDER BY run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+         lapsed AS (
+             SELECT id FROM jobs WHERE status = 'running' AND locked_until < now()
+             ORDER BY locked_until LIMIT $2 FOR UPDATE SKIP LOCKED)
+         UPDATE jobs SET status = 'running', attempts = attempts + 1,
                 locked_until = now() + $1 * interval '1 millisecond', updated_at = now()
-         WHERE id IN (
-             SELECT id FROM jobs
-             WHERE (status = 'pending' AND run_after <= now())
-                OR (status = 'running' AND locked_until < now())
-             ORDER BY run_after, id
-             FOR UPDATE SKIP LOCKED
-             LIMIT $2)
+         WHERE id IN (SELECT id FROM pending UNION ALL SELECT id FROM lapsed LIMIT $2)
          RETURNING id, kind, payload, call_id, transfer_id, attempts, max_attempts, now() AS claimed_at",
     )
     .bind(lease.as_millis() as f64)

@@ -164,10 +164,15 @@ async fn the_databases_statuses_and_roles_are_exactly_the_rust_enums() {
         constraint("participants_role_known").await,
         names(&ParticipantRole::ALL)
     );
-    // The queue's claim names these statuses literally, for this partial index.
-    let due: String = sqlx::query_scalar("SELECT pg_get_indexdef('jobs_due_idx'::regclass)")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(quoted_values(&due), names(&JobStatus::UNFINISHED), "{due}");
+    // The queue's claim names this status literally, for this partial index.
+    let pending: String =
+        sqlx::query_scalar("SELECT pg_get_indexdef('jobs_pending_idx'::regclass)")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        quoted_values(&pending),
+        names(&[JobStatus::Pending]),
+        "{pending}"
+    );
 }
