@@ -71,20 +71,6 @@ pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Call>>
     .await
 }
 
-/// The call of transfer `transfer_id`, locked as [`lock`] does.
-pub async fn lock_of_transfer(
-    tx: &mut PgConnection,
-    transfer_id: Uuid,
-) -> sqlx::Result<Option<Call>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM calls
-         WHERE id = (SELECT call_id FROM transfers WHERE id = $1) FOR NO KEY UPDATE"
-    )))
-    .bind(transfer_id)
-    .fetch_optional(tx)
-    .await
-}
-
 /// The call room `room` belongs to (its own room, or a transfer's briefing room), locked as
 /// [`lock`] does; `None` for a room of no call.
 pub async fn lock_of_room(tx: &mut PgConnection, room: &str) -> sqlx::Result<Option<Call>> {
@@ -556,26 +542,6 @@ pub async fn set_status(
     .bind(current_agent)
     .fetch_one(db)
     .await
-}
-
-/// Ends the `transferring` status once a transfer is over: back to `active`, with the new agent
-/// when the call changed hands. A call that ended meanwhile stays ended.
-pub async fn resume_after_transfer(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    new_agent: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE calls SET status = $3, current_agent = COALESCE($2, current_agent), updated_at = now()
-         WHERE id = $1 AND status = $4",
-    )
-    .bind(id)
-    .bind(new_agent)
-    .bind(CallStatus::Active)
-    .bind(CallStatus::Transferring)
-    .execute(db)
-    .await?;
-    Ok(())
 }
 
 /// Calls not yet ended: the predicate of `calls_open_idx`, written as a literal so that every

@@ -332,7 +332,7 @@ pub async fn accept(
     id: Uuid,
     action: TransferAction,
 ) -> Result<TransferWithToken, ApiError> {
-    let (mut tx, _call, transfer) = lock(&state.db, id).await?;
+    let (mut tx, store::LockedTransfer { transfer, .. }) = lock(&state.db, id).await?;
     check_actor(
         principal,
         action.agent.as_deref(),
@@ -360,7 +360,7 @@ pub async fn decline(
     request: DeclineTransfer,
 ) -> Result<Transfer, ApiError> {
     let detail = parse_detail(request.detail)?;
-    let (mut tx, _call, transfer) = lock(&state.db, id).await?;
+    let (mut tx, store::LockedTransfer { transfer, .. }) = lock(&state.db, id).await?;
     check_actor(
         principal,
         request.agent.as_deref(),
@@ -382,7 +382,7 @@ pub async fn cancel(
     action: TransferAction,
 ) -> Result<Transfer, ApiError> {
     let detail = parse_detail(action.detail)?;
-    let (mut tx, _call, transfer) = lock(&state.db, id).await?;
+    let (mut tx, store::LockedTransfer { transfer, .. }) = lock(&state.db, id).await?;
     let sides = [transfer.from_agent.as_str(), transfer.to_agent.as_str()];
     check_actor(principal, action.agent.as_deref(), &sides, "cancel")?;
     let change = Transition::ended(TransferState::Cancelled, Outcome::AgentCancelled, detail);
@@ -408,7 +408,8 @@ pub async fn complete(
         accept_pending,
         without_summary,
     } = options;
-    let (mut tx, call, transfer) = lock(&state.db, id).await?;
+    let (mut tx, locked) = lock(&state.db, id).await?;
+    let transfer = &locked.transfer;
     check_actor(
         principal,
         action.agent.as_deref(),
@@ -433,7 +434,7 @@ pub async fn complete(
             if transfer.handoff == Handoff::MoveCaller && state.config.livekit.move_participant {
                 let move_caller = Job::MoveParticipant {
                     room: transfer.caller_room.clone(),
-                    identity: call.caller_identity.clone(),
+                    identity: locked.caller_identity.clone(),
                     destination: transfer.briefing_room.clone(),
                 };
                 jobs.push((move_caller, None));
@@ -456,8 +457,8 @@ pub async fn complete(
             &token_metadata("agent", &transfer),
         )?),
         Handoff::MoveCaller => Some(state.livekit.mint(
-            &call.caller_identity,
-            &call.caller_name,
+            &locked.caller_identity,
+            &locked.caller_name,
             &transfer.briefing_room,
             &token_metadata("caller", &transfer),
         )?),
@@ -515,10 +516,15 @@ pub async fn complete_handoff(
     };
     jobs.push((Job::DeleteRoom { room: obsolete }, None));
     let max_attempts = state.config.jobs.max_attempts;
-    let done =
-        store::transition_queueing(&mut *tx, transfer.id, &change, &jobs, max_attempts).await?;
-    crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, Some(&done.to_agent))
-        .await?;
+    let done = store::end_queueing(
+        &mut *tx,
+        transfer.id,
+        &change,
+        &jobs,
+        max_attempts,
+        Some(&transfer.to_agent),
+    )
+    .await?;
     tracing::info!(transfer_id = %done.id, confirmed, "transfer completed");
     Ok(done)
 }
@@ -602,7 +608,7 @@ async fn receiving_side_present(state: &AppState, transfer: &Transfer) -> anyhow
 /// Completes a `connecting` transfer whose receiving side was seen in the room. A transfer that
 /// moved on meanwhile is left as it is.
 pub async fn confirm_seen(state: &AppState, id: Uuid) -> Result<Option<Transfer>, ApiError> {
-    let (mut tx, _call, transfer) = lock(&state.db, id).await?;
+    let (mut tx, store::LockedTransfer { transfer, .. }) = lock(&state.db, id).await?;
     if transfer.state != TransferState::Connecting {
         return Ok(None);
     }
@@ -685,7 +691,7 @@ async fn end_if_still(
     expected: TransferState,
     change: Transition,
 ) -> anyhow::Result<()> {
-    let (mut tx, _call, transfer) = match lock(&state.db, id).await {
+    let (mut tx, store::LockedTransfer { transfer, .. }) = match lock(&state.db, id).await {
         Ok(found) => found,
         Err(ApiError::NotFound { .. }) => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -721,8 +727,7 @@ async fn end_unsuccessfully(
     };
     let max_attempts = state.config.jobs.max_attempts;
     let ended =
-        store::transition_queueing(&mut *tx, transfer.id, &change, jobs, max_attempts).await?;
-    crate::calls::store::resume_after_transfer(&mut *tx, transfer.call_id, None).await?;
+        store::end_queueing(&mut *tx, transfer.id, &change, jobs, max_attempts, None).await?;
     Ok(ended)
 }
 
@@ -730,16 +735,18 @@ async fn end_unsuccessfully(
 async fn lock(
     db: &PgPool,
     id: Uuid,
-) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, Call, Transfer), ApiError> {
+) -> Result<
+    (
+        sqlx::Transaction<'static, sqlx::Postgres>,
+        store::LockedTransfer,
+    ),
+    ApiError,
+> {
     let mut tx = db.begin().await?;
-    // A transfer never changes call, so its call is found and locked in one statement.
-    let call = crate::calls::store::lock_of_transfer(&mut tx, id)
+    let locked = store::lock(&mut tx, id)
         .await?
         .ok_or_else(|| ApiError::not_found("transfer", id))?;
-    let transfer = store::lock(&mut tx, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("transfer", id))?;
-    Ok((tx, call, transfer))
+    Ok((tx, locked))
 }
 
 /// The agent acting (an agent key's own identity, or the one a client names) must be one of

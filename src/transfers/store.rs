@@ -59,7 +59,9 @@ pub async fn lock_call_for_transfer(
 }
 
 /// Inserts a validated transfer in state `initiated`, marks its call `transferring` (taken by
-/// `taker` when given) and queues its jobs, in one statement.
+/// `taker` when given) and queues its jobs, in one statement. The call learns its new agent
+/// here too, so the `transfers_remember_agents` trigger finds nothing left to write (a second
+/// version of the call's row, and a GIN insert, per transfer).
 #[allow(clippy::too_many_arguments)]
 pub async fn insert(
     db: impl PgExecutor<'_>,
@@ -79,6 +81,8 @@ pub async fn insert(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}),
          call AS (
              UPDATE calls SET status = $11, current_agent = COALESCE($12, current_agent),
+                              agents = CASE WHEN $4 = ANY (agents) THEN agents
+                                            ELSE agents || $4::text END,
                               updated_at = now()
              WHERE id = $2),
          queued AS (
@@ -141,11 +145,27 @@ pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Trans
     .await
 }
 
-/// One transfer, locked until the transaction ends: concurrent actions on it queue up here.
-/// (`NO KEY UPDATE`: jobs and summaries referencing it must not deadlock with it.)
-pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Transfer>> {
+/// A transfer and its caller, both locked until the transaction ends.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LockedTransfer {
+    #[sqlx(flatten)]
+    pub transfer: Transfer,
+    pub caller_identity: String,
+    pub caller_name: String,
+}
+
+/// Locks a transfer's call, then the transfer, in one statement: concurrent actions on either
+/// queue up here. The call comes first (as every writer takes them), which the lateral join
+/// guarantees: the transfer is read only for a call row already locked. (`NO KEY UPDATE`: jobs
+/// and summaries referencing them must not deadlock with it.)
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<LockedTransfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM transfers WHERE id = $1 FOR NO KEY UPDATE"
+        "SELECT t.*, c.caller_identity, c.caller_name
+         FROM (SELECT id, caller_identity, caller_name FROM calls
+               WHERE id = (SELECT call_id FROM transfers WHERE id = $1)
+               FOR NO KEY UPDATE) c,
+              LATERAL (SELECT {COLUMNS} FROM transfers
+                       WHERE id = $1 AND call_id = c.id FOR NO KEY UPDATE) t"
     )))
     .bind(id)
     .fetch_optional(tx)
@@ -220,8 +240,44 @@ pub async fn transition_queueing(
     jobs: &[(Job, Option<DateTime<Utc>>)],
     max_attempts: i32,
 ) -> sqlx::Result<Transfer> {
+    change(db, id, t, jobs, max_attempts, None).await
+}
+
+/// [`transition_queueing`] to a terminal state; in the same statement the call goes back from
+/// `transferring` to `active`, to `new_agent` when it changed hands. A call that ended
+/// meanwhile stays ended.
+pub async fn end_queueing(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    t: &Transition,
+    jobs: &[(Job, Option<DateTime<Utc>>)],
+    max_attempts: i32,
+    new_agent: Option<&str>,
+) -> sqlx::Result<Transfer> {
+    change(db, id, t, jobs, max_attempts, Some(new_agent)).await
+}
+
+/// The one statement behind every change of state; `resume` (the call's new agent, if any)
+/// also ends the call's `transferring` status.
+async fn change(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    t: &Transition,
+    jobs: &[(Job, Option<DateTime<Utc>>)],
+    max_attempts: i32,
+    resume: Option<Option<&str>>,
+) -> sqlx::Result<Transfer> {
     let columns = crate::jobs::store::JobColumns::of(jobs);
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let resumed = match resume {
+        None => "",
+        Some(_) => {
+            ", resumed AS (
+                 UPDATE calls SET status = $13, current_agent = COALESCE($12, current_agent),
+                                  updated_at = now()
+                 FROM changed WHERE calls.id = changed.call_id AND calls.status = $14)"
+        }
+    };
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH changed AS (
              UPDATE transfers SET state = $2,
                     outcome = COALESCE($3, outcome),
@@ -234,6 +290,7 @@ pub async fn transition_queueing(
              INSERT INTO jobs (kind, payload, call_id, transfer_id, run_after, max_attempts)
              SELECT j.kind, j.payload, changed.call_id, changed.id, COALESCE(j.run_after, now()), $11
              FROM changed, UNNEST($8::text[], $9::jsonb[], $10::timestamptz[]) AS j(kind, payload, run_after))
+         {resumed}
          SELECT {COLUMNS} FROM changed"
     )))
     .bind(id)
@@ -246,9 +303,15 @@ pub async fn transition_queueing(
     .bind(&columns.kinds)
     .bind(&columns.payloads)
     .bind(&columns.due)
-    .bind(max_attempts)
-    .fetch_one(db)
-    .await
+    .bind(max_attempts);
+    let query = match resume {
+        None => query,
+        Some(new_agent) => query
+            .bind(new_agent)
+            .bind(CallStatus::Active)
+            .bind(CallStatus::Transferring),
+    };
+    query.fetch_one(db).await
 }
 
 /// Filters of [`list`].
