@@ -34,6 +34,11 @@ const MAX_READ_BATCH: usize = 256;
 /// left prepared forever would otherwise hold them all).
 const MAX_UNSETTLED: usize = 10_000;
 
+/// The least time between two reads of the log: writes that land sooner after a read wait for
+/// the next one, so under load one read serves many writes (a reader woken per write cost a
+/// query per write). A stream sees an event at most this much later.
+const READ_SPACING: Duration = Duration::from_millis(5);
+
 /// The live end of the event log, shared by every stream of this process.
 #[derive(Debug)]
 pub struct LiveEvents {
@@ -300,7 +305,12 @@ pub async fn follow(
     let mut wake = signals.events.subscribe();
     let mut pending: Option<Pending> = None;
     let mut started = false;
+    let mut last_read: Option<tokio::time::Instant> = None;
     loop {
+        if let Some(at) = last_read {
+            tokio::time::sleep_until(at + READ_SPACING).await;
+        }
+        last_read = Some(tokio::time::Instant::now());
         // Seen before reading, so an event written during the read wakes us again.
         wake.borrow_and_update();
         if !started {
