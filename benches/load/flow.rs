@@ -351,8 +351,10 @@ fn run_pgbench(
     db_url: &str,
 ) -> Result<f64, String> {
     let output = std::process::Command::new("pgbench")
-        // The service's own session settings (src/db), so both run the same plans.
+        // The service's own session settings (src/db), so both run the same plans, and its
+        // plain connection to a server on this machine.
         .env("PGOPTIONS", "-c jit=off")
+        .env("PGSSLMODE", "disable")
         .args(["-n", "-M", "prepared", "-j", "2", "-f", script])
         .args(["-c", &concurrency.to_string(), "-t", per_client, db_url])
         .output()

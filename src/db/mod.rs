@@ -5,7 +5,7 @@ pub mod embedded;
 use std::str::FromStr;
 
 use anyhow::{Context, bail};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::config::{Config, DEFAULT_DATABASE_URL};
@@ -81,6 +81,11 @@ pub async fn open(url: &str, config: &Config) -> anyhow::Result<PgPool> {
     if !options.get_options().is_some_and(|o| o.contains("jit")) {
         options = options.options([("jit", "off")]);
     }
+    // TLS to a server on this machine protects nothing, and costs both sides CPU on every
+    // statement: plain, unless the URL (or PGSSLMODE) asks for a mode.
+    if is_loopback(options.get_host()) && !names_ssl_mode(url) {
+        options = options.ssl_mode(PgSslMode::Disable);
+    }
     create_database_if_missing(&options)
         .await
         .with_context(|| format!("preparing the database at {}", redact(url)))?;
@@ -147,6 +152,25 @@ pub async fn migrations_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
         .all(|m| applied.binary_search(&m.version).is_ok()))
 }
 
+/// A host on this machine: a loopback address, `localhost`, or a Unix socket directory.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host.starts_with('/')
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether the URL's query or the environment chose an `sslmode`.
+fn names_ssl_mode(url: &str) -> bool {
+    std::env::var_os("PGSSLMODE").is_some()
+        || url::Url::parse(url).is_ok_and(|u| {
+            u.query_pairs()
+                .any(|(k, _)| k.eq_ignore_ascii_case("sslmode") || k == "ssl-mode")
+        })
+}
+
 /// The URL without its password, for messages.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
@@ -155,5 +179,47 @@ pub fn redact(url: &str) -> String {
             parsed.to_string()
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_only_for_this_machine() {
+        for local in [
+            "127.0.0.1",
+            "127.0.0.53",
+            "::1",
+            "[::1]",
+            "localhost",
+            "/run/postgresql",
+        ] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for remote in [
+            "10.0.0.5",
+            "db.example.com",
+            "2001:db8::1",
+            "localhost.example.com",
+        ] {
+            assert!(!is_loopback(remote), "{remote}");
+        }
+    }
+
+    #[test]
+    fn a_chosen_ssl_mode_is_kept() {
+        assert!(names_ssl_mode("postgres://u@127.0.0.1/db?sslmode=require"));
+        assert!(names_ssl_mode(
+            "postgres://u@127.0.0.1/db?application_name=x&ssl-mode=verify-full"
+        ));
+        // Unless the environment chose one for every URL.
+        if std::env::var_os("PGSSLMODE").is_none() {
+            assert!(!names_ssl_mode("postgres://u@127.0.0.1/db"));
+            assert!(!names_ssl_mode(
+                "postgres://u@127.0.0.1/db?options=-c%20jit%3Don"
+            ));
+        }
     }
 }
