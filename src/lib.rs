@@ -90,10 +90,7 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let state = AppState {
-        shutdown: shutdown.clone(),
-        ..state
-    };
+    let state = state.with_shutdown(shutdown.clone());
     let retry = state.config.jobs.poll_interval * 5;
     // Until this succeeds keys are assumed to exist: nothing is served open by mistake.
     if let Err(e) = state.keys.refresh(&state.db).await {
