@@ -127,6 +127,10 @@ pub async fn serve(
         state.clone(),
         shutdown.clone(),
     ));
+    tokio::spawn(crate::transfers::watch_deadlines(
+        state.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(crate::calls::expire_unanswered(
         state.clone(),
         shutdown.clone(),

@@ -20,7 +20,9 @@ pub enum Job {
         identity: String,
         destination: String,
     },
-    /// Timer: expire the transfer if it is still waiting for Agent B.
+    /// Timer: expire the transfer if it is still waiting for Agent B. No longer queued (one
+    /// sweep over the transfers' deadlines covers every transfer): kept so that jobs queued by
+    /// earlier versions still run.
     ExpireTransfer { transfer_id: Uuid },
     /// Timer: end the call if no agent has joined it yet. No longer queued (one sweep covers
     /// every call): kept so that jobs queued by earlier versions still run.
@@ -29,7 +31,8 @@ pub enum Job {
     /// No longer queued (one check per interval covers every hand-off): kept so that jobs
     /// queued by earlier versions still run.
     ConfirmHandoff { transfer_id: Uuid },
-    /// Timer: fail the transfer if its hand-off is still unconfirmed.
+    /// Timer: fail the transfer if its hand-off is still unconfirmed. No longer queued (as
+    /// [`Job::ExpireTransfer`]).
     HandoffTimeout { transfer_id: Uuid },
     /// Ask the configured model for a summary and store it as a new row.
     GenerateSummary {

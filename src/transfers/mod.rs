@@ -138,21 +138,15 @@ pub async fn create(
         .parse()?;
         crate::transcripts::store::insert_batch(&mut *tx, call_id, &batch).await?;
     }
+    // Its expiry is the deadline itself: the deadline sweep finds it, and nothing is left to
+    // cancel once it is accepted.
     let deadline = crate::domain::later_by(Utc::now(), state.config.transfers.accept_ttl);
-    let jobs = [
-        (
-            Job::CreateRoom {
-                room: new.briefing_room.clone(),
-            },
-            None,
-        ),
-        (
-            Job::ExpireTransfer {
-                transfer_id: new.id,
-            },
-            Some(deadline),
-        ),
-    ];
+    let jobs = [(
+        Job::CreateRoom {
+            room: new.briefing_room.clone(),
+        },
+        None,
+    )];
     let taker = taking.then_some(new.from_agent.as_str());
     let transfer = store::insert(
         &mut *tx,
@@ -430,7 +424,8 @@ pub async fn complete(
             complete_handoff(&mut tx, state, &connecting, false).await?
         }
         HandoffConfirmation::Observed => {
-            let mut jobs = Vec::with_capacity(2);
+            // Its timeout is `handoff_deadline`, which the deadline sweep watches.
+            let mut jobs = Vec::with_capacity(1);
             if transfer.handoff == Handoff::MoveCaller && state.config.livekit.move_participant {
                 let move_caller = Job::MoveParticipant {
                     room: transfer.caller_room.clone(),
@@ -439,7 +434,6 @@ pub async fn complete(
                 };
                 jobs.push((move_caller, None));
             }
-            jobs.push((Job::HandoffTimeout { transfer_id: id }, Some(deadline)));
             let max_attempts = state.config.jobs.max_attempts;
             store::transition_queueing(&mut *tx, id, &change, &jobs, max_attempts).await?
         }
@@ -615,6 +609,38 @@ pub async fn confirm_seen(state: &AppState, id: Uuid) -> Result<Option<Transfer>
     let done = complete_handoff(&mut tx, state, &transfer, true).await?;
     tx.commit().await?;
     Ok(Some(done))
+}
+
+/// Until `shutdown`, ends every transfer whose deadline passed, looking once per job poll
+/// interval with one indexed query: an `initiated` one nobody accepted in time expires, a
+/// `connecting` one whose hand-off was never seen fails (after one last look). The deadlines
+/// are the transfers' own columns, so a transfer that moved on has no timer left to cancel,
+/// and one that outlived a restart is found all the same.
+pub async fn watch_deadlines(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    let interval = state.config.jobs.poll_interval;
+    crate::app::every(interval, shutdown, || end_overdue(&state)).await
+}
+
+async fn end_overdue(state: &AppState) {
+    let overdue = match store::overdue(&state.db, 100).await {
+        Ok(overdue) => overdue,
+        Err(e) => {
+            tracing::warn!(error = %e, "looking for transfers past their deadline failed");
+            return;
+        }
+    };
+    for (id, at) in &overdue {
+        let ended = match at {
+            TransferState::Initiated => expire_if_unanswered(state, *id).await,
+            _ => fail_if_unconfirmed(state, *id).await,
+        };
+        if let Err(e) = ended {
+            tracing::warn!(error = %e, transfer_id = %id, "ending a transfer past its deadline failed");
+        }
+    }
+    if !overdue.is_empty() {
+        state.signals.wrote();
+    }
 }
 
 /// Timer: an `initiated` transfer nobody accepted expires.

@@ -135,6 +135,29 @@ pub async fn awaited_arrivals(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Await
     .await
 }
 
+/// Transfers past their deadline (up to `limit` of each kind): `initiated` ones past
+/// `accept_deadline`, `connecting` ones past `handoff_deadline`, with their state.
+///
+/// The states are literals so the planner can use the partial indexes `transfers_offered_idx`
+/// and `transfers_connecting_idx`: each half reads the few transfers in that state.
+pub async fn overdue(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, TransferState)>> {
+    sqlx::query_as(
+        "(SELECT id, state FROM transfers
+          WHERE state = 'initiated' AND accept_deadline <= now()
+          ORDER BY accept_deadline LIMIT $1)
+         UNION ALL
+         (SELECT id, state FROM transfers
+          WHERE state = 'connecting' AND handoff_deadline <= now()
+          ORDER BY handoff_deadline LIMIT $1)",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// One transfer.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Transfer>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -470,21 +470,52 @@ async fn a_transfer_nobody_accepts_expires_by_itself() {
 }
 
 #[tokio::test]
+async fn deadlines_that_passed_unwatched_end_their_transfers() {
+    // A transfer's timers are its own deadline columns: however one came to pass while nobody
+    // looked (a restart, say), the sweep ends the transfer once it sees it.
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane", "agent_alice").await;
+    let offered = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await;
+    let offered = id(&offered["transfer"]);
+    let (_, handing_off) = app.transfer_in_briefing("Omar").await;
+    app.post_empty_ok(&format!("/v1/transfers/{handing_off}/complete"))
+        .await;
+    assert_eq!(app.transfer(&offered).await["state"], "initiated");
+    assert_eq!(app.transfer(&handing_off).await["state"], "connecting");
+    sqlx::query(
+        "UPDATE transfers SET accept_deadline = now() - interval '1 second',
+                              handoff_deadline = now() - interval '1 second'
+         WHERE id = ANY($1::uuid[])",
+    )
+    .bind([&offered, &handing_off].map(|t| t.parse::<uuid::Uuid>().unwrap()))
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let expired = app.wait_for_state(&offered, "expired").await;
+    assert_eq!(expired["outcome"], "no_answer");
+    let failed = app.wait_for_state(&handing_off, "failed").await;
+    assert_eq!(failed["outcome"], "handoff_timeout");
+}
+
+#[tokio::test]
 async fn an_accepted_transfer_does_not_expire() {
     // Time enough to accept however slow the machine: a transfer that expired before it was
     // accepted would fail this test for the wrong reason. (A short time to accept, never
     // accepted, is `a_transfer_nobody_accepts_expires_by_itself`.)
     let app = TestApp::spawn_with(&[("TRANSFER_ACCEPT_TTL_SECS", "5")]).await;
     let (_, t) = app.transfer_in_briefing("Jane").await;
-    // Accepting cancelled the expiry timer in the same transaction: nothing is left to run.
-    let timers: Vec<String> = sqlx::query_scalar(
-        "SELECT status FROM jobs WHERE transfer_id = $1::uuid AND kind = 'expire_transfer'",
+    // Its deadline is a column the sweep reads, not a job: nothing is queued to cancel.
+    let timers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE transfer_id = $1::uuid
+           AND kind IN ('expire_transfer', 'handoff_timeout', 'confirm_handoff')",
     )
     .bind(&t)
-    .fetch_all(&app.pool)
+    .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(timers, ["cancelled"]);
+    assert_eq!(timers, 0);
     // Well past its time to accept (a second beyond its deadline), it is still in its briefing.
     let deadline: chrono::DateTime<chrono::Utc> =
         serde_json::from_value(app.transfer(&t).await["accept_deadline"].clone()).unwrap();
@@ -569,10 +600,9 @@ async fn the_regular_check_finds_every_hand_off_with_one_look_per_room() {
         assert_eq!(completed["handoff_confirmed"], true);
     }
     assert_eq!(app.transfer(&waiting[2].1).await["state"], "connecting");
-    // Their timers were cancelled with them: no job work is left for a finished transfer.
+    // No job work is left for a finished transfer.
     let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM jobs WHERE transfer_id = ANY($1::uuid[]) AND status = 'pending'
-           AND kind IN ('handoff_timeout', 'expire_transfer', 'confirm_handoff')",
+        "SELECT count(*) FROM jobs WHERE transfer_id = ANY($1::uuid[]) AND status = 'pending'",
     )
     .bind(
         waiting[..2]
