@@ -11,6 +11,8 @@
 //! transaction that notified (a database-wide lock held from before the commit record until
 //! it is flushed), which cost a fifth of the throughput of the prototype's flow.
 
+pub mod store;
+
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,12 +125,8 @@ pub async fn announce(
         if !signals.peers.load(Ordering::Relaxed) {
             continue;
         }
-        let sent = sqlx::query("SELECT pg_notify($1, $3), pg_notify($2, $3)")
-            .bind(EVENTS_CHANNEL)
-            .bind(JOBS_CHANNEL)
-            .bind(&signals.instance)
-            .execute(&db)
-            .await;
+        let me = signals.instance.as_str();
+        let sent = store::send(&db, &[(EVENTS_CHANNEL, me), (JOBS_CHANNEL, me)]).await;
         if let Err(e) = sent {
             // Other processes find the rows at their next poll.
             tracing::warn!(error = %e, "announcing new rows to other processes failed");
@@ -212,10 +210,6 @@ pub async fn listen(
 /// Tells the other processes on this database that this one exists (`hello` when it starts
 /// listening, `here` to answer another's hello).
 async fn greet(db: &PgPool, signals: &Signals, word: &str) -> sqlx::Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(PEERS_CHANNEL)
-        .bind(format!("{word}:{}", signals.instance))
-        .execute(db)
-        .await
-        .map(drop)
+    let greeting = format!("{word}:{}", signals.instance);
+    store::send(db, &[(PEERS_CHANNEL, &greeting)]).await
 }
