@@ -39,10 +39,9 @@ pub async fn unanswered_since(
     before: DateTime<Utc>,
     limit: i64,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
-        "SELECT id FROM calls WHERE status = $1 AND created_at < $2 ORDER BY created_at LIMIT $3",
-    )
-    .bind(CallStatus::Waiting)
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM calls WHERE {WAITING} AND created_at < $1 ORDER BY created_at LIMIT $2"
+    )))
     .bind(before)
     .bind(limit)
     .fetch_all(db)
@@ -429,7 +428,8 @@ fn push_match(sql: &mut QueryBuilder<Postgres>, q: &str) {
 /// `$n IS NULL OR …` for absent filters gets a generic plan that serves none of them.
 fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Option<CallCursor>) {
     if let Some(status) = filter.status {
-        sql.push(" AND status = ").push_bind(status);
+        // A literal, so that every plan can use the partial index its predicate implies.
+        sql.push(format!(" AND status = '{}'", status_literal(status)));
     }
     if let Some(caller) = &filter.caller {
         sql.push(" AND lower(caller_name) = lower(")
@@ -547,6 +547,19 @@ pub async fn set_status(
 /// Calls not yet ended: the predicate of `calls_open_idx`, written as a literal so that every
 /// plan, generic or not, can use that index.
 const OPEN: &str = "status <> 'ended'";
+
+/// Calls waiting for an agent: the predicate of `calls_waiting_idx`, as [`OPEN`].
+const WAITING: &str = "status = 'waiting'";
+
+/// A status as it is stored (a fixed word: safe to write into SQL).
+fn status_literal(status: CallStatus) -> &'static str {
+    match status {
+        CallStatus::Waiting => "waiting",
+        CallStatus::Active => "active",
+        CallStatus::Transferring => "transferring",
+        CallStatus::Ended => "ended",
+    }
+}
 
 /// Calls not yet ended, newest first; with `visible_to_agent`, those the agent has been on or
 /// that wait for an agent; with `created_by`, those that key started.

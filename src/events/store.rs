@@ -78,7 +78,9 @@ pub async fn read_log(
 ) -> sqlx::Result<LogPage> {
     use sqlx::Row;
     // The CTEs are materialized in order: the sequence is read after the statement's snapshot,
-    // and the marker transaction id is taken after the sequence was read.
+    // and the marker transaction id is taken after the sequence was read. Each event's call is
+    // found by its key (a subquery per row): a join may be planned as a scan of every call, and
+    // is, by the plan a new database keeps while its tables are small.
     let rows = sqlx::query(
         "WITH seen AS MATERIALIZED (
              SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS oldest_running,
@@ -94,8 +96,9 @@ pub async fn read_log(
          FROM marked m
          LEFT JOIN LATERAL (
              SELECT events.id, events.call_id, events.transfer_id, events.kind, events.data,
-                    events.created_at, calls.agents
-             FROM events JOIN calls ON calls.id = events.call_id
+                    events.created_at,
+                    (SELECT agents FROM calls WHERE calls.id = events.call_id) AS agents
+             FROM events
              WHERE events.id > $1 AND events.id <> ALL($2)
              ORDER BY events.id LIMIT $3
          ) e ON true

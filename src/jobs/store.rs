@@ -94,6 +94,11 @@ pub async fn enqueue_all(
 /// as now, so a claim costs what is due, not what is queued; `pending` is a literal so that
 /// every plan matches its index (a test checks it against [`JobStatus`]). The second half is
 /// read only when the first left room.
+///
+/// No condition leaves a plan the choice of a scan of the whole table, not even a plan made
+/// while the table was nearly empty (the one a new database keeps until it is analyzed): a
+/// lease is set exactly while a job runs (`jobs_lease_only_running`), so lapsed leases are
+/// found by the lease alone, and the claimed rows by their ids.
 pub async fn claim_due(
     db: impl PgExecutor<'_>,
     lease: Duration,
@@ -104,11 +109,11 @@ pub async fn claim_due(
              SELECT id FROM jobs WHERE status = 'pending' AND run_after <= now()
              ORDER BY run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED),
          lapsed AS (
-             SELECT id FROM jobs WHERE status = 'running' AND locked_until < now()
+             SELECT id FROM jobs WHERE locked_until < now()
              ORDER BY locked_until LIMIT $2 FOR UPDATE SKIP LOCKED)
          UPDATE jobs SET status = 'running', attempts = attempts + 1,
                 locked_until = now() + $1 * interval '1 millisecond', updated_at = now()
-         WHERE id IN (SELECT id FROM pending UNION ALL SELECT id FROM lapsed LIMIT $2)
+         WHERE id = ANY (ARRAY(SELECT id FROM pending UNION ALL SELECT id FROM lapsed LIMIT $2))
          RETURNING id, kind, payload, call_id, transfer_id, attempts, max_attempts, now() AS claimed_at",
     )
     .bind(lease.as_millis() as f64)
@@ -149,7 +154,8 @@ pub async fn finish_done(db: impl PgExecutor<'_>, job: &ClaimedJob) -> sqlx::Res
 }
 
 /// Marks jobs done and records their attempts, in one statement. Returns how many were still
-/// ours (a job whose lease ran out may have been taken again).
+/// ours (a job whose lease ran out may have been taken again). The jobs are found by their ids
+/// alone (`= ANY`), which every plan serves from the primary key.
 pub async fn finish_all_done(db: impl PgExecutor<'_>, jobs: &[ClaimedJob]) -> sqlx::Result<u64> {
     if jobs.is_empty() {
         return Ok(0);
@@ -165,7 +171,8 @@ pub async fn finish_all_done(db: impl PgExecutor<'_>, jobs: &[ClaimedJob]) -> sq
              UPDATE jobs SET status = 'done', locked_until = NULL, finished_at = now(),
                              updated_at = now()
              FROM mine
-             WHERE jobs.id = mine.id AND jobs.attempts = mine.attempts AND jobs.status = 'running'
+             WHERE jobs.id = ANY ($1) AND jobs.id = mine.id AND jobs.attempts = mine.attempts
+               AND jobs.status = 'running'
              RETURNING jobs.id, jobs.attempts, mine.claimed_at)
          INSERT INTO job_attempts (job_id, attempt, started_at, outcome)
          SELECT id, attempts, claimed_at, 'done' FROM finished",

@@ -291,13 +291,15 @@ async fn change(
     resume: Option<Option<&str>>,
 ) -> sqlx::Result<Transfer> {
     let columns = crate::jobs::store::JobColumns::of(jobs);
+    // The call by a scalar subquery: a join to `changed` may be planned as a scan of `calls`
+    // (and is, while the table is small), the subquery always finds it by its primary key.
     let resumed = match resume {
         None => "",
         Some(_) => {
             ", resumed AS (
                  UPDATE calls SET status = $13, current_agent = COALESCE($12, current_agent),
                                   updated_at = now()
-                 FROM changed WHERE calls.id = changed.call_id AND calls.status = $14)"
+                 WHERE calls.id = (SELECT call_id FROM changed) AND calls.status = $14)"
         }
     };
     let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
