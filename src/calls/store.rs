@@ -132,8 +132,8 @@ const SEARCH_CANDIDATES: i64 = 5000;
 /// many, since ranking every match of a common term would read all of them.
 const RELEVANCE_WINDOW: i64 = 100;
 
-/// The call's own searchable text, as `calls_search_idx` indexes it.
-const CALL_TEXT: &str = "to_tsvector('simple', caller_name || ' ' || COALESCE(issue, ''))";
+/// The call's own searchable text (its name and issue), as `calls_search_idx` indexes it.
+const CALL_TEXT: &str = "calls.search";
 
 /// The texts that match `$1`, as `call_id`s, one per matching text, from the three full-text
 /// indexes.
@@ -182,15 +182,16 @@ async fn find(
     .bind(q)
     .fetch_one(&mut *db)
     .await?;
+    if words == 1 && rarest > SEARCH_CANDIDATES as f64 {
+        // More texts hold the word than a search gathers: gathering would only find that out.
+        return Ok(Found::Common);
+    }
     if rarest > COMMON_WORD {
-        if words == 1 {
-            return Ok(Found::Common);
-        }
         // Common words only: the index would read all their posting lists, whether or not
         // the words occur together. Any match outside the newest calls is older than all of
         // them, so a full page found among them is the page.
         let mut sql = QueryBuilder::new(format!(
-            "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE true"
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS}, {CALL_TEXT} FROM calls WHERE true"
         ));
         push_filters(&mut sql, filter, after);
         sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
@@ -595,9 +596,9 @@ pub async fn is_caller_in_progress(db: impl PgExecutor<'_>, identity: &str) -> s
     .await
 }
 
-/// What [`CallOverview`] adds to a call: its latest transfer and its transcript.
+/// What [`CallOverview`] adds to a call's [`COLUMNS`]: its latest transfer and its transcript.
 const OVERVIEW: &str = "
-    SELECT c.*, t.from_agent AS transfer_from, t.to_agent AS transfer_to,
+    t.from_agent AS transfer_from, t.to_agent AS transfer_to,
            t.state IN ('initiated', 'briefing', 'connecting') AS transfer_active, tx.transcript
     FROM calls c
     LEFT JOIN LATERAL (SELECT from_agent, to_agent, state FROM transfers
@@ -607,10 +608,12 @@ const OVERVIEW: &str = "
 
 /// One call with its latest transfer and transcript.
 pub async fn overview(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<CallOverview>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{OVERVIEW} WHERE c.id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, {OVERVIEW} WHERE c.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 /// Calls not yet ended, newest first, each with its latest transfer and transcript; scoped as
@@ -622,7 +625,7 @@ pub async fn open_overviews(
     limit: i64,
 ) -> sqlx::Result<Vec<CallOverview>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{OVERVIEW}
+        "SELECT {COLUMNS}, {OVERVIEW}
          WHERE c.{OPEN}
            AND ($2::text IS NULL OR $2 = ANY (c.agents) OR c.status = $4)
            AND ($3::uuid IS NULL OR c.created_by = $3)
