@@ -350,8 +350,10 @@ impl Config {
                 handoff_confirmation,
             },
             jobs: JobConfig {
-                concurrency: match num::<usize>("JOB_CONCURRENCY", parsed("JOB_CONCURRENCY", "4")?)?
-                {
+                concurrency: match num::<usize>(
+                    "JOB_CONCURRENCY",
+                    parsed("JOB_CONCURRENCY", "16")?,
+                )? {
                     0 => bail!("JOB_CONCURRENCY must be at least 1"),
                     n => n,
                 },
