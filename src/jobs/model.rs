@@ -96,9 +96,6 @@ impl JobStatus {
         Self::Cancelled,
     ];
 
-    /// The statuses of a job that may still run.
-    pub const UNFINISHED: [Self; 2] = [Self::Pending, Self::Running];
-
     /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {

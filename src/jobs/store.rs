@@ -299,21 +299,25 @@ pub async fn count_by_status(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(JobSt
 }
 
 /// Whether a job of `kind` for this call (and transfer) is still waiting or running.
+///
+/// Looked for among the unfinished jobs only, through their partial indexes (waiting:
+/// `jobs_pending_idx`; running, which is holding a lease: `jobs_lease_idx`): the finished ones
+/// are nearly all of the table, and stay.
 pub async fn has_unfinished(
     db: impl PgExecutor<'_>,
     kind: &str,
     call_id: Uuid,
     transfer_id: Option<Uuid>,
 ) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs
-                        WHERE kind = $1 AND call_id = $2 AND transfer_id IS NOT DISTINCT FROM $3
-                          AND status = ANY($4))",
-    )
+    let this_job = "kind = $1 AND call_id = $2 AND transfer_id IS NOT DISTINCT FROM $3";
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending' AND {this_job}
+                        UNION ALL
+                        SELECT 1 FROM jobs WHERE locked_until IS NOT NULL AND {this_job})"
+    )))
     .bind(kind)
     .bind(call_id)
     .bind(transfer_id)
-    .bind(&JobStatus::UNFINISHED[..])
     .fetch_one(db)
     .await
 }
