@@ -555,33 +555,62 @@ pub async fn watch_handoffs(state: AppState, shutdown: tokio_util::sync::Cancell
     .await
 }
 
+/// How many hand-off rooms one check asks LiveKit about at once: one at a time, a check of
+/// hundreds of rooms took longer than its interval against a LiveKit a few milliseconds away.
+const ROOMS_AT_ONCE: usize = 16;
+
+/// How many arrivals one transaction confirms: one each cost a commit per hand-off, and the
+/// locks of a larger batch would be held longer than a request should wait for them.
+const CONFIRMED_TOGETHER: usize = 64;
+
 async fn check_handoffs(state: &AppState) -> anyhow::Result<()> {
-    let awaited = store::awaited_arrivals(&state.db).await?;
-    let mut by_room: std::collections::BTreeMap<&str, Vec<&store::AwaitedArrival>> =
-        Default::default();
-    for arrival in &awaited {
-        by_room.entry(&arrival.room).or_default().push(arrival);
+    use futures_util::StreamExt;
+    // Owned, room by room: the stream's items must not borrow (the task is spawned).
+    let mut by_room: std::collections::BTreeMap<String, Vec<(Uuid, String)>> = Default::default();
+    for a in store::awaited_arrivals(&state.db).await? {
+        by_room
+            .entry(a.room)
+            .or_default()
+            .push((a.transfer_id, a.identity));
     }
-    for (room, arrivals) in by_room {
-        let present = match state.livekit.list_participants(room).await {
-            Ok(present) => present,
-            Err(e) => {
-                // The hand-off's timer takes one last look before it fails the transfer.
-                tracing::warn!(error = %e, room, "LiveKit could not list a hand-off's room");
-                continue;
-            }
-        };
-        for arrival in arrivals {
-            let arrived = present
-                .iter()
-                .any(|p| p.identity == arrival.identity && p.state != "disconnected");
-            if arrived && confirm_seen(state, arrival.transfer_id).await?.is_some() {
-                state.signals.wrote();
-                tracing::info!(transfer_id = %arrival.transfer_id, "hand-off confirmed in LiveKit");
-            }
+    let asked: Vec<Vec<Uuid>> = futures_util::stream::iter(by_room)
+        .map(|(room, arrivals)| arrived_in(state, room, arrivals))
+        .buffer_unordered(ROOMS_AT_ONCE)
+        .collect()
+        .await;
+    let mut arrived: Vec<Uuid> = asked.into_iter().flatten().collect();
+    // In one order, so that two processes checking at once take the locks in the same order.
+    arrived.sort_unstable();
+    for batch in arrived.chunks(CONFIRMED_TOGETHER) {
+        let confirmed = confirm_all_seen(state, batch).await?;
+        for done in &confirmed {
+            tracing::info!(transfer_id = %done.id, "hand-off confirmed in LiveKit");
+        }
+        if !confirmed.is_empty() {
+            state.signals.wrote();
         }
     }
     Ok(())
+}
+
+/// The awaited arrivals LiveKit shows in `room` (none when it cannot tell).
+async fn arrived_in(state: &AppState, room: String, arrivals: Vec<(Uuid, String)>) -> Vec<Uuid> {
+    match state.livekit.list_participants(&room).await {
+        Ok(present) => arrivals
+            .into_iter()
+            .filter(|(_, identity)| {
+                present
+                    .iter()
+                    .any(|p| &p.identity == identity && p.state != "disconnected")
+            })
+            .map(|(transfer_id, _)| transfer_id)
+            .collect(),
+        Err(e) => {
+            // The hand-off's timer takes one last look before it fails the transfer.
+            tracing::warn!(error = %e, room, "LiveKit could not list a hand-off's room");
+            Vec::new()
+        }
+    }
 }
 
 /// Asks LiveKit whether the side receiving the hand-off is in the final room now.
@@ -602,13 +631,23 @@ async fn receiving_side_present(state: &AppState, transfer: &Transfer) -> anyhow
 /// Completes a `connecting` transfer whose receiving side was seen in the room. A transfer that
 /// moved on meanwhile is left as it is.
 pub async fn confirm_seen(state: &AppState, id: Uuid) -> Result<Option<Transfer>, ApiError> {
-    let (mut tx, store::LockedTransfer { transfer, .. }) = lock(&state.db, id).await?;
-    if transfer.state != TransferState::Connecting {
-        return Ok(None);
+    Ok(confirm_all_seen(state, &[id]).await?.pop())
+}
+
+/// [`confirm_seen`] for several transfers, in one transaction; returns those it completed.
+async fn confirm_all_seen(state: &AppState, ids: &[Uuid]) -> Result<Vec<Transfer>, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let mut done = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let Some(store::LockedTransfer { transfer, .. }) = store::lock(&mut tx, id).await? else {
+            continue;
+        };
+        if transfer.state == TransferState::Connecting {
+            done.push(complete_handoff(&mut tx, state, &transfer, true).await?);
+        }
     }
-    let done = complete_handoff(&mut tx, state, &transfer, true).await?;
     tx.commit().await?;
-    Ok(Some(done))
+    Ok(done)
 }
 
 /// Until `shutdown`, ends every transfer whose deadline passed, looking once per job poll

@@ -1454,3 +1454,32 @@ async fn bad_transfer_filters_are_422_naming_each_parameter() {
         }
     }
 }
+
+#[tokio::test]
+async fn hand_offs_seen_by_one_presence_check_are_confirmed_together() {
+    // One check asks about every room awaited and confirms every arrival it saw in one
+    // transaction: the three transfers end at the same moment (the transaction's).
+    let app = TestApp::spawn().await;
+    let mut rooms = Vec::new();
+    for caller in ["Jane", "Omar", "Lena"] {
+        let (_, t) = app.transfer_in_briefing(caller).await;
+        let connecting = app
+            .post_empty_ok(&format!("/v1/transfers/{t}/complete"))
+            .await;
+        let connecting = &connecting["transfer"];
+        assert_eq!(connecting["state"], "connecting", "{connecting}");
+        let room = connecting["caller_room"].as_str().unwrap().to_owned();
+        rooms.push((t, room));
+    }
+    // No await between the joins: the next check sees all three arrivals or none.
+    for (_, room) in &rooms {
+        app.livekit.join(room, "agent_bob");
+    }
+    let mut ended = Vec::new();
+    for (t, _) in &rooms {
+        let done = app.wait_for_state(t, "completed").await;
+        assert_eq!(done["handoff_confirmed"], true, "{done}");
+        ended.push(done["completed_at"].clone());
+    }
+    assert!(ended.iter().all(|at| at == &ended[0]), "{ended:?}");
+}
