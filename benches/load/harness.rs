@@ -293,6 +293,29 @@ pub async fn commits(db_url: &str) -> i64 {
     n
 }
 
+/// CPU time the whole machine has spent busy so far (`/proc/stat`: all but idle and I/O
+/// wait), or `None` where there is no such file. Differences between two readings are what a
+/// run cost every process together: the service, Postgres and this driver.
+pub fn machine_busy() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal: the kernel counts in 1/100 s (USER_HZ).
+    let busy: u64 = fields
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| !matches!(i, 3 | 4))
+        .map(|(_, v)| v)
+        .sum();
+    Some(Duration::from_millis(busy * 10))
+}
+
 /// Waits until the service has no job due or running (the work a flow leaves behind: rooms to
 /// close, hand-offs to confirm), so the next measurement does not share the machine with it.
 /// Returns how long that took.

@@ -41,6 +41,7 @@ async fn main() {
 
     if runs("flow") {
         let lk = service.livekit.clone();
+        let busy_before = harness::machine_busy();
         let (row, routes) = flow::run_flow(
             &service,
             "prototype flow (lifecycles)",
@@ -58,8 +59,14 @@ async fn main() {
         let warmline_rate = row.per_second;
         let mut row = row;
         let drained = harness::wait_until_idle(&service.db_url).await;
+        // What a lifecycle costs, counted until its background work is done too: a rate taken
+        // while requests run would reward work left for after the last one.
+        let cpu_per_lifecycle = cpu_per(busy_before, lifecycles);
+        let cpu = cpu_per_lifecycle.map_or(String::new(), |ms| {
+            format!("; {ms:.2} ms of CPU per lifecycle with it (the whole machine)")
+        });
         row.note = format!(
-            "its background work (rooms, hand-off checks) done {:.1} s after the last request",
+            "its background work (rooms, hand-off checks) done {:.1} s after the last request{cpu}",
             drained.as_secs_f64()
         );
         rows.push(row);
@@ -98,6 +105,7 @@ async fn main() {
 
         if let Some(prototype) = prototype.as_deref() {
             harness::wait_until_idle(&service.db_url).await;
+            let busy_before = harness::machine_busy();
             let (mut row, routes) = flow::run_flow_at(
                 prototype,
                 "the prototype, same flow (lifecycles)",
@@ -106,8 +114,15 @@ async fn main() {
                 |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r, None).await },
             )
             .await;
+            let cpu = match (cpu_per_lifecycle, cpu_per(busy_before, lifecycles)) {
+                (Some(ours), Some(theirs)) => format!(
+                    "; {theirs:.2} ms of CPU per lifecycle: warmline costs {:.2}x its CPU",
+                    ours / theirs
+                ),
+                _ => String::new(),
+            };
             row.note = format!(
-                "warmline is {:.2}x the prototype",
+                "warmline is {:.2}x the prototype{cpu}",
                 warmline_rate / row.per_second
             );
             rows.push(row);
@@ -158,4 +173,11 @@ async fn main() {
 
     println!("\nlifecycles {lifecycles}, concurrency {concurrency}\n");
     harness::print(&rows, healthz);
+}
+
+/// Milliseconds of the machine's CPU per lifecycle since `before` (see
+/// [`harness::machine_busy`]).
+fn cpu_per(before: Option<std::time::Duration>, lifecycles: usize) -> Option<f64> {
+    let spent = harness::machine_busy()? - before?;
+    Some(spent.as_secs_f64() * 1000.0 / lifecycles as f64)
 }
