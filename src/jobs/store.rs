@@ -95,10 +95,10 @@ pub async fn enqueue_all(
 /// every plan matches its index (a test checks it against [`JobStatus`]). The second half is
 /// read only when the first left room.
 ///
-/// No condition leaves a plan the choice of a scan of the whole table, not even a plan made
-/// while the table was nearly empty (the one a new database keeps until it is analyzed): a
-/// lease is set exactly while a job runs (`jobs_lease_only_running`), so lapsed leases are
-/// found by the lease alone, and the claimed rows by their ids.
+/// A lease is set exactly while a job runs (`jobs_lease_only_running`), so lapsed leases are
+/// found by the lease alone, and the claimed rows by their ids. A plan made while the table
+/// had never been analyzed and was nearly empty may still scan it for those ids, until the
+/// first analyze replaces the plan.
 pub async fn claim_due(
     db: impl PgExecutor<'_>,
     lease: Duration,
@@ -155,7 +155,8 @@ pub async fn finish_done(db: impl PgExecutor<'_>, job: &ClaimedJob) -> sqlx::Res
 
 /// Marks jobs done and records their attempts, in one statement. Returns how many were still
 /// ours (a job whose lease ran out may have been taken again). The jobs are found by their ids
-/// alone (`= ANY`), which every plan serves from the primary key.
+/// (`= ANY`, which the primary key serves; see [`claim_due`] for a plan made on an empty
+/// table).
 pub async fn finish_all_done(db: impl PgExecutor<'_>, jobs: &[ClaimedJob]) -> sqlx::Result<u64> {
     if jobs.is_empty() {
         return Ok(0);
