@@ -33,6 +33,16 @@ pub enum CallStatus {
 impl CallStatus {
     /// Every status (the database's `calls_status_known` lists the same).
     pub const ALL: [Self; 4] = [Self::Waiting, Self::Active, Self::Transferring, Self::Ended];
+
+    /// The name used in the database and on the wire (a fixed word: safe to write into SQL).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Active => "active",
+            Self::Transferring => "transferring",
+            Self::Ended => "ended",
+        }
+    }
 }
 
 /// A call as a request names it: by id, or by one of its rooms (its own, or a briefing room of

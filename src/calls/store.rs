@@ -430,7 +430,7 @@ fn push_match(sql: &mut QueryBuilder<Postgres>, q: &str) {
 fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Option<CallCursor>) {
     if let Some(status) = filter.status {
         // A literal, so that every plan can use the partial index its predicate implies.
-        sql.push(format!(" AND status = '{}'", status_literal(status)));
+        sql.push(format!(" AND status = '{}'", status.as_str()));
     }
     if let Some(caller) = &filter.caller {
         sql.push(" AND lower(caller_name) = lower(")
@@ -551,16 +551,6 @@ const OPEN: &str = "status <> 'ended'";
 
 /// Calls waiting for an agent: the predicate of `calls_waiting_idx`, as [`OPEN`].
 const WAITING: &str = "status = 'waiting'";
-
-/// A status as it is stored (a fixed word: safe to write into SQL).
-fn status_literal(status: CallStatus) -> &'static str {
-    match status {
-        CallStatus::Waiting => "waiting",
-        CallStatus::Active => "active",
-        CallStatus::Transferring => "transferring",
-        CallStatus::Ended => "ended",
-    }
-}
 
 /// Calls not yet ended, newest first; with `visible_to_agent`, those the agent has been on or
 /// that wait for an agent; with `created_by`, those that key started.
