@@ -305,12 +305,10 @@ pub async fn follow(
     let mut wake = signals.events.subscribe();
     let mut pending: Option<Pending> = None;
     let mut started = false;
-    let mut last_read: Option<tokio::time::Instant> = None;
+    let mut spacing = crate::notify::Spacing::new(READ_SPACING);
     loop {
-        if let Some(at) = last_read {
-            tokio::time::sleep_until(at + READ_SPACING).await;
-        }
-        last_read = Some(tokio::time::Instant::now());
+        spacing.wait().await;
+        spacing.mark();
         // Seen before reading, so an event written during the read wakes us again.
         wake.borrow_and_update();
         if !started {

@@ -26,11 +26,9 @@ pub async fn run_workers(state: AppState, shutdown: CancellationToken) {
     let poll = state.config.jobs.poll_interval;
     let mut running: JoinSet<(ClaimedJob, RunOutcome)> = JoinSet::new();
     let mut succeeded: Vec<ClaimedJob> = Vec::new();
-    let mut last_claim: Option<tokio::time::Instant> = None;
+    let mut spacing = crate::notify::Spacing::new(CLAIM_SPACING);
     while !shutdown.is_cancelled() {
-        if let Some(at) = last_claim {
-            tokio::time::sleep_until(at + CLAIM_SPACING).await;
-        }
+        spacing.wait().await;
         while let Some(finished) = running.try_join_next() {
             collect(&state, finished, &mut succeeded).await;
         }
@@ -41,7 +39,7 @@ pub async fn run_workers(state: AppState, shutdown: CancellationToken) {
         woken.as_mut().enable();
         let free = concurrency.saturating_sub(running.len());
         if free > 0 {
-            last_claim = Some(tokio::time::Instant::now());
+            spacing.mark();
             match store::claim_due(&state.db, state.config.jobs.lease, free).await {
                 Ok(jobs) => {
                     let all_slots_taken = jobs.len() == free;

@@ -76,6 +76,34 @@ impl Signals {
     }
 }
 
+/// Keeps the passes of a loop at least `least` apart: a pass due sooner waits for its time,
+/// so under load one pass (a read, a claim) serves everything that arrived meanwhile, where a
+/// pass per wake-up cost a query per write.
+#[derive(Debug)]
+pub struct Spacing {
+    least: Duration,
+    last: Option<tokio::time::Instant>,
+}
+
+impl Spacing {
+    /// Passes at least `least` apart; the first is not held back.
+    pub fn new(least: Duration) -> Self {
+        Self { least, last: None }
+    }
+
+    /// Waits until `least` has passed since the last [`Spacing::mark`].
+    pub async fn wait(&self) {
+        if let Some(at) = self.last {
+            tokio::time::sleep_until(at + self.least).await;
+        }
+    }
+
+    /// Notes that a pass starts now.
+    pub fn mark(&mut self) {
+        self.last = Some(tokio::time::Instant::now());
+    }
+}
+
 tokio::task_local! {
     static QUEUED_JOBS: Cell<bool>;
 }
