@@ -694,7 +694,8 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     .await
     .unwrap();
     // Transfers straight into their final states: the state machine's trigger would refuse
-    // them, so it is off for this transaction.
+    // them, so it is off for this transaction. Accept deadlines are ahead, or the deadline
+    // sweep would expire the `initiated` ones while the test reads.
     let mut tx = app.pool.begin().await.unwrap();
     sqlx::query("SET LOCAL session_replication_role = replica")
         .execute(&mut *tx)
@@ -704,7 +705,8 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
         "INSERT INTO transfers (id, call_id, from_agent, to_agent, mode, handoff, state, outcome,
                                 caller_room, briefing_room, accept_deadline)
          SELECT id, call_id, 'agent_a', 'agent_b', 'consult', 'agent_joins_caller',
-                state::transfer_state, outcome, 'call_' || call_id, 'transfer_' || id, now()
+                state::transfer_state, outcome, 'call_' || call_id, 'transfer_' || id,
+                now() + interval '1 hour'
          FROM (SELECT gen_random_uuid() AS id, *
                FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS t(call_id, state, outcome)) t",
     )

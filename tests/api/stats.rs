@@ -48,7 +48,8 @@ fn seed(
 
 /// Writes transfers (each on a call of its own) with the timestamps given. The state machine's
 /// trigger would stamp `now()` on every one, so the seeding transaction runs as a replica,
-/// which fires no trigger; constraints still hold.
+/// which fires no trigger; constraints still hold. The accept deadline is ahead, or the
+/// deadline sweep would expire the transfer still `initiated` while the test reads.
 async fn insert(app: &TestApp, seeds: &[Seed]) {
     let mut tx = app.pool.begin().await.expect("begin");
     sqlx::query("SET LOCAL session_replication_role = replica")
@@ -85,7 +86,7 @@ async fn insert(app: &TestApp, seeds: &[Seed]) {
                                     completed_at, cancelled_at, declined_at, expired_at,
                                     abandoned_at)
              VALUES ($1, $1, $2, $3, 'consult', 'agent_joins_caller', 'room_' || $1,
-                     'briefing_' || $1, $6 + interval '1 minute', $4::transfer_state, $5, $7,
+                     'briefing_' || $1, now() + interval '1 hour', $4::transfer_state, $5, $7,
                      $6, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(id)
