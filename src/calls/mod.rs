@@ -169,6 +169,7 @@ async fn find(
         },
         created_after: query.created_after,
         created_before: query.created_before,
+        created_until: None,
         q: match query.q.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(q) if q.chars().count() > 200 => {

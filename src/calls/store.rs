@@ -83,12 +83,14 @@ pub async fn lock_of_room(tx: &mut PgConnection, room: &str) -> sqlx::Result<Opt
 }
 
 /// Filters of [`list`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CallFilter {
     pub status: Option<CallStatus>,
     pub caller: Option<String>,
     pub created_after: Option<chrono::DateTime<chrono::Utc>>,
     pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only calls created at or before this instant (a relevance search's first page's time).
+    pub created_until: Option<chrono::DateTime<chrono::Utc>>,
     pub q: Option<String>,
     /// Only calls this agent has been on.
     pub agent: Option<String>,
@@ -128,6 +130,9 @@ const SEARCH_RECENT: i64 = 500;
 /// common one after all and walks the calls instead.
 const SEARCH_CANDIDATES: i64 = 5000;
 
+/// How many of the newest calls a search of an uncommon word checks at once, at most.
+const WINDOW_MAX: i64 = 50_000;
+
 /// How many matching calls a relevance sort ranks when its term is common: the newest that
 /// many, since ranking every match of a common term would read all of them.
 const RELEVANCE_WINDOW: i64 = 100;
@@ -153,7 +158,8 @@ enum Found {
     Candidates(Vec<Uuid>),
     /// Too many to gather: walk the calls newest first, checking each (a common term).
     Common,
-    /// The page itself, found among the newest calls (a common term of several words).
+    /// The page itself, found among the newest calls (a common term of several words, or an
+    /// uncommon word).
     Page(Vec<Call>),
 }
 
@@ -167,10 +173,12 @@ async fn find(
 ) -> sqlx::Result<Found> {
     let q = filter.q.as_deref().unwrap_or_default();
     // What the statistics say of the term's words costs a catalog read, not a posting list.
-    let (words, rarest): (i64, f64) = sqlx::query_as(
+    let (words, rarest, word, calls): (i64, f64, bool, f64) = sqlx::query_as(
         "SELECT count(*), COALESCE(min(COALESCE(s.freq, 0)), 0)::float8
                               * (SELECT reltuples FROM pg_class
-                                 WHERE oid = 'transcript_segments'::regclass)
+                                 WHERE oid = 'transcript_segments'::regclass),
+                numnode(websearch_to_tsquery('simple', $1)) = 1,
+                (SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass)::float8
          FROM unnest(to_tsvector('simple', $1)) AS w
          LEFT JOIN (SELECT e.lexeme, e.freq
                     FROM pg_stats,
@@ -182,6 +190,19 @@ async fn find(
     .bind(q)
     .fetch_one(&mut *db)
     .await?;
+    if word && rarest > SEARCH_CANDIDATES as f64 && rarest <= COMMON_WORD {
+        // Too many texts to gather, too few for a short walk: in a window of the newest calls,
+        // the index finds the few that match.
+        let share = rarest / calls.max(1.0);
+        let ids = newest_matching(&mut *db, filter, after, limit, share).await?;
+        let page = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM calls WHERE id = ANY($1) ORDER BY created_at DESC, id DESC"
+        )))
+        .bind(ids)
+        .fetch_all(&mut *db)
+        .await?;
+        return Ok(Found::Page(page));
+    }
     if words == 1 && rarest > SEARCH_CANDIDATES as f64 {
         // More texts hold the word than a search gathers: gathering would only find that out.
         return Ok(Found::Common);
@@ -228,11 +249,85 @@ async fn find(
     Ok(Found::Candidates(found))
 }
 
+/// The ids of the newest `limit` calls (after `after`) that pass the filters and match
+/// `filter.q`, a single word `share` of the calls is expected to hold, newest first.
+///
+/// The calls are read a window at a time, newest first; the window's matching segments and
+/// summaries are found by and'ing two bitmaps, the word's posting list and the window's range
+/// of call ids, so only matching texts are read. Walking the calls instead checks every text
+/// of every call (~10 µs a call); gathering every match reads each matching text (~3 µs). The
+/// range may hold calls outside the window: only the window's count.
+async fn newest_matching(
+    db: &mut PgConnection,
+    filter: &CallFilter,
+    mut after: Option<CallCursor>,
+    limit: i64,
+    share: f64,
+) -> sqlx::Result<Vec<Uuid>> {
+    let q = filter.q.as_deref().unwrap_or_default();
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut found = Vec::with_capacity(limit);
+    // A page's worth by the statistics' share, and half as many again; doubled while short.
+    let mut size =
+        (limit as f64 / share.max(1e-9) * 1.5).clamp(limit as f64, WINDOW_MAX as f64) as i64;
+    while found.len() < limit {
+        let mut sql = QueryBuilder::new(format!(
+            "SELECT id, created_at, {CALL_TEXT} @@ websearch_to_tsquery('simple', "
+        ));
+        sql.push_bind(q).push(") FROM calls WHERE true");
+        push_filters(&mut sql, filter, after);
+        sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(size);
+        let window: Vec<(Uuid, DateTime<Utc>, bool)> = sql
+            .build_query_as()
+            .persistent(false)
+            .fetch_all(&mut *db)
+            .await?;
+        let (Some(lo), Some(hi)) = (
+            window.iter().map(|w| w.0).min(),
+            window.iter().map(|w| w.0).max(),
+        ) else {
+            break;
+        };
+        // Planned for this range: a wide one (old calls, sparse filters) is better served by
+        // the posting list alone.
+        let texts: std::collections::HashSet<Uuid> = sqlx::query_scalar(
+            "SELECT call_id FROM transcript_segments
+             WHERE call_id BETWEEN $2 AND $3 AND search @@ websearch_to_tsquery('simple', $1)
+             UNION ALL
+             SELECT call_id FROM summaries
+             WHERE call_id BETWEEN $2 AND $3 AND search @@ websearch_to_tsquery('simple', $1)",
+        )
+        .bind(q)
+        .bind(lo)
+        .bind(hi)
+        .persistent(false)
+        .fetch_all(&mut *db)
+        .await?
+        .into_iter()
+        .collect();
+        found.extend(
+            window
+                .iter()
+                .filter(|(id, _, own)| *own || texts.contains(id))
+                .map(|w| w.0)
+                .take(limit - found.len()),
+        );
+        if (window.len() as i64) < size {
+            break;
+        }
+        after = window.last().map(|&(id, at, _)| (at, id));
+        size = (size * 2).min(WINDOW_MAX);
+    }
+    Ok(found)
+}
+
 /// Calls newest first, starting after `after`, at most `limit` rows.
 ///
 /// With `q`, a rare term's matching calls are gathered through the full-text indexes, then
-/// filtered and sorted; a common term's are found by walking the calls newest first,
-/// checking each, until the page is full (it fills soon). Both are exact.
+/// filtered and sorted; an uncommon word's are found a window of the newest calls at a time;
+/// a common term's are found by walking the calls newest first, checking each, until the page
+/// is full (it fills soon). All are exact.
 pub async fn list(
     db: &mut PgConnection,
     filter: &CallFilter,
@@ -286,15 +381,20 @@ pub async fn list_by_relevance(
     limit: i64,
 ) -> sqlx::Result<Vec<RankedCall>> {
     let q = filter.q.clone().unwrap_or_default();
+    let filter = &CallFilter {
+        created_until: Some(until),
+        ..filter.clone()
+    };
     // A rare term's calls are every call with a matching text, so its texts are found through
-    // the full-text indexes alone; a common term's window is read call by call
-    // (`ts_match_vq` is `@@` that no index serves), since its posting lists are long.
-    // Asked as for a first page: whether the term is common does not depend on the page.
+    // the full-text indexes alone; a common term's window is found as a page of the newest
+    // matches is, or read call by call (`ts_match_vq` is `@@` that no index serves), since
+    // its posting lists are long. Asked as for a first page: the window does not depend on
+    // the page.
     let window = match find(&mut *db, filter, None, RELEVANCE_WINDOW).await? {
         Found::Candidates(_) => None,
-        Found::Page(_) | Found::Common => {
-            let mut sql = QueryBuilder::new("SELECT id FROM calls WHERE created_at <= ");
-            sql.push_bind(until);
+        Found::Page(calls) => Some(calls.into_iter().map(|c| c.id).collect()),
+        Found::Common => {
+            let mut sql = QueryBuilder::new("SELECT id FROM calls WHERE true");
             push_filters(&mut sql, filter, None);
             push_match(&mut sql, &q);
             sql.push(" ORDER BY created_at DESC, id DESC LIMIT ")
@@ -338,9 +438,8 @@ pub async fn list_by_relevance(
     sql.push(
         ") AS matches GROUP BY call_id
          ) AS ranked JOIN calls ON calls.id = ranked.call_id
-         WHERE created_at <= ",
-    )
-    .push_bind(until);
+         WHERE true",
+    );
     push_filters(&mut sql, filter, None);
     sql.push(") AS hits");
     if let Some((rank, at, id)) = after {
@@ -442,6 +541,9 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Op
     }
     if let Some(to) = filter.created_before {
         sql.push(" AND created_at < ").push_bind(to);
+    }
+    if let Some(until) = filter.created_until {
+        sql.push(" AND created_at <= ").push_bind(until);
     }
     if let Some(agent) = &filter.agent {
         // `@>`, not `= ANY`: the containment form is the one `calls_agents_idx` serves.
