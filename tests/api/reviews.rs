@@ -656,10 +656,26 @@ async fn the_queue_holds_ended_unreviewed_transfers_and_a_stable_sample_per_agen
         "by receiving agent"
     );
 
-    let week = {
-        use chrono::Datelike;
-        let w = chrono::Utc::now().iso_week();
-        format!("{}-W{:02}", w.year(), w.week())
+    // The week the transfers started in, all in one: set up across Monday 00:00 UTC, they
+    // would fall in two weeks (moved back to the first one's start, as a replica: the state
+    // machine's trigger keeps history as it was).
+    let week: String = {
+        let mut tx = app.pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL session_replication_role = replica")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let week = sqlx::query_scalar(
+            "WITH first AS (SELECT min(initiated_at) AS at FROM transfers)
+             UPDATE transfers SET initiated_at = first.at FROM first
+             RETURNING to_char(first.at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap()
+        .swap_remove(0);
+        tx.commit().await.unwrap();
+        week
     };
     let sample_query = format!("&sample_per_agent=2&week={week}");
     let sample = queue_ids(&app, &sample_query, 50).await;
