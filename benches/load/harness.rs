@@ -258,11 +258,28 @@ impl Service {
         .await
     }
 
+    /// Suspends the service (SIGSTOP) until the guard is dropped, so a measurement of the
+    /// database alone does not share the machine with the service's own background work.
+    pub fn paused(&self) -> Paused {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP);
+        Paused(pid)
+    }
+
     /// Stops the service with SIGTERM and waits for it.
     pub fn stop(mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
+    }
+}
+
+/// A suspended service; dropping it resumes the service (SIGCONT).
+pub struct Paused(nix::unistd::Pid);
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
     }
 }
 

@@ -72,8 +72,14 @@ async fn main() {
         rows.push(row);
         rows.extend(routes);
 
-        // The ceiling: the same SQL, run by pgbench at the same concurrency on the same server.
-        match flow::pgbench_ceiling(&service.db_url, lifecycles, concurrency) {
+        // The ceiling: the same SQL, run by pgbench at the same concurrency on the same server,
+        // with the service (idle by now) suspended: its sweeps and job worker would otherwise
+        // take the script's jobs and share the cores.
+        let ceiling = {
+            let _paused = service.paused();
+            flow::pgbench_ceiling(&service.db_url, lifecycles, concurrency)
+        };
+        match ceiling {
             Ok(tps) => rows.push(Row::note(
                 "prototype flow's SQL in pgbench (the ceiling)",
                 format!(
