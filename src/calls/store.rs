@@ -190,7 +190,14 @@ async fn find(
     .bind(q)
     .fetch_one(&mut *db)
     .await?;
-    if word && rarest > SEARCH_CANDIDATES as f64 && rarest <= COMMON_WORD {
+    // The sentiment filter is a subquery per call whose selectivity the planner guesses (0.5 %):
+    // asked for a window of thousands, it reads and sorts every call instead of walking the
+    // newest (2 s at 1 M calls, against 0.6 s for the walk below).
+    if word
+        && rarest > SEARCH_CANDIDATES as f64
+        && rarest <= COMMON_WORD
+        && filter.sentiment.is_none()
+    {
         // Too many texts to gather, too few for a short walk: in a window of the newest calls,
         // the index finds the few that match.
         let share = rarest / calls.max(1.0);
