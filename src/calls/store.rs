@@ -158,9 +158,11 @@ enum Found {
     Candidates(Vec<Uuid>),
     /// Too many to gather: walk the calls newest first, checking each (a common term).
     Common,
-    /// The page itself, found among the newest calls (a common term of several words, or an
-    /// uncommon word).
+    /// The page itself, found among the newest calls (a common term of several words).
     Page(Vec<Call>),
+    /// The page's ids, newest first, found a window of the newest calls at a time (an
+    /// uncommon word); a relevance search needs no more than these.
+    Newest(Vec<Uuid>),
 }
 
 /// Picks how to find the calls matching `q` that pass `filter` (after `after`, `limit` a
@@ -202,13 +204,7 @@ async fn find(
         // the index finds the few that match.
         let share = rarest / calls.max(1.0);
         let ids = newest_matching(&mut *db, filter, after, limit, share).await?;
-        let page = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM calls WHERE id = ANY($1) ORDER BY created_at DESC, id DESC"
-        )))
-        .bind(ids)
-        .fetch_all(&mut *db)
-        .await?;
-        return Ok(Found::Page(page));
+        return Ok(Found::Newest(ids));
     }
     if words == 1 && rarest > SEARCH_CANDIDATES as f64 {
         // More texts hold the word than a search gathers: gathering would only find that out.
@@ -348,7 +344,9 @@ pub async fn list(
     };
     let mut sql = match find(&mut *db, filter, after, limit).await? {
         Found::Page(calls) => return Ok(calls),
-        Found::Candidates(ids) => {
+        // The page's ids pass the filters already: read by id as candidates are, they are the
+        // page.
+        Found::Candidates(ids) | Found::Newest(ids) => {
             // Fenced (OFFSET 0) so the candidates are read by id and then sorted, never found
             // by walking the newest calls for them.
             let mut sql = QueryBuilder::new(format!(
@@ -400,6 +398,7 @@ pub async fn list_by_relevance(
     let window = match find(&mut *db, filter, None, RELEVANCE_WINDOW).await? {
         Found::Candidates(_) => None,
         Found::Page(calls) => Some(calls.into_iter().map(|c| c.id).collect()),
+        Found::Newest(ids) => Some(ids),
         Found::Common => {
             let mut sql = QueryBuilder::new("SELECT id FROM calls WHERE true");
             push_filters(&mut sql, filter, None);
