@@ -27,6 +27,9 @@ pub async fn run_workers(state: AppState, shutdown: CancellationToken) {
     let mut running: JoinSet<(ClaimedJob, RunOutcome)> = JoinSet::new();
     let mut succeeded: Vec<ClaimedJob> = Vec::new();
     let mut spacing = crate::notify::Spacing::new(CLAIM_SPACING);
+    // When a claim last looked at every due job and lapsed lease; the others look only at
+    // what came due since about then (see `store::Reach`).
+    let mut reached_all: Option<tokio::time::Instant> = None;
     while !shutdown.is_cancelled() {
         spacing.wait().await;
         while let Some(finished) = running.try_join_next() {
@@ -40,7 +43,14 @@ pub async fn run_workers(state: AppState, shutdown: CancellationToken) {
         let free = concurrency.saturating_sub(running.len());
         if free > 0 {
             spacing.mark();
-            match store::claim_due(&state.db, state.config.jobs.lease, free).await {
+            let reach = match reached_all {
+                Some(at) if at.elapsed() < poll => store::Reach::Recent(poll),
+                _ => {
+                    reached_all = Some(tokio::time::Instant::now());
+                    store::Reach::All
+                }
+            };
+            match store::claim_due(&state.db, state.config.jobs.lease, free, reach).await {
                 Ok(jobs) => {
                     let all_slots_taken = jobs.len() == free;
                     for job in jobs {

@@ -87,13 +87,28 @@ pub async fn enqueue_all(
     Ok(())
 }
 
-/// Takes up to `limit` due jobs, and jobs whose worker's lease ran out (that worker died), in
-/// one statement.
+/// Which due jobs a claim looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Jobs that came due within this long, and no lapsed leases: what a claim under load
+    /// needs, at a cost that does not grow with the finished jobs the indexes still hold.
+    Recent(Duration),
+    /// Every due job, and jobs whose worker's lease ran out (that worker died).
+    All,
+}
+
+/// Takes up to `limit` due jobs (of those `reach` looks for) in one statement.
 ///
 /// Each half walks its own partial index (`jobs_pending_idx`, `jobs_lease_idx`) only as far
 /// as now, so a claim costs what is due, not what is queued; `pending` is a literal so that
 /// every plan matches its index (a test checks it against [`JobStatus`]). The second half is
 /// read only when the first left room.
+///
+/// Both indexes keep an entry for each job that has since been claimed or finished until
+/// the table is vacuumed, at the old end of the range the walk starts from: a walk from the
+/// start costs one step per job that ran since the last vacuum. [`Reach::Recent`] starts the
+/// walk at its window instead, so the frequent claims skip them; the worker reaches further
+/// only once per poll interval.
 ///
 /// A lease is set exactly while a job runs (`jobs_lease_only_running`), so lapsed leases are
 /// found by the lease alone, and the claimed rows by their ids. A plan made while the table
@@ -103,23 +118,46 @@ pub async fn claim_due(
     db: impl PgExecutor<'_>,
     lease: Duration,
     limit: usize,
+    reach: Reach,
 ) -> sqlx::Result<Vec<ClaimedJob>> {
-    sqlx::query_as(
-        "WITH pending AS (
-             SELECT id FROM jobs WHERE status = 'pending' AND run_after <= now()
-             ORDER BY run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED),
-         lapsed AS (
-             SELECT id FROM jobs WHERE locked_until < now()
-             ORDER BY locked_until LIMIT $2 FOR UPDATE SKIP LOCKED)
-         UPDATE jobs SET status = 'running', attempts = attempts + 1,
-                locked_until = now() + $1 * interval '1 millisecond', updated_at = now()
-         WHERE id = ANY (ARRAY(SELECT id FROM pending UNION ALL SELECT id FROM lapsed LIMIT $2))
-         RETURNING id, kind, payload, call_id, transfer_id, attempts, max_attempts, now() AS claimed_at",
-    )
-    .bind(lease.as_millis() as f64)
-    .bind(limit.min(i64::MAX as usize) as i64)
-    .fetch_all(db)
-    .await
+    const CLAIM: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1,
+                locked_until = now() + $1 * interval '1 millisecond', updated_at = now()";
+    const CLAIMED: &str = "RETURNING id, kind, payload, call_id, transfer_id, attempts, max_attempts, now() AS claimed_at";
+    let (sql, window) = match reach {
+        Reach::All => (
+            format!(
+                "WITH pending AS (
+                     SELECT id FROM jobs WHERE status = 'pending' AND run_after <= now()
+                     ORDER BY run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED),
+                 lapsed AS (
+                     SELECT id FROM jobs WHERE locked_until < now()
+                     ORDER BY locked_until LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 {CLAIM}
+                 WHERE id = ANY (ARRAY(SELECT id FROM pending UNION ALL SELECT id FROM lapsed LIMIT $2))
+                 {CLAIMED}"
+            ),
+            None,
+        ),
+        Reach::Recent(window) => (
+            format!(
+                "WITH pending AS (
+                     SELECT id FROM jobs WHERE status = 'pending' AND run_after <= now()
+                       AND run_after > now() - $3 * interval '1 millisecond'
+                     ORDER BY run_after, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 {CLAIM}
+                 WHERE id = ANY (ARRAY(SELECT id FROM pending))
+                 {CLAIMED}"
+            ),
+            Some(window.as_millis() as f64),
+        ),
+    };
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(lease.as_millis() as f64)
+        .bind(limit.min(i64::MAX as usize) as i64);
+    match window {
+        Some(window) => query.bind(window).fetch_all(db).await,
+        None => query.fetch_all(db).await,
+    }
 }
 
 /// Takes the next due job (see [`claim_due`]).
@@ -127,7 +165,7 @@ pub async fn claim_next(
     db: impl PgExecutor<'_>,
     lease: Duration,
 ) -> sqlx::Result<Option<ClaimedJob>> {
-    Ok(claim_due(db, lease, 1).await?.pop())
+    Ok(claim_due(db, lease, 1, Reach::All).await?.pop())
 }
 
 /// Keeps a running job ours for another `lease`.

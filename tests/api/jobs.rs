@@ -374,11 +374,12 @@ async fn due_jobs_are_claimed_and_finished_in_batches() {
         .await
         .unwrap();
     let lease = Duration::from_secs(60);
-    let first = warmline::jobs::store::claim_due(&pool, lease, 3)
+    let all = warmline::jobs::store::Reach::All;
+    let first = warmline::jobs::store::claim_due(&pool, lease, 3, all)
         .await
         .unwrap();
     assert_eq!(first.len(), 3);
-    let rest = warmline::jobs::store::claim_due(&pool, lease, 3)
+    let rest = warmline::jobs::store::claim_due(&pool, lease, 3, all)
         .await
         .unwrap();
     assert_eq!(rest.len(), 1, "only the due job that is left: {rest:?}");
@@ -403,4 +404,67 @@ async fn due_jobs_are_claimed_and_finished_in_batches() {
     .await
     .unwrap();
     assert_eq!((done, attempts), (3, 3));
+}
+
+#[tokio::test]
+async fn a_recent_claim_takes_only_what_came_due_within_its_window() {
+    // The queue alone: this test plays the workers.
+    use warmline::jobs::store::{Reach, claim_due};
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    warmline::db::migrate(&pool).await.unwrap();
+    let call_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO calls (id, room_name, caller_name, caller_identity) VALUES (gen_random_uuid(), 'r', 'Jane', 'Jane') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let now = chrono::Utc::now();
+    let job = |room: &str, due| {
+        let job = warmline::jobs::model::Job::DeleteRoom { room: room.into() };
+        (job, Some(due))
+    };
+    let jobs = [
+        job("long-due", now - chrono::Duration::minutes(10)),
+        job("just-due", now - chrono::Duration::milliseconds(100)),
+        job("not-yet", now + chrono::Duration::hours(1)),
+    ];
+    warmline::jobs::store::enqueue_all(&pool, &jobs, call_id, None, 3)
+        .await
+        .unwrap();
+    // A job whose worker died: its lease ran out a minute ago.
+    sqlx::query(
+        "INSERT INTO jobs (kind, payload, call_id, status, attempts, max_attempts, locked_until)
+         VALUES ('delete_room', '{\"kind\": \"delete_room\", \"room\": \"lapsed\"}', $1,
+                 'running', 1, 3, now() - interval '1 minute')",
+    )
+    .bind(call_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let room =
+        |j: &warmline::jobs::model::ClaimedJob| j.payload["room"].as_str().unwrap().to_owned();
+    let lease = Duration::from_secs(60);
+
+    let recent = claim_due(&pool, lease, 10, Reach::Recent(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(recent.iter().map(room).collect::<Vec<_>>(), ["just-due"]);
+    let all = claim_due(&pool, lease, 10, Reach::All).await.unwrap();
+    let mut rooms: Vec<_> = all.iter().map(room).collect();
+    rooms.sort();
+    assert_eq!(
+        rooms,
+        ["lapsed", "long-due"],
+        "the rest that is due, and the lapsed lease"
+    );
+    let lapsed = all.iter().find(|j| room(j) == "lapsed").unwrap();
+    assert_eq!(lapsed.attempts, 2, "taken again: a second attempt");
+    assert!(
+        claim_due(&pool, lease, 10, Reach::All)
+            .await
+            .unwrap()
+            .is_empty(),
+        "only the job not due yet is left"
+    );
 }
