@@ -35,6 +35,14 @@ impl Row {
             note: note.into(),
         }
     }
+
+    /// Adds `text` to the note, after what it already says.
+    pub fn add_note(&mut self, text: impl AsRef<str>) {
+        if !self.note.is_empty() {
+            self.note.push_str("; ");
+        }
+        self.note.push_str(text.as_ref());
+    }
 }
 
 /// Prints the table; rates also as a ratio to `baseline` (per second).
@@ -310,8 +318,8 @@ pub async fn commits(db_url: &str) -> i64 {
     n
 }
 
-/// CPU time the whole machine has spent busy so far (`/proc/stat`: all but idle and I/O
-/// wait), or `None` where there is no such file. Differences between two readings are what a
+/// CPU time the whole machine has spent busy so far (`/proc/stat`: all but idle, I/O wait
+/// and steal, the time a virtual machine's host gave its CPUs to others), or `None` where there is no such file. Differences between two readings are what a
 /// run cost every process together: the service, Postgres and this driver.
 pub fn machine_busy() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -322,15 +330,21 @@ pub fn machine_busy() -> Option<Duration> {
         .skip(1)
         .map(|f| f.parse().ok())
         .collect::<Option<_>>()?;
-    // user nice system idle iowait irq softirq steal: the kernel counts in 1/100 s (USER_HZ).
+    // user nice system idle iowait irq softirq: the kernel counts in 1/100 s (USER_HZ).
     let busy: u64 = fields
         .iter()
-        .take(8)
+        .take(7)
         .enumerate()
         .filter(|(i, _)| !matches!(i, 3 | 4))
         .map(|(_, v)| v)
         .sum();
     Some(Duration::from_millis(busy * 10))
+}
+
+/// Milliseconds of the machine's CPU per lifecycle since `before` (see [`machine_busy`]).
+pub fn cpu_per(before: Option<Duration>, lifecycles: usize) -> Option<f64> {
+    let spent = machine_busy()? - before?;
+    Some(spent.as_secs_f64() * 1000.0 / lifecycles as f64)
 }
 
 /// Waits until the service has no job due or running (the work a flow leaves behind: rooms to

@@ -6,9 +6,11 @@
 //! measured in the same run: compare ratios, not raw numbers.
 //!
 //! Options: `--lifecycles N` (default 1000), `--concurrency C` (16), `--only a,b` to run some
-//! scenarios only (`flow`, `statements`, `events`, `scale`); `--idle-streams N` (1000) and
-//! `--held-streams N` (5000) size the `events` scenario; `--scale-calls N` runs `scale`
-//! (history at scale on N generated calls; off by default) with `--scale-runs R` (100).
+//! scenarios only (`flow`, `statements`, `versus`, `events`, `scale`); `--idle-streams N` (1000)
+//! and `--held-streams N` (5000) size the `events` scenario; `--scale-calls N` runs `scale`
+//! (history at scale on N generated calls; off by default) with `--scale-runs R` (100);
+//! `--prototype URL` runs `versus` against the prototype started afresh at URL, in
+//! `--rounds R` (6) alternating rounds of N lifecycles per side.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -18,6 +20,7 @@ mod flow;
 mod harness;
 mod scale;
 mod statements;
+mod versus;
 
 use harness::{Row, Service, arg};
 
@@ -61,14 +64,13 @@ async fn main() {
         let drained = harness::wait_until_idle(&service.db_url).await;
         // What a lifecycle costs, counted until its background work is done too: a rate taken
         // while requests run would reward work left for after the last one.
-        let cpu_per_lifecycle = cpu_per(busy_before, lifecycles);
-        let cpu = cpu_per_lifecycle.map_or(String::new(), |ms| {
+        let cpu = harness::cpu_per(busy_before, lifecycles).map_or(String::new(), |ms| {
             format!("; {ms:.2} ms of CPU per lifecycle with it (the whole machine)")
         });
-        row.note = format!(
+        row.add_note(format!(
             "its background work (rooms, hand-off checks) done {:.1} s after the last request{cpu}",
             drained.as_secs_f64()
-        );
+        ));
         rows.push(row);
         rows.extend(routes);
 
@@ -105,35 +107,9 @@ async fn main() {
             },
         )
         .await;
-        row.note = format!("{}; p99 target < 25 ms", row.note);
+        row.add_note("p99 target < 25 ms");
         rows.push(row);
         rows.extend(routes);
-
-        if let Some(prototype) = prototype.as_deref() {
-            harness::wait_until_idle(&service.db_url).await;
-            let busy_before = harness::machine_busy();
-            let (mut row, routes) = flow::run_flow_at(
-                prototype,
-                "the prototype, same flow (lifecycles)",
-                lifecycles,
-                concurrency,
-                |c, b, n, r| async move { flow::prototype_lifecycle(&c, &b, n, &r, None).await },
-            )
-            .await;
-            let cpu = match (cpu_per_lifecycle, cpu_per(busy_before, lifecycles)) {
-                (Some(ours), Some(theirs)) => format!(
-                    "; {theirs:.2} ms of CPU per lifecycle: warmline costs {:.2}x its CPU",
-                    ours / theirs
-                ),
-                _ => String::new(),
-            };
-            row.note = format!(
-                "warmline is {:.2}x the prototype{cpu}",
-                warmline_rate / row.per_second
-            );
-            rows.push(row);
-            rows.extend(routes);
-        }
 
         let (row, routes) = flow::run_flow(
             &service,
@@ -165,6 +141,12 @@ async fn main() {
         rows.extend(cost.rows("/v1 lifecycle"));
     }
 
+    // The prototype beside warmline, in alternating rounds (a fresh service of its own).
+    if let Some(prototype) = prototype.as_deref().filter(|_| runs("versus")) {
+        let rounds: usize = arg("--rounds", 6);
+        rows.extend(versus::run(prototype, lifecycles, concurrency, rounds).await);
+    }
+
     if runs("events") {
         let idle: usize = arg("--idle-streams", 1000);
         let held: usize = arg("--held-streams", 5000);
@@ -179,11 +161,4 @@ async fn main() {
 
     println!("\nlifecycles {lifecycles}, concurrency {concurrency}\n");
     harness::print(&rows, healthz);
-}
-
-/// Milliseconds of the machine's CPU per lifecycle since `before` (see
-/// [`harness::machine_busy`]).
-fn cpu_per(before: Option<std::time::Duration>, lifecycles: usize) -> Option<f64> {
-    let spent = harness::machine_busy()? - before?;
-    Some(spent.as_secs_f64() * 1000.0 / lifecycles as f64)
 }
