@@ -67,12 +67,13 @@ pub struct LogPage {
     pub marker: Option<i64>,
 }
 
-/// The log after `after`, without the ids in `published`, up to `limit` events, with the
-/// snapshot's horizon in the same statement (so they describe the same moment).
+/// The log after `after` and the events of ids `gaps` (all below `after`), up to `limit`
+/// events in id order, with the snapshot's horizon in the same statement (so they describe
+/// the same moment).
 pub async fn read_log(
     db: impl PgExecutor<'_>,
     after: i64,
-    published: &[i64],
+    gaps: &[i64],
     limit: i64,
     with_marker: bool,
 ) -> sqlx::Result<LogPage> {
@@ -98,14 +99,17 @@ pub async fn read_log(
              SELECT events.id, events.call_id, events.transfer_id, events.kind, events.data,
                     events.created_at,
                     (SELECT agents FROM calls WHERE calls.id = events.call_id) AS agents
-             FROM events
-             WHERE events.id > $1 AND events.id <> ALL($2)
+             FROM ((SELECT id, call_id, transfer_id, kind, data, created_at
+                    FROM events WHERE id = ANY($2))
+                   UNION ALL
+                   (SELECT id, call_id, transfer_id, kind, data, created_at
+                    FROM events WHERE id > $1 ORDER BY id LIMIT $3)) events
              ORDER BY events.id LIMIT $3
          ) e ON true
          ORDER BY e.id",
     )
     .bind(after)
-    .bind(published)
+    .bind(gaps)
     .bind(limit)
     .bind(with_marker)
     .fetch_all(db)
