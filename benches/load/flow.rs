@@ -56,12 +56,21 @@ async fn timed(
     route: &'static str,
     request: reqwest::RequestBuilder,
 ) -> (StatusCode, Value) {
+    try_timed(routes, route, request).await.expect("request")
+}
+
+/// [`timed`], with a failure to send or to read the reply returned.
+async fn try_timed(
+    routes: &Routes,
+    route: &'static str,
+    request: reqwest::RequestBuilder,
+) -> reqwest::Result<(StatusCode, Value)> {
     let t = Instant::now();
-    let reply = request.send().await.expect("request");
+    let reply = request.send().await?;
     let status = reply.status();
     let body = reply.json().await.unwrap_or(Value::Null);
     routes.add(route, t.elapsed());
-    (status, body)
+    Ok((status, body))
 }
 
 const TRANSCRIPT: &str = "Caller: my order 4411 arrived damaged and I would like a replacement. \
@@ -123,19 +132,26 @@ pub async fn prototype_lifecycle(
     .await;
     assert_eq!(status, StatusCode::OK, "{done}");
     for attempt in 0.. {
-        let (status, polled) = timed(
+        let polled = try_timed(
             routes,
             "GET /caller/{name}/transfer-status",
             c.get(format!("{base}/caller/{caller}/transfer-status")),
         )
         .await;
-        if status.is_server_error() {
-            // Counted and shown beside the rate: the prototype fails some polls under load.
-            routes.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        } else {
-            assert_eq!(status, StatusCode::OK, "{polled}");
-            if polled["transfer_complete"] == json!(true) {
-                break;
+        match polled {
+            // Counted and shown beside the rate: the prototype fails some polls under load
+            // (a server error, or the connection reset).
+            Err(_) => {
+                routes.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok((status, _)) if status.is_server_error() => {
+                routes.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok((status, polled)) => {
+                assert_eq!(status, StatusCode::OK, "{polled}");
+                if polled["transfer_complete"] == json!(true) {
+                    break;
+                }
             }
         }
         assert!(attempt < 100, "the caller never saw the transfer complete");
@@ -284,7 +300,7 @@ where
     .await;
     if routes.failed_polls() > 0 {
         row.note = format!(
-            "{} status polls failed with a server error and were polled again",
+            "{} status polls failed (a server error or a reset connection) and were polled again",
             routes.failed_polls()
         );
     }
