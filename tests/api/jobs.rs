@@ -93,18 +93,25 @@ async fn a_hand_off_livekit_keeps_refusing_to_confirm_fails_the_transfer_at_its_
     assert_eq!(failed["outcome"], "livekit_error");
 }
 
-#[tokio::test]
-async fn a_job_whose_worker_died_is_taken_again_after_its_lease() {
-    // The queue alone, with no app and so no worker of its own: this test plays the workers.
+/// A migrated database with one call and no app (so no worker of its own), for tests that
+/// play the workers; the database lives as long as the first value.
+async fn queue_alone() -> (TestDb, sqlx::PgPool, uuid::Uuid) {
     let db = TestDb::create().await;
     let pool = db.pool().await;
     warmline::db::migrate(&pool).await.unwrap();
-    let call_id: uuid::Uuid = sqlx::query_scalar(
+    let call_id = sqlx::query_scalar(
         "INSERT INTO calls (id, room_name, caller_name, caller_identity) VALUES (gen_random_uuid(), 'r', 'Jane', 'Jane') RETURNING id",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
+    (db, pool, call_id)
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_taken_again_after_its_lease() {
+    // The queue alone, with no app and so no worker of its own: this test plays the workers.
+    let (_db, pool, call_id) = queue_alone().await;
     let job = warmline::jobs::model::Job::DeleteRoom { room: "r".into() };
     warmline::jobs::store::enqueue(&pool, &job, call_id, None, None, 3)
         .await
@@ -351,15 +358,7 @@ async fn with_move_participant_the_caller_is_moved_and_the_hand_off_completes() 
 #[tokio::test]
 async fn due_jobs_are_claimed_and_finished_in_batches() {
     // The queue alone: this test plays the workers.
-    let db = TestDb::create().await;
-    let pool = db.pool().await;
-    warmline::db::migrate(&pool).await.unwrap();
-    let call_id: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO calls (id, room_name, caller_name, caller_identity) VALUES (gen_random_uuid(), 'r', 'Jane', 'Jane') RETURNING id",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (_db, pool, call_id) = queue_alone().await;
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     let jobs: Vec<_> = (0..5)
         .map(|n| {
@@ -410,15 +409,7 @@ async fn due_jobs_are_claimed_and_finished_in_batches() {
 async fn a_recent_claim_takes_only_what_came_due_within_its_window() {
     // The queue alone: this test plays the workers.
     use warmline::jobs::store::{Reach, claim_due};
-    let db = TestDb::create().await;
-    let pool = db.pool().await;
-    warmline::db::migrate(&pool).await.unwrap();
-    let call_id: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO calls (id, room_name, caller_name, caller_identity) VALUES (gen_random_uuid(), 'r', 'Jane', 'Jane') RETURNING id",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (_db, pool, call_id) = queue_alone().await;
     let now = chrono::Utc::now();
     let job = |room: &str, due| {
         let job = warmline::jobs::model::Job::DeleteRoom { room: room.into() };
