@@ -163,6 +163,21 @@ pub async fn prototype_lifecycle(
     }
 }
 
+/// [`prototype_lifecycle`] against warmline with its fake LiveKit, in the form the runners
+/// take.
+pub fn on_warmline(
+    livekit: &FakeLiveKit,
+) -> impl Fn(Client, String, usize, Routes) -> futures_util::future::BoxFuture<'static, ()>
++ Send
++ Sync
++ 'static {
+    let livekit = livekit.clone();
+    move |c, b, n, r| {
+        let livekit = livekit.clone();
+        Box::pin(async move { prototype_lifecycle(&c, &b, n, &r, Some(&livekit)).await })
+    }
+}
+
 /// How the `/v1` lifecycle's callers are named, followed by a number.
 pub const V1_CALLER: &str = "V1 caller ";
 

@@ -90,16 +90,12 @@ async fn warmline_round(
     let count = numbers.len();
     harness::wait_until_idle(&service.db_url).await;
     let busy_before = harness::machine_busy();
-    let lk = service.livekit.clone();
     let (row, _) = flow::run_flow_at(
         &service.base,
         "  warmline",
         numbers,
         concurrency,
-        move |c, b, n, r| {
-            let lk = lk.clone();
-            async move { flow::prototype_lifecycle(&c, &b, n, &r, Some(&lk)).await }
-        },
+        flow::on_warmline(&service.livekit),
     )
     .await;
     harness::wait_until_idle(&service.db_url).await;
