@@ -319,8 +319,9 @@ pub async fn commits(db_url: &str) -> i64 {
 }
 
 /// CPU time the whole machine has spent busy so far (`/proc/stat`: all but idle, I/O wait
-/// and steal, the time a virtual machine's host gave its CPUs to others), or `None` where there is no such file. Differences between two readings are what a
-/// run cost every process together: the service, Postgres and this driver.
+/// and steal, the time a virtual machine's host gave its CPUs to others), or `None` where
+/// there is no such file. Differences between two readings are what a run cost every process
+/// together: the service, Postgres and this driver.
 pub fn machine_busy() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<u64> = stat

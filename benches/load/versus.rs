@@ -25,28 +25,25 @@ pub async fn run(
     for round in 0..rounds {
         let numbers = FROM + round * lifecycles..FROM + (round + 1) * lifecycles;
         let history = round * lifecycles;
+        let warmline_first = round % 2 == 0;
         rows.push(Row::note(
             format!("side by side, round {} of {rounds}", round + 1),
             format!(
                 "each side has served {history} lifecycles before it; {} goes first",
-                if round % 2 == 0 {
+                if warmline_first {
                     "warmline"
                 } else {
                     "the prototype"
                 }
             ),
         ));
-        let mut ours = None;
-        let mut theirs = None;
-        for side in 0..2 {
-            if (side + round) % 2 == 0 {
-                ours = Some(warmline_round(&service, numbers.clone(), concurrency).await);
-            } else {
-                theirs = Some(prototype_round(prototype, numbers.clone(), concurrency).await);
-            }
-        }
-        let ((mut ours, our_cpu), (mut theirs, their_cpu)) =
-            (ours.expect("ran"), theirs.expect("ran"));
+        let ((mut ours, our_cpu), (mut theirs, their_cpu)) = if warmline_first {
+            let ours = warmline_round(&service, numbers.clone(), concurrency).await;
+            (ours, prototype_round(prototype, numbers, concurrency).await)
+        } else {
+            let theirs = prototype_round(prototype, numbers.clone(), concurrency).await;
+            (warmline_round(&service, numbers, concurrency).await, theirs)
+        };
         let ratio = ours.per_second / theirs.per_second;
         ratios.push(ratio);
         if let Some(ms) = our_cpu {
