@@ -116,6 +116,22 @@ pub struct CallFilter {
     pub created_by: Option<Uuid>,
 }
 
+impl CallFilter {
+    /// Whether a filter passes few calls (an agent's, a caller's, a transfer outcome's), so
+    /// that the calls passing it are best read first and a search's term looked for among
+    /// them: walking the newest calls for the few that pass would read most of the table.
+    fn narrows(&self) -> bool {
+        self.agent.is_some()
+            || self.final_agent.is_some()
+            || self.caller.is_some()
+            || self.caller_phone.is_some()
+            || self.transfer_state.is_some()
+            || self.transfer_outcome.is_some()
+            || self.visible_to_agent.is_some()
+            || self.created_by.is_some()
+    }
+}
+
 /// Transcript segments holding a word, by the planner's statistics, above which the word
 /// counts as common. Reading its posting list then costs more than walking the newest calls
 /// for a page of matches. Words outside the statistics' most common lexemes count as rare.
@@ -195,22 +211,30 @@ async fn find(
     // The sentiment filter is a subquery per call whose selectivity the planner guesses (0.5 %):
     // asked for a window of thousands, it reads and sorts every call instead of walking the
     // newest (2 s at 1 M calls, against 0.6 s for the walk below).
-    if word
-        && rarest > SEARCH_CANDIDATES as f64
-        && rarest <= COMMON_WORD
-        && filter.sentiment.is_none()
-    {
-        // Too many texts to gather, too few for a short walk: in a window of the newest calls,
-        // the index finds the few that match.
-        let share = rarest / calls.max(1.0);
-        let ids = newest_matching(&mut *db, filter, after, limit, share).await?;
+    let windowed = filter.sentiment.is_none();
+    // A narrow filter's calls are few and spread over the table: the term is looked for among
+    // them, where a walk of the newest calls would read most of the table to find them.
+    let narrow = windowed && filter.narrows();
+    // In a window, found through the term's posting list unless that is long.
+    let texts = if rarest > COMMON_WORD {
+        Texts::Checked
+    } else {
+        Texts::Indexed
+    };
+    // The window's first size assumes the term's texts are spread one per call; it doubles
+    // while the page is short.
+    let share = rarest.max(SEARCH_CANDIDATES as f64) / calls.max(1.0);
+    if windowed && word && rarest > SEARCH_CANDIDATES as f64 && (narrow || rarest <= COMMON_WORD) {
+        // A word in too many texts to gather, and too few for a short walk, or within a
+        // narrow filter.
+        let ids = newest_matching(&mut *db, filter, after, limit, share, texts).await?;
         return Ok(Found::Newest(ids));
     }
-    if words == 1 && rarest > SEARCH_CANDIDATES as f64 {
+    if words == 1 && rarest > SEARCH_CANDIDATES as f64 && !narrow {
         // More texts hold the word than a search gathers: gathering would only find that out.
         return Ok(Found::Common);
     }
-    if rarest > COMMON_WORD {
+    if rarest > COMMON_WORD && !narrow {
         // Common words only: the index would read all their posting lists, whether or not
         // the words occur together. Any match outside the newest calls is older than all of
         // them, so a full page found among them is the page.
@@ -235,6 +259,8 @@ async fn find(
             return Ok(Found::Common);
         }
     }
+    // Gathered, a term of several words is counted exactly: the statistics know its words,
+    // not how they combine.
     let mut found: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT call_id FROM ({}) AS matches LIMIT $2",
         matches()
@@ -245,6 +271,10 @@ async fn find(
     .fetch_all(&mut *db)
     .await?;
     if found.len() as i64 > SEARCH_CANDIDATES {
+        if narrow {
+            let ids = newest_matching(&mut *db, filter, after, limit, share, texts).await?;
+            return Ok(Found::Newest(ids));
+        }
         return Ok(Found::Common);
     }
     found.sort_unstable();
@@ -252,23 +282,39 @@ async fn find(
     Ok(Found::Candidates(found))
 }
 
+/// How [`newest_matching`] finds a window's matching texts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Texts {
+    /// By and'ing the term's posting list with the window's calls: only matching texts are
+    /// read (a term of few texts).
+    Indexed,
+    /// By checking every text of the window's calls: a common term's posting list is longer
+    /// than the window's texts.
+    Checked,
+}
+
 /// The ids of the newest `limit` calls (after `after`) that pass the filters and match
-/// `filter.q`, a single word `share` of the calls is expected to hold, newest first.
+/// `filter.q`, a term `share` of the calls is expected to hold, newest first.
 ///
-/// The calls are read a window at a time, newest first; the window's matching segments and
-/// summaries are found by and'ing two bitmaps, the word's posting list and the window's range
-/// of call ids, so only matching texts are read. Walking the calls instead checks every text
-/// of every call (~10 µs a call); gathering every match reads each matching text (~3 µs). The
-/// range may hold calls outside the window: only the window's count.
+/// The calls are read a window at a time, newest first. With [`Texts::Indexed`], the
+/// window's matching segments and summaries are found by and'ing two bitmaps, the term's
+/// posting list and the window's calls, so only matching texts are read. Without narrow
+/// filters the window is nearly every call of its range of ids, and the range is one index
+/// scan; with them the window is a few calls spread over the table, looked up by id. Walking
+/// the calls instead checks every text of every call (~10 µs a call); gathering every match
+/// reads each matching text (~3 µs). The range may hold calls outside the window: only the
+/// window's count.
 async fn newest_matching(
     db: &mut PgConnection,
     filter: &CallFilter,
     mut after: Option<CallCursor>,
     limit: i64,
     share: f64,
+    texts: Texts,
 ) -> sqlx::Result<Vec<Uuid>> {
     let q = filter.q.as_deref().unwrap_or_default();
     let limit = usize::try_from(limit).unwrap_or(0);
+    let by_id = filter.narrows() || texts == Texts::Checked;
     let mut found = Vec::with_capacity(limit);
     // A page's worth by the statistics' share, and half as many again; doubled while short.
     let mut size =
@@ -292,27 +338,44 @@ async fn newest_matching(
         ) else {
             break;
         };
-        // Planned for this range: a wide one (old calls, sparse filters) is better served by
-        // the posting list alone.
-        let texts: std::collections::HashSet<Uuid> = sqlx::query_scalar(
-            "SELECT call_id FROM transcript_segments
-             WHERE call_id BETWEEN $2 AND $3 AND search @@ websearch_to_tsquery('simple', $1)
-             UNION ALL
-             SELECT call_id FROM summaries
-             WHERE call_id BETWEEN $2 AND $3 AND search @@ websearch_to_tsquery('simple', $1)",
-        )
-        .bind(q)
-        .bind(lo)
-        .bind(hi)
-        .persistent(false)
-        .fetch_all(&mut *db)
-        .await?
-        .into_iter()
-        .collect();
+        // Planned for this window: a wide range (old calls) is better served by the posting
+        // list alone.
+        let query = if by_id {
+            let ids: Vec<Uuid> = window.iter().map(|w| w.0).collect();
+            // `ts_match_vq` is `@@` in the form no index serves.
+            let check = match texts {
+                Texts::Indexed => "search @@ websearch_to_tsquery('simple', $1)",
+                Texts::Checked => "ts_match_vq(search, websearch_to_tsquery('simple', $1))",
+            };
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT call_id FROM transcript_segments WHERE call_id = ANY($2) AND {check}
+                 UNION ALL
+                 SELECT call_id FROM summaries WHERE call_id = ANY($2) AND {check}"
+            )))
+            .bind(q)
+            .bind(ids)
+        } else {
+            sqlx::query_scalar(
+                "SELECT call_id FROM transcript_segments
+                 WHERE call_id BETWEEN $2 AND $3 AND search @@ websearch_to_tsquery('simple', $1)
+                 UNION ALL
+                 SELECT call_id FROM summaries
+                 WHERE call_id BETWEEN $2 AND $3 AND search @@ websearch_to_tsquery('simple', $1)",
+            )
+            .bind(q)
+            .bind(lo)
+            .bind(hi)
+        };
+        let matching: std::collections::HashSet<Uuid> = query
+            .persistent(false)
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .collect();
         found.extend(
             window
                 .iter()
-                .filter(|(id, _, own)| *own || texts.contains(id))
+                .filter(|(id, _, own)| *own || matching.contains(id))
                 .map(|w| w.0)
                 .take(limit - found.len()),
         );
@@ -588,6 +651,11 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Op
             .push(" EXISTS (SELECT 1 FROM transfers t WHERE t.call_id = calls.id");
         if let Some(state) = filter.transfer_state {
             sql.push(" AND t.state = ").push_bind(state);
+            if state.is_terminal() && state != TransferState::Completed {
+                // Always true (`transfers_terminal_has_outcome`), but only a stated predicate
+                // lets the planner use `transfers_outcome_idx`.
+                sql.push(" AND t.outcome IS NOT NULL");
+            }
         }
         if let Some(outcome) = filter.transfer_outcome {
             sql.push(" AND t.outcome = ").push_bind(outcome);
@@ -602,11 +670,11 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Op
             .push(")");
     }
     if let Some(agent) = &filter.visible_to_agent {
-        sql.push(" AND (")
+        // The forms `calls_agents_idx` and `calls_waiting_idx` serve, so that a search can
+        // read an agent's calls through both at once.
+        sql.push(" AND (agents @> ARRAY[")
             .push_bind(agent.clone())
-            .push(" = ANY (agents) OR status = ")
-            .push_bind(CallStatus::Waiting)
-            .push(")");
+            .push(format!("]::text[] OR {WAITING})"));
     }
     if let Some(key) = filter.created_by {
         sql.push(" AND created_by = ").push_bind(key);

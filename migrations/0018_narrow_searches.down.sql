@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS transfers_outcome_idx;
