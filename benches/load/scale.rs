@@ -965,6 +965,7 @@ pub async fn history_latencies(
     let common = ["refund", "order", "called", "password", "account"];
     let month_ago = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc3339();
     let pick = |list: &[String], i: usize| list[i % list.len()].clone();
+    let agent = |i: usize| format!("agent_{:04}", 1 + (i * 13) % 200);
     let search = |q: String, extra: &str| {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query.append_pair("q", &q);
@@ -1021,6 +1022,64 @@ pub async fn history_latencies(
                 .collect(),
         ),
         (
+            "GET /v1/calls?q= uncommon + agent",
+            (0..runs)
+                .map(|i| search(uncommon[i % 5].into(), &format!("&agent={}", agent(i))))
+                .collect(),
+        ),
+        (
+            "GET /v1/calls?q= common + agent",
+            (0..runs)
+                .map(|i| search(common[i % 5].into(), &format!("&agent={}", agent(i))))
+                .collect(),
+        ),
+        (
+            "GET /v1/calls?q= uncommon + transfer state, outcome",
+            (0..runs)
+                .map(|i| {
+                    search(
+                        uncommon[i % 5].into(),
+                        "&transfer_state=declined&transfer_outcome=busy",
+                    )
+                })
+                .collect(),
+        ),
+        (
+            "GET /v1/calls?q= uncommon + sentiment",
+            (0..runs)
+                .map(|i| search(uncommon[i % 5].into(), "&sentiment=frustrated"))
+                .collect(),
+        ),
+        (
+            "GET /v1/calls?q= uncommon + min duration",
+            (0..runs)
+                .map(|i| search(uncommon[i % 5].into(), "&min_duration_secs=600"))
+                .collect(),
+        ),
+        (
+            "GET /v1/calls agent=",
+            (0..runs)
+                .map(|i| format!("/v1/calls?agent={}", agent(i)))
+                .collect(),
+        ),
+        (
+            "GET /v1/calls sentiment=",
+            (0..runs)
+                .map(|i| {
+                    let sentiment = ["positive", "neutral", "negative", "frustrated"][i % 4];
+                    format!("/v1/calls?sentiment={sentiment}")
+                })
+                .collect(),
+        ),
+        (
+            "GET /v1/calls transfer state, outcome",
+            (0..runs)
+                .map(|_| {
+                    "/v1/calls?transfer_state=failed&transfer_outcome=handoff_timeout".to_owned()
+                })
+                .collect(),
+        ),
+        (
             "GET /v1/calls?q= uncommon, sort=relevance",
             (0..runs)
                 .map(|i| search(uncommon[i % 5].into(), "&sort=relevance"))
@@ -1051,12 +1110,7 @@ pub async fn history_latencies(
         (
             "GET /v1/stats 366 days, agent=",
             (0..runs)
-                .map(|i| {
-                    format!(
-                        "/v1/stats?from={year}&agent=agent_{:04}",
-                        1 + (i * 13) % 200
-                    )
-                })
+                .map(|i| format!("/v1/stats?from={year}&agent={}", agent(i)))
                 .collect(),
         ),
         (
