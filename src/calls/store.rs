@@ -215,8 +215,11 @@ async fn find(
     // A narrow filter's calls are few and spread over the table: the term is looked for among
     // them, where a walk of the newest calls would read most of the table to find them.
     let narrow = windowed && filter.narrows();
-    // In a window, found through the term's posting list unless that is long.
-    let texts = if rarest > COMMON_WORD {
+    // How a window's matching texts are found: by the range of its ids, unless it is a few
+    // calls spread over the table; through the term's posting list, unless that is long.
+    let texts = if !narrow {
+        Texts::InRange
+    } else if rarest > COMMON_WORD {
         Texts::Checked
     } else {
         Texts::Indexed
@@ -285,25 +288,25 @@ async fn find(
 /// How [`newest_matching`] finds a window's matching texts.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Texts {
-    /// By and'ing the term's posting list with the window's calls: only matching texts are
-    /// read (a term of few texts).
+    /// By and'ing the term's posting list with the range of the window's ids: without narrow
+    /// filters the window is nearly every call of its range, and the range one index scan.
+    InRange,
+    /// By and'ing the term's posting list with the window's calls, looked up by id: with
+    /// narrow filters the window is a few calls spread over the table.
     Indexed,
-    /// By checking every text of the window's calls: a common term's posting list is longer
-    /// than the window's texts.
+    /// By checking every text of the window's calls, looked up by id: a common term's posting
+    /// list is longer than the window's texts.
     Checked,
 }
 
 /// The ids of the newest `limit` calls (after `after`) that pass the filters and match
 /// `filter.q`, a term `share` of the calls is expected to hold, newest first.
 ///
-/// The calls are read a window at a time, newest first. With [`Texts::Indexed`], the
+/// The calls are read a window at a time, newest first. Unless [`Texts::Checked`], the
 /// window's matching segments and summaries are found by and'ing two bitmaps, the term's
-/// posting list and the window's calls, so only matching texts are read. Without narrow
-/// filters the window is nearly every call of its range of ids, and the range is one index
-/// scan; with them the window is a few calls spread over the table, looked up by id. Walking
-/// the calls instead checks every text of every call (~10 µs a call); gathering every match
-/// reads each matching text (~3 µs). The range may hold calls outside the window: only the
-/// window's count.
+/// posting list and the window's calls, so only matching texts are read. Walking the calls
+/// instead checks every text of every call (~10 µs a call); gathering every match reads each
+/// matching text (~3 µs). A range may hold calls outside the window: only the window's count.
 async fn newest_matching(
     db: &mut PgConnection,
     filter: &CallFilter,
@@ -314,7 +317,6 @@ async fn newest_matching(
 ) -> sqlx::Result<Vec<Uuid>> {
     let q = filter.q.as_deref().unwrap_or_default();
     let limit = usize::try_from(limit).unwrap_or(0);
-    let by_id = filter.narrows() || texts == Texts::Checked;
     let mut found = Vec::with_capacity(limit);
     // A page's worth by the statistics' share, and half as many again; doubled while short.
     let mut size =
@@ -338,23 +340,9 @@ async fn newest_matching(
         ) else {
             break;
         };
-        // Planned for this window: a wide range (old calls) is better served by the posting
-        // list alone.
-        let query = if by_id {
-            let ids: Vec<Uuid> = window.iter().map(|w| w.0).collect();
-            // `ts_match_vq` is `@@` in the form no index serves.
-            let check = match texts {
-                Texts::Indexed => "search @@ websearch_to_tsquery('simple', $1)",
-                Texts::Checked => "ts_match_vq(search, websearch_to_tsquery('simple', $1))",
-            };
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT call_id FROM transcript_segments WHERE call_id = ANY($2) AND {check}
-                 UNION ALL
-                 SELECT call_id FROM summaries WHERE call_id = ANY($2) AND {check}"
-            )))
-            .bind(q)
-            .bind(ids)
-        } else {
+        let query = if texts == Texts::InRange {
+            // Planned for this range: a wide one (old calls) is better served by the posting
+            // list alone.
             sqlx::query_scalar(
                 "SELECT call_id FROM transcript_segments
                  WHERE call_id BETWEEN $2 AND $3 AND search @@ websearch_to_tsquery('simple', $1)
@@ -365,6 +353,21 @@ async fn newest_matching(
             .bind(q)
             .bind(lo)
             .bind(hi)
+        } else {
+            let ids: Vec<Uuid> = window.iter().map(|w| w.0).collect();
+            // `ts_match_vq` is `@@` in the form no index serves.
+            let check = if texts == Texts::Checked {
+                "ts_match_vq(search, websearch_to_tsquery('simple', $1))"
+            } else {
+                "search @@ websearch_to_tsquery('simple', $1)"
+            };
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT call_id FROM transcript_segments WHERE call_id = ANY($2) AND {check}
+                 UNION ALL
+                 SELECT call_id FROM summaries WHERE call_id = ANY($2) AND {check}"
+            )))
+            .bind(q)
+            .bind(ids)
         };
         let matching: std::collections::HashSet<Uuid> = query
             .persistent(false)
