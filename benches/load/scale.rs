@@ -760,6 +760,16 @@ pub async fn generate(database_url: &str, calls: u64) -> anyhow::Result<Generate
          WHERE NOT llm OR (t.state = 'completed' AND t.i % 2 = 0)"
     )).await?;
 
+    // Each call's sentiment from its latest summary (`summaries_call_sentiment`'s work).
+    step(
+        &mut db,
+        "UPDATE calls SET sentiment = latest.sentiment
+         FROM (SELECT DISTINCT ON (call_id) call_id, content->>'customer_sentiment' AS sentiment
+               FROM summaries ORDER BY call_id, created_at DESC, id DESC) AS latest
+         WHERE calls.id = latest.call_id",
+    )
+    .await?;
+
     // Who was in which room when: both agents in the briefing room, the receiving agent in
     // the caller's room after a completed hand-off.
     step(&mut db,

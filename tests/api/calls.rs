@@ -499,6 +499,8 @@ struct SeededCall {
     duration_secs: Option<i64>,
     /// The state and outcome of each transfer of the call.
     transfers: Vec<(&'static str, Option<&'static str>)>,
+    /// The sentiment its summary gives, when it has one.
+    sentiment: Option<&'static str>,
     /// The words of each searchable text: its name and issue, each segment, each summary.
     documents: Vec<Vec<String>>,
 }
@@ -547,7 +549,12 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     let start = chrono::Utc::now() - chrono::Duration::days(2);
     let mut calls = Vec::new();
     let mut segments: (Vec<uuid::Uuid>, Vec<String>, Vec<String>) = Default::default();
-    let mut summaries: (Vec<uuid::Uuid>, Vec<uuid::Uuid>, Vec<String>) = Default::default();
+    let mut summaries: (
+        Vec<uuid::Uuid>,
+        Vec<uuid::Uuid>,
+        Vec<String>,
+        Vec<&'static str>,
+    ) = Default::default();
     type TransferRows = (
         Vec<uuid::Uuid>,
         Vec<&'static str>,
@@ -602,7 +609,9 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
             segments.1.push(format!("s{s}"));
             segments.2.push(text);
         }
+        let mut sentiment = None;
         if i % 7 == 0 {
+            sentiment = Some(["neutral", "negative", "frustrated", "positive"][(i / 7) % 4]);
             let text = if i % 2 == 0 {
                 format!("call escalated about {}", VOCABULARY[i % 23])
             } else {
@@ -612,6 +621,7 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
             summaries.0.push(uuid::Uuid::new_v4());
             summaries.1.push(id);
             summaries.2.push(text);
+            summaries.3.extend(sentiment);
         }
         // Half a second over a whole number of seconds on odd calls: durations count whole
         // seconds.
@@ -649,6 +659,7 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
             caller_phone,
             duration_secs,
             transfers: call_transfers,
+            sentiment,
             documents,
         });
         sqlx::query(
@@ -684,12 +695,14 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     sqlx::query(
         "INSERT INTO summaries (id, call_id, provider, model, prompt_version, content,
                                 summary_text, briefing_script, fallback, segments_used)
-         SELECT id, call_id, 'extractive', 'test', 'test', '{}', text, '', true, 0
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[]) AS s(id, call_id, text)",
+         SELECT id, call_id, 'extractive', 'test', 'test',
+                jsonb_build_object('customer_sentiment', sentiment), text, '', true, 0
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS s(id, call_id, text, sentiment)",
     )
     .bind(&summaries.0)
     .bind(&summaries.1)
     .bind(&summaries.2)
+    .bind(&summaries.3)
     .execute(&app.pool)
     .await
     .unwrap();
@@ -821,6 +834,17 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
                 ("transfer_outcome", "busy".into()),
             ],
             Box::new(|_| false),
+        ),
+        (
+            vec![("sentiment", "negative".into())],
+            Box::new(|c| c.sentiment == Some("negative")),
+        ),
+        (
+            vec![
+                ("sentiment", "frustrated".into()),
+                ("agent", "agent_c".into()),
+            ],
+            Box::new(|c| c.sentiment == Some("frustrated") && c.agents.contains(&"agent_c")),
         ),
         (
             vec![("caller_phone", " +1 415 555 0007 ".into())],
@@ -1129,6 +1153,18 @@ async fn calls_are_found_by_the_sentiment_of_their_latest_summary() {
         .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    // A summary stored last but written earlier (a model's late answer) is not the latest.
+    sqlx::query(
+        "INSERT INTO summaries (id, call_id, provider, model, prompt_version, content,
+                                summary_text, briefing_script, fallback, segments_used, created_at)
+         VALUES (gen_random_uuid(), $1::uuid, 'openai_compatible', 'test', 'test',
+                 '{\"customer_sentiment\": \"positive\"}', '', '', false, 0,
+                 now() - interval '1 hour')",
+    )
+    .bind(&upset)
+    .execute(&app.pool)
+    .await
+    .unwrap();
     let ids = |body: &Value| -> Vec<String> {
         body["items"]
             .as_array()
