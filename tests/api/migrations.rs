@@ -176,3 +176,89 @@ async fn the_databases_statuses_and_roles_are_exactly_the_rust_enums() {
         "{pending}"
     );
 }
+
+#[tokio::test]
+async fn calls_summarized_before_the_sentiment_column_get_their_latest_summarys_sentiment() {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let migrator = &warmline::db::MIGRATOR;
+    migrator.run_to(18, &pool).await.expect("up to 0018");
+    // More calls than one batch of the fill, each summarized once, by `i % 4`.
+    sqlx::query(
+        "WITH made AS (
+             INSERT INTO calls (id, room_name, caller_name, caller_identity)
+             SELECT gen_random_uuid(), 'call_' || i, 'Caller ' || i, 'caller_' || i
+             FROM generate_series(1, 12001) AS i
+             RETURNING id, caller_name)
+         INSERT INTO summaries (id, call_id, provider, model, prompt_version, content,
+                                summary_text, briefing_script, fallback, segments_used)
+         SELECT gen_random_uuid(), id, 'extractive', 'test', 'test',
+                jsonb_build_object('customer_sentiment',
+                    (ARRAY['neutral', 'negative', 'frustrated', 'positive'])
+                        [1 + substr(caller_name, 8)::int % 4]),
+                '', '', false, 0
+         FROM made",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // One call summarized three times, the oldest stored last; one never summarized.
+    let twice = uuid::Uuid::now_v7();
+    let never = uuid::Uuid::now_v7();
+    for id in [twice, never] {
+        sqlx::query(
+            "INSERT INTO calls (id, room_name, caller_name, caller_identity)
+             VALUES ($1, 'call_' || $1, 'Caller', 'caller_' || $1)",
+        )
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for (sentiment, hours_ago) in [("neutral", 2), ("frustrated", 1), ("positive", 3)] {
+        sqlx::query(
+            "INSERT INTO summaries (id, call_id, provider, model, prompt_version, content,
+                                    summary_text, briefing_script, fallback, segments_used,
+                                    created_at)
+             VALUES (gen_random_uuid(), $1, 'extractive', 'test', 'test',
+                     jsonb_build_object('customer_sentiment', $2::text), '', '', false, 0,
+                     now() - make_interval(hours => $3))",
+        )
+        .bind(twice)
+        .bind(sentiment)
+        .bind(hours_ago)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    migrator.run(&pool).await.expect("up to the last");
+    let counts: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT sentiment, count(*) FROM calls GROUP BY sentiment ORDER BY sentiment NULLS LAST",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let expected: Vec<(Option<String>, i64)> = vec![
+        (Some("frustrated".into()), 3000 + 1),
+        (Some("negative".into()), 3000 + 1),
+        (Some("neutral".into()), 3000),
+        (Some("positive".into()), 3000),
+        (None, 1),
+    ];
+    assert_eq!(counts, expected);
+    let latest: Option<String> = sqlx::query_scalar("SELECT sentiment FROM calls WHERE id = $1")
+        .bind(twice)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(latest.as_deref(), Some("frustrated"));
+    let usable: bool = sqlx::query_scalar(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'calls_sentiment_idx'::regclass",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(usable, "the index is built and valid");
+    pool.close().await;
+}
