@@ -223,7 +223,7 @@ async fn find(
     let narrow = filter.narrows();
     // How a window's matching texts are found: by the range of its ids, unless its calls are
     // spread among others (a sentiment's range of 7,000 calls spans 70,000: 132 ms, against
-    // ~20 ms by id at 1 M calls); through the term's posting list, unless that is long.
+    // ~40 ms by id at 1 M calls); through the term's posting list, unless that is long.
     let texts = if !filter.spreads() {
         Texts::InRange
     } else if rarest > COMMON_WORD {
