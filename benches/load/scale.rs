@@ -1015,6 +1015,12 @@ pub async fn history_latencies(
         query.append_pair("q", &q);
         format!("/v1/calls?{}{extra}", query.finish())
     };
+    // A search for each of `words` in turn, with the same other parameters.
+    let in_turn = |words: &[&str], extra: &str| -> Vec<String> {
+        (0..runs)
+            .map(|i| search(words[i % words.len()].into(), extra))
+            .collect()
+    };
     let encoded = |t: chrono::DateTime<chrono::Utc>| {
         url::form_urlencoded::byte_serialize(t.to_rfc3339().as_bytes()).collect::<String>()
     };
@@ -1029,18 +1035,8 @@ pub async fn history_latencies(
             "GET /v1/calls?q= rare word",
             (0..runs).map(|i| search(pick(&rare, i), "")).collect(),
         ),
-        (
-            "GET /v1/calls?q= uncommon word",
-            (0..runs)
-                .map(|i| search(uncommon[i % 5].into(), ""))
-                .collect(),
-        ),
-        (
-            "GET /v1/calls?q= common word",
-            (0..runs)
-                .map(|i| search(common[i % 5].into(), ""))
-                .collect(),
-        ),
+        ("GET /v1/calls?q= uncommon word", in_turn(&uncommon, "")),
+        ("GET /v1/calls?q= common word", in_turn(&common, "")),
         (
             "GET /v1/calls?q= phrase",
             (0..runs)
@@ -1061,9 +1057,7 @@ pub async fn history_latencies(
         ),
         (
             "GET /v1/calls?q= common + status + 30 days",
-            (0..runs)
-                .map(|i| search(common[i % 5].into(), &with_status))
-                .collect(),
+            in_turn(&common, &with_status),
         ),
         (
             "GET /v1/calls?q= uncommon + agent",
@@ -1079,26 +1073,15 @@ pub async fn history_latencies(
         ),
         (
             "GET /v1/calls?q= uncommon + transfer state, outcome",
-            (0..runs)
-                .map(|i| {
-                    search(
-                        uncommon[i % 5].into(),
-                        "&transfer_state=declined&transfer_outcome=busy",
-                    )
-                })
-                .collect(),
+            in_turn(&uncommon, "&transfer_state=declined&transfer_outcome=busy"),
         ),
         (
             "GET /v1/calls?q= uncommon + sentiment",
-            (0..runs)
-                .map(|i| search(uncommon[i % 5].into(), "&sentiment=frustrated"))
-                .collect(),
+            in_turn(&uncommon, "&sentiment=frustrated"),
         ),
         (
             "GET /v1/calls?q= uncommon + min duration",
-            (0..runs)
-                .map(|i| search(uncommon[i % 5].into(), "&min_duration_secs=600"))
-                .collect(),
+            in_turn(&uncommon, "&min_duration_secs=600"),
         ),
         (
             "GET /v1/calls agent=",
@@ -1125,15 +1108,11 @@ pub async fn history_latencies(
         ),
         (
             "GET /v1/calls?q= uncommon, sort=relevance",
-            (0..runs)
-                .map(|i| search(uncommon[i % 5].into(), "&sort=relevance"))
-                .collect(),
+            in_turn(&uncommon, "&sort=relevance"),
         ),
         (
             "GET /v1/calls?q= common, sort=relevance",
-            (0..runs)
-                .map(|i| search(common[i % 5].into(), "&sort=relevance"))
-                .collect(),
+            in_turn(&common, "&sort=relevance"),
         ),
         (
             "GET /v1/calls?q= rare, sort=relevance",
