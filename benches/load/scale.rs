@@ -564,7 +564,7 @@ pub async fn generate(database_url: &str, calls: u64) -> anyhow::Result<Generate
         "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
          FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
          WHERE t.relname IN ('calls', 'transcript_segments', 'transfers', 'summaries', 'events',
-                             'participants')
+                             'participants', 'call_words')
            AND t.relnamespace = 'public'::regnamespace
            AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
     )
@@ -801,6 +801,25 @@ pub async fn generate(database_url: &str, calls: u64) -> anyhow::Result<Generate
          FROM (SELECT DISTINCT ON (call_id) call_id, content->>'customer_sentiment' AS sentiment
                FROM summaries ORDER BY call_id, created_at DESC, id DESC) AS latest
          WHERE calls.id = latest.call_id",
+    )
+    .await?;
+    // Each call's words and facets (the `call_words` triggers' work).
+    step(
+        &mut db,
+        "INSERT INTO call_words (call_id, created_at, facets, words)
+         SELECT c.id, c.created_at, call_facets(c.agents, c.sentiment) || COALESCE(ended.facets, '{}'),
+                strip(c.search) || COALESCE(texts.words, '')
+         FROM calls c
+         LEFT JOIN (SELECT call_id, array_to_tsvector(array_agg(DISTINCT lexeme)) AS words
+                    FROM (SELECT call_id, search FROM transcript_segments
+                          UNION ALL
+                          SELECT call_id, search FROM summaries) AS t,
+                         unnest(t.search)
+                    GROUP BY call_id) AS texts ON texts.call_id = c.id
+         LEFT JOIN (SELECT call_id, array_agg(DISTINCT f) AS facets
+                    FROM transfers, unnest(transfer_facets(state::text, outcome)) AS f
+                    WHERE outcome IS NOT NULL
+                    GROUP BY call_id) AS ended ON ended.call_id = c.id",
     )
     .await?;
 

@@ -122,13 +122,44 @@ impl CallFilter {
     /// them: walking the newest calls for the few that pass would read most of the table.
     fn narrows(&self) -> bool {
         self.agent.is_some()
-            || self.final_agent.is_some()
-            || self.caller.is_some()
-            || self.caller_phone.is_some()
             || self.transfer_state.is_some()
             || self.transfer_outcome.is_some()
+            || self.listed()
+    }
+
+    /// Whether a filter narrows by what `call_words`' facets do not hold.
+    fn listed(&self) -> bool {
+        self.final_agent.is_some()
+            || self.caller.is_some()
+            || self.caller_phone.is_some()
+            || (self.transfer_state.is_some() || self.transfer_outcome.is_some())
+                && self.transfer_facet().is_none()
             || self.visible_to_agent.is_some()
             || self.created_by.is_some()
+    }
+
+    /// The facets of `call_words` a call passing the filter's agent, sentiment and transfer
+    /// (one that ended with an outcome) has, as `call_facets` and `transfer_facets` write them.
+    fn facets(&self) -> Vec<String> {
+        let mut facets: Vec<String> = self.agent.iter().map(|a| format!("agent:{a}")).collect();
+        facets.extend(self.sentiment.map(|s| format!("sentiment:{}", s.as_str())));
+        facets.extend(self.transfer_facet());
+        facets
+    }
+
+    /// The transfer filter as a facet: transfers completed or under way have none.
+    fn transfer_facet(&self) -> Option<String> {
+        let ended = |state: TransferState| state.is_terminal() && state != TransferState::Completed;
+        match (self.transfer_state, self.transfer_outcome) {
+            (Some(state), Some(outcome)) if ended(state) => {
+                Some(format!("transfer:{}:{}", state.as_str(), outcome.as_str()))
+            }
+            (Some(state), None) if ended(state) => {
+                Some(format!("transfer_state:{}", state.as_str()))
+            }
+            (None, Some(outcome)) => Some(format!("transfer_outcome:{}", outcome.as_str())),
+            _ => None,
+        }
     }
 
     /// Whether the calls passing the filter are spread thinly among calls that fail it, so
@@ -189,24 +220,32 @@ enum Found {
     /// The page's ids, newest first, found a window of the newest calls at a time (an
     /// uncommon word); a relevance search needs no more than these.
     Newest(Vec<Uuid>),
+    /// The calls whose words hold the term's among those passing the filters `call_words`
+    /// holds, in no order (a term within a filter that spreads its calls); the other filters
+    /// are left to the caller, and, unless `true` (a term of one word), the texts' check.
+    Matching(Vec<Uuid>, bool),
 }
 
 /// Picks how to find the calls matching `q` that pass `filter` (after `after`, `limit` a
-/// page); each way is exact, only its cost differs.
+/// page); each way is exact, only its cost differs. `every` allows [`Found::Matching`]: a
+/// relevance search's window is its term's newest matches when the term is in more texts
+/// than a search gathers, which every match within the filter is not.
 async fn find(
     db: &mut PgConnection,
     filter: &CallFilter,
     after: Option<CallCursor>,
     limit: i64,
+    every: bool,
 ) -> sqlx::Result<Found> {
     let q = filter.q.as_deref().unwrap_or_default();
     // What the statistics say of the term's words costs a catalog read, not a posting list.
-    let (words, rarest, word, calls): (i64, f64, bool, f64) = sqlx::query_as(
+    let (words, rarest, word, calls, indexable): (i64, f64, bool, f64, String) = sqlx::query_as(
         "SELECT count(*), COALESCE(min(COALESCE(s.freq, 0)), 0)::float8
                               * (SELECT reltuples FROM pg_class
                                  WHERE oid = 'transcript_segments'::regclass),
                 numnode(websearch_to_tsquery('simple', $1)) = 1,
-                (SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass)::float8
+                (SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass)::float8,
+                querytree(websearch_to_tsquery('simple', $1))
          FROM unnest(to_tsvector('simple', $1)) AS w
          LEFT JOIN (SELECT e.lexeme, e.freq
                     FROM pg_stats,
@@ -234,6 +273,18 @@ async fn find(
     // The window's first size assumes the term's texts are spread one per call; it doubles
     // while the page is short.
     let share = rarest.max(SEARCH_CANDIDATES as f64) / calls.max(1.0);
+    if every && filter.spreads() && (rarest <= COMMON_WORD || narrow) {
+        // The term's calls and'ed with the filter's in one index; a common term's only with a
+        // narrow filter (an agent's 2,000 calls hold `order` 1,639 times, while a sentiment's
+        // 100,000 hold it ten times as often as a search reads). A rare term's too: the
+        // statistics know the segments' words only, and `called`, rare in segments, is in
+        // 300,000 calls' summaries.
+        if let Some(found) =
+            among_call_words(&mut *db, filter, &indexable, word, after, limit).await?
+        {
+            return Ok(found);
+        }
+    }
     if word && rarest > SEARCH_CANDIDATES as f64 && (narrow || rarest <= COMMON_WORD) {
         // A word in too many texts to gather, and too few for a short walk, or within a
         // narrow filter.
@@ -399,6 +450,87 @@ async fn newest_matching(
     Ok(found)
 }
 
+/// Calls passing the narrow filters `call_words`' facets do not hold (a caller, a key), at
+/// most, for their ids to be and'ed with a term's calls there.
+const LISTED_MAX: i64 = WINDOW_MAX;
+
+/// The calls whose words hold `filter.q`'s among those passing the filter's agent, sentiment,
+/// ended transfer, time and other narrow filters, through `call_words`, whose words and facets
+/// are and'ed before any row is read; `None` when more than [`SEARCH_CANDIDATES`] calls are
+/// found, or more than [`LISTED_MAX`] pass the narrow filters the facets do not hold.
+///
+/// `indexable` is the term's `querytree`: its words without negations. A call's words are
+/// the union of its texts', without positions: for one word (`exact`) they are exact, for
+/// more they hold calls whose texts hold the words apart, and those are checked. A phrase
+/// needs positions: it is left to the other ways. When `call_words` holds every filter, the
+/// page is found there: [`Found::Newest`], and only its calls are read.
+async fn among_call_words(
+    db: &mut PgConnection,
+    filter: &CallFilter,
+    indexable: &str,
+    exact: bool,
+    after: Option<CallCursor>,
+    limit: i64,
+) -> sqlx::Result<Option<Found>> {
+    if indexable.is_empty() || indexable == "T" || indexable.contains('<') {
+        return Ok(None);
+    }
+    // The calls passing the narrow filters the facets do not hold, and with them every
+    // filter but the cursor.
+    let listed = if filter.listed() {
+        let mut sql = QueryBuilder::new("SELECT id FROM calls WHERE true");
+        push_filters(&mut sql, filter, None);
+        sql.push(" LIMIT ").push_bind(LISTED_MAX + 1);
+        let ids: Vec<Uuid> = sql
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut *db)
+            .await?;
+        if ids.len() as i64 > LISTED_MAX {
+            return Ok(None);
+        }
+        Some(ids)
+    } else {
+        None
+    };
+    let held = listed.is_some()
+        || filter.status.is_none()
+            && filter.min_duration.is_none()
+            && filter.max_duration.is_none()
+            && filter.has_transfer.is_none();
+    let mut sql = QueryBuilder::new("SELECT call_id, created_at FROM call_words WHERE words @@ ");
+    sql.push_bind(indexable.to_owned()).push("::tsquery");
+    let facets = filter.facets();
+    // Only with some: an empty array is in every row, and GIN would read all its entries.
+    if !facets.is_empty() {
+        sql.push(" AND facets @> ").push_bind(facets);
+    }
+    if let Some(ids) = listed {
+        sql.push(" AND call_id = ANY(").push_bind(ids).push(")");
+    }
+    push_created(&mut sql, filter, after, "call_id");
+    // Every match's row is read (GIN returns no values), so their number is bounded first,
+    // and the page taken from them here rather than sorted by a statement that reads them all.
+    sql.push(" LIMIT ").push_bind(SEARCH_CANDIDATES + 1);
+    let mut found: Vec<(Uuid, DateTime<Utc>)> = sql
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut *db)
+        .await?;
+    if found.len() as i64 > SEARCH_CANDIDATES {
+        return Ok(None);
+    }
+    if exact && held {
+        found.sort_unstable_by_key(|&(id, at)| std::cmp::Reverse((at, id)));
+        found.truncate(usize::try_from(limit).unwrap_or(0));
+        return Ok(Some(Found::Newest(
+            found.into_iter().map(|f| f.0).collect(),
+        )));
+    }
+    let ids = found.into_iter().map(|f| f.0).collect();
+    Ok(Some(Found::Matching(ids, exact)))
+}
+
 /// Calls newest first, starting after `after`, at most `limit` rows.
 ///
 /// With `q`, a rare term's matching calls are gathered through the full-text indexes, then
@@ -416,21 +548,12 @@ pub async fn list(
         push_filters(&mut sql, filter, after);
         return finish(&mut sql, limit).fetch_all(db).await;
     };
-    let mut sql = match find(&mut *db, filter, after, limit).await? {
+    let mut sql = match find(&mut *db, filter, after, limit, true).await? {
         Found::Page(calls) => return Ok(calls),
         // The page's ids pass the filters already: read by id as candidates are, they are the
         // page.
-        Found::Candidates(ids) | Found::Newest(ids) => {
-            // Fenced (OFFSET 0) so the candidates are read by id and then sorted, never found
-            // by walking the newest calls for them.
-            let mut sql = QueryBuilder::new(format!(
-                "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE id = ANY("
-            ));
-            sql.push_bind(ids).push(")");
-            push_filters(&mut sql, filter, after);
-            sql.push(" OFFSET 0) AS matching");
-            sql
-        }
+        Found::Candidates(ids) | Found::Newest(ids) => among(filter, after, ids, None),
+        Found::Matching(ids, exact) => among(filter, after, ids, (!exact).then_some(q)),
         Found::Common => {
             let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
             push_filters(&mut sql, filter, after);
@@ -443,6 +566,28 @@ pub async fn list(
         .persistent(false)
         .fetch_all(db)
         .await
+}
+
+/// The calls `ids` that pass the filters (and match `q`, when given: the ids may hold calls
+/// that do not), for [`finish`] to order.
+fn among(
+    filter: &CallFilter,
+    after: Option<CallCursor>,
+    ids: Vec<Uuid>,
+    q: Option<&str>,
+) -> QueryBuilder<Postgres> {
+    // Fenced (OFFSET 0) so the candidates are read by id and then sorted, never found by
+    // walking the newest calls for them.
+    let mut sql = QueryBuilder::new(format!(
+        "SELECT * FROM (SELECT {COLUMNS} FROM calls WHERE id = ANY("
+    ));
+    sql.push_bind(ids).push(")");
+    push_filters(&mut sql, filter, after);
+    if let Some(q) = q {
+        push_match(&mut sql, q);
+    }
+    sql.push(" OFFSET 0) AS matching");
+    sql
 }
 
 /// The calls that match `q` and pass the filters, created up to `until`, best match first
@@ -469,10 +614,11 @@ pub async fn list_by_relevance(
     // matches is, or read call by call (`ts_match_vq` is `@@` that no index serves), since
     // its posting lists are long. Asked as for a first page: the window does not depend on
     // the page.
-    let window = match find(&mut *db, filter, None, RELEVANCE_WINDOW).await? {
+    let window = match find(&mut *db, filter, None, RELEVANCE_WINDOW, false).await? {
         Found::Candidates(_) => None,
         Found::Page(calls) => Some(calls.into_iter().map(|c| c.id).collect()),
-        Found::Newest(ids) => Some(ids),
+        // Every match ranks as exactly as a window of them.
+        Found::Newest(ids) | Found::Matching(ids, _) => Some(ids),
         Found::Common => {
             let mut sql = QueryBuilder::new("SELECT id FROM calls WHERE true");
             push_filters(&mut sql, filter, None);
@@ -616,15 +762,7 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Op
             .push_bind(caller.clone())
             .push(")");
     }
-    if let Some(from) = filter.created_after {
-        sql.push(" AND created_at >= ").push_bind(from);
-    }
-    if let Some(to) = filter.created_before {
-        sql.push(" AND created_at < ").push_bind(to);
-    }
-    if let Some(until) = filter.created_until {
-        sql.push(" AND created_at <= ").push_bind(until);
-    }
+    push_created(sql, filter, after, "id");
     if let Some(agent) = &filter.agent {
         // `@>`, not `= ANY`: the containment form is the one `calls_agents_idx` serves.
         sql.push(" AND agents @> ARRAY[")
@@ -669,13 +807,6 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Op
         }
         sql.push(")");
     }
-    if let Some((at, id)) = after {
-        sql.push(" AND (created_at, id) < (")
-            .push_bind(at)
-            .push(", ")
-            .push_bind(id)
-            .push(")");
-    }
     if let Some(agent) = &filter.visible_to_agent {
         // The forms `calls_agents_idx` and `calls_waiting_idx` serve, so that a search can
         // read an agent's calls through both at once.
@@ -685,6 +816,32 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filter: &CallFilter, after: Op
     }
     if let Some(key) = filter.created_by {
         sql.push(" AND created_by = ").push_bind(key);
+    }
+}
+
+/// `AND` the filter's bounds on `created_at`, and the keyset cursor `after` with `id` the
+/// column of the call's id.
+fn push_created(
+    sql: &mut QueryBuilder<Postgres>,
+    filter: &CallFilter,
+    after: Option<CallCursor>,
+    id: &str,
+) {
+    if let Some(from) = filter.created_after {
+        sql.push(" AND created_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.created_before {
+        sql.push(" AND created_at < ").push_bind(to);
+    }
+    if let Some(until) = filter.created_until {
+        sql.push(" AND created_at <= ").push_bind(until);
+    }
+    if let Some((at, call)) = after {
+        sql.push(format!(" AND (created_at, {id}) < ("))
+            .push_bind(at)
+            .push(", ")
+            .push_bind(call)
+            .push(")");
     }
 }
 

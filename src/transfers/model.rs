@@ -141,6 +141,23 @@ pub enum DeclineReason {
     Other,
 }
 
+impl Outcome {
+    /// The name used in the database and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::WrongSkill => "wrong_skill",
+            Self::Other => "other",
+            Self::AgentCancelled => "agent_cancelled",
+            Self::NoAnswer => "no_answer",
+            Self::LivekitError => "livekit_error",
+            Self::HandoffTimeout => "handoff_timeout",
+            Self::CallerLeft => "caller_left",
+            Self::CallEnded => "call_ended",
+        }
+    }
+}
+
 impl From<DeclineReason> for Outcome {
     fn from(reason: DeclineReason) -> Self {
         match reason {

@@ -729,6 +729,17 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     .execute(&mut *tx)
     .await
     .unwrap();
+    // What the transfers' triggers, off here, would have added to their calls' facets.
+    sqlx::query(
+        "UPDATE call_words w SET facets = w.facets || ended.facets
+         FROM (SELECT call_id, array_agg(DISTINCT f) AS facets
+               FROM transfers, unnest(transfer_facets(state::text, outcome)) AS f
+               WHERE outcome IS NOT NULL GROUP BY call_id) AS ended
+         WHERE w.call_id = ended.call_id",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     sqlx::query("ANALYZE").execute(&app.pool).await.unwrap();
     calls
@@ -817,6 +828,19 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
                 ("status", "ended".into()),
             ],
             Box::new(|c| c.status == "ended" && c.transfers.contains(&("declined", Some("busy")))),
+        ),
+        (
+            vec![("transfer_outcome", "no_answer".into())],
+            Box::new(|c| c.transfers.iter().any(|t| t.1 == Some("no_answer"))),
+        ),
+        (
+            vec![
+                ("transfer_state", "declined".into()),
+                ("agent", "agent_a".into()),
+            ],
+            Box::new(|c| {
+                c.agents.contains(&"agent_a") && c.transfers.iter().any(|t| t.0 == "declined")
+            }),
         ),
         (
             vec![
@@ -1185,4 +1209,86 @@ async fn calls_are_found_by_the_sentiment_of_their_latest_summary() {
     assert!(ids(&app.get_ok("/v1/calls?sentiment=positive").await).is_empty());
     let refused = app.get("/v1/calls?sentiment=furious").await;
     refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A call's words and facets in `call_words`, as the triggers keep them, and the words of its
+/// texts and the facets of its agents and sentiment, read from them.
+async fn call_words(app: &TestApp, call: &str) -> [Vec<String>; 4] {
+    let (words, facets, texts, own): (Vec<String>, Vec<String>, Vec<String>, Vec<String>) =
+        sqlx::query_as(
+            "SELECT tsvector_to_array(w.words),
+                    ARRAY(SELECT f FROM unnest(w.facets) AS f ORDER BY f),
+                    ARRAY(SELECT DISTINCT lexeme FROM (
+                              SELECT search FROM calls WHERE id = w.call_id
+                              UNION ALL
+                              SELECT search FROM transcript_segments WHERE call_id = w.call_id
+                              UNION ALL
+                              SELECT search FROM summaries WHERE call_id = w.call_id) AS t,
+                          unnest(t.search) ORDER BY lexeme),
+                    ARRAY(SELECT 'agent:' || a FROM unnest(c.agents) AS a
+                          UNION ALL
+                          SELECT 'sentiment:' || c.sentiment WHERE c.sentiment IS NOT NULL
+                          ORDER BY 1)
+             FROM call_words w JOIN calls c ON c.id = w.call_id WHERE w.call_id = $1::uuid",
+        )
+        .bind(call)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    [words, facets, texts, own]
+}
+
+#[tokio::test]
+async fn a_calls_words_and_facets_follow_its_transcript_agents_and_ended_transfers() {
+    let app = TestApp::spawn().await;
+    let call = app.call_with_agent("Jane Quincy", "agent_alice").await;
+    let id = call["id"].as_str().unwrap().to_owned();
+    let [words, facets, texts, _] = call_words(&app, &id).await;
+    assert!(words.contains(&"quincy".to_owned()), "{words:?}");
+    assert_eq!(words, texts);
+    assert_eq!(facets, ["agent:agent_alice"]);
+
+    let path = format!("/v1/calls/{id}/transcript");
+    for (segment, text) in [("s1", "my Router blinks"), ("s2", "the router blinks red")] {
+        app.post(
+            &path,
+            json!({"segments": [{"segment_id": segment, "speaker": "Jane", "role": "caller",
+                                 "text": text, "start_ms": 0}]}),
+        )
+        .await
+        .assert_ok();
+    }
+    let transfer = app
+        .start_transfer(&call, "agent_alice", "agent_bob", json!({}))
+        .await["transfer"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/v1/transfers/{transfer}/decline"),
+        json!({"agent": "agent_bob", "reason": "busy"}),
+    )
+    .await
+    .assert_ok();
+
+    let [words, facets, texts, own] = call_words(&app, &id).await;
+    for word in ["router", "blinks", "red"] {
+        assert!(words.contains(&word.to_owned()), "{word}: {words:?}");
+    }
+    assert_eq!(words, texts);
+    let mut expected = own;
+    expected.extend(
+        [
+            "transfer:declined:busy",
+            "transfer_outcome:busy",
+            "transfer_state:declined",
+        ]
+        .map(String::from),
+    );
+    expected.sort();
+    assert!(
+        expected.contains(&"agent:agent_bob".to_owned()),
+        "{expected:?}"
+    );
+    assert_eq!(facets, expected);
 }

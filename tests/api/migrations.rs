@@ -262,3 +262,119 @@ async fn calls_summarized_before_the_sentiment_column_get_their_latest_summarys_
     assert!(usable, "the index is built and valid");
     pool.close().await;
 }
+
+#[tokio::test]
+async fn calls_stored_before_their_words_were_kept_get_every_word_and_facet() {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let migrator = &warmline::db::MIGRATOR;
+    migrator.run_to(21, &pool).await.expect("up to 0021");
+    sqlx::query(
+        "INSERT INTO agents (identity, display_name) VALUES ('agent_a', 'A'), ('agent_b', 'B')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // More calls than two batches of the fill: call i says `word<i>`, every third one has a
+    // summary saying `note<i>` (and so a sentiment), every fifth has had an agent, and every
+    // seventh a transfer declined as busy.
+    sqlx::query(
+        "WITH made AS (
+             INSERT INTO calls (id, room_name, caller_name, caller_identity, agents)
+             SELECT gen_random_uuid(), 'call_' || i, 'Caller ' || i, 'caller_' || i,
+                    CASE WHEN i % 5 = 0 THEN ARRAY['agent_' || i % 7] ELSE '{}' END
+             FROM generate_series(1, 12001) AS i
+             RETURNING id, room_name, substr(caller_name, 8)::int AS i),
+         said AS (
+             INSERT INTO transcript_segments (call_id, segment_id, speaker, role, text, start_ms)
+             SELECT id, 's1', 'caller', 'caller', 'my word' || i || ' please', 0 FROM made),
+         offered AS (
+             INSERT INTO transfers (id, call_id, from_agent, to_agent, mode, handoff,
+                                    caller_room, briefing_room, accept_deadline)
+             SELECT gen_random_uuid(), id, 'agent_a', 'agent_b', 'consult', 'agent_joins_caller',
+                    room_name, 'briefing_' || i, now()
+             FROM made WHERE i % 7 = 0)
+         INSERT INTO summaries (id, call_id, provider, model, prompt_version, content,
+                                summary_text, briefing_script, fallback, segments_used)
+         SELECT gen_random_uuid(), id, 'extractive', 'test', 'test',
+                jsonb_build_object('customer_sentiment',
+                                   (ARRAY['neutral', 'negative', 'positive'])[1 + i % 3]),
+                'note' || i, 'brief', false, 1
+         FROM made WHERE i % 3 = 0",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE transfers SET state = 'declined', outcome = 'busy'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    migrator.run(&pool).await.expect("up to the last");
+    let (calls, kept): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (
+                    WHERE w.words = strip(to_tsvector('simple',
+                              c.caller_name || ' my word' || i || ' please'
+                              || CASE WHEN i % 3 = 0 THEN ' note' || i || ' brief' ELSE '' END))
+                      AND w.facets @> facets.expected AND w.facets <@ facets.expected
+                      AND w.created_at = c.created_at)
+         FROM calls c
+         CROSS JOIN LATERAL (SELECT substr(c.caller_name, 8)::int AS i) AS n
+         CROSS JOIN LATERAL (
+             SELECT ARRAY(SELECT 'agent:' || a FROM unnest(c.agents) AS a)
+                    || CASE WHEN i % 3 = 0
+                            THEN ARRAY['sentiment:' || (ARRAY['neutral', 'negative', 'positive'])[1 + i % 3]]
+                            ELSE '{}' END
+                    || CASE WHEN i % 7 = 0
+                            THEN ARRAY['transfer:declined:busy', 'transfer_state:declined',
+                                       'transfer_outcome:busy']
+                            ELSE '{}' END AS expected) AS facets
+         LEFT JOIN call_words w ON w.call_id = c.id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((calls, kept), (12001, 12001));
+    // The agents the facets were checked against: as made, and the transfers' receivers.
+    let agents: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM calls
+         WHERE cardinality(agents) = (substr(caller_name, 8)::int % 5 = 0)::int
+                                     + (substr(caller_name, 8)::int % 7 = 0)::int",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(agents, 12001);
+    let valid: bool = sqlx::query_scalar(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'call_words_idx'::regclass",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(valid, "the index is built and valid");
+
+    // A filled-in call's words grow with its texts as a new call's do.
+    let call: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM calls WHERE caller_name = 'Caller 7'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    sqlx::query(
+        "INSERT INTO transcript_segments (call_id, segment_id, speaker, role, text, start_ms)
+         VALUES ($1, 's2', 'agent', 'agent', 'a fresh answer', 1000)",
+    )
+    .bind(call)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let words: String = sqlx::query_scalar("SELECT words::text FROM call_words WHERE call_id = $1")
+        .bind(call)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        words,
+        "'7' 'a' 'answer' 'caller' 'fresh' 'my' 'please' 'word7'"
+    );
+    pool.close().await;
+}

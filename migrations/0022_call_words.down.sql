@@ -1,0 +1,11 @@
+DROP TRIGGER summaries_words ON summaries;
+DROP TRIGGER transcript_segments_words ON transcript_segments;
+DROP TRIGGER transfers_words ON transfers;
+DROP TRIGGER calls_words_update ON calls;
+DROP TRIGGER calls_words_insert ON calls;
+DROP FUNCTION call_words_add_texts();
+DROP FUNCTION call_words_add_transfer();
+DROP FUNCTION transfer_facets(text, text);
+DROP FUNCTION call_words_keep_call();
+DROP FUNCTION call_facets(text[], text);
+DROP TABLE call_words;
