@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 
 use super::model::{Bucket, Figures};
+use crate::transfers::model::{Outcome, TransferState};
 
 /// Which transfers the figures are of.
 #[derive(Debug)]
@@ -26,30 +27,6 @@ pub struct FiguresRow {
     pub bucket: Option<DateTime<Utc>>,
     pub figures: sqlx::types::Json<Figures>,
 }
-
-const STATES: [&str; 9] = [
-    "initiated",
-    "briefing",
-    "connecting",
-    "completed",
-    "cancelled",
-    "declined",
-    "expired",
-    "failed",
-    "abandoned",
-];
-
-const OUTCOMES: [&str; 9] = [
-    "busy",
-    "wrong_skill",
-    "other",
-    "agent_cancelled",
-    "no_answer",
-    "livekit_error",
-    "handoff_timeout",
-    "caller_left",
-    "call_ended",
-];
 
 /// `jsonb_build_object('a', count(*) FILTER (WHERE s.column = 'a'), …)` over `names`.
 fn counts_by(column: &str, names: &[&str]) -> String {
@@ -130,8 +107,8 @@ fn statement(f: &StatsFilter) -> (String, Vec<&str>) {
     } else {
         "NULL::timestamptz"
     };
-    let by_state = counts_by("state", &STATES);
-    let by_outcome = counts_by("outcome", &OUTCOMES);
+    let by_state = counts_by("state", &TransferState::ALL.map(TransferState::as_str));
+    let by_outcome = counts_by("outcome", &Outcome::ALL.map(Outcome::as_str));
     let accept = percentiles("accept_ms");
     let briefing = percentiles("briefing_ms");
     let gap = percentiles("gap_ms");

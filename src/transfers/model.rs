@@ -142,6 +142,19 @@ pub enum DeclineReason {
 }
 
 impl Outcome {
+    /// Every outcome, as the database's `transfers_outcome_known` lists them.
+    pub const ALL: [Self; 9] = [
+        Self::Busy,
+        Self::WrongSkill,
+        Self::Other,
+        Self::AgentCancelled,
+        Self::NoAnswer,
+        Self::LivekitError,
+        Self::HandoffTimeout,
+        Self::CallerLeft,
+        Self::CallEnded,
+    ];
+
     /// The name used in the database and on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -138,6 +138,7 @@ async fn the_databases_statuses_and_roles_are_exactly_the_rust_enums() {
     use warmline::calls::model::CallStatus;
     use warmline::jobs::model::JobStatus;
     use warmline::participants::model::ParticipantRole;
+    use warmline::transfers::model::Outcome;
     let app = TestApp::spawn().await;
     let constraint = |name: &'static str| {
         let pool = app.pool.clone();
@@ -164,6 +165,14 @@ async fn the_databases_statuses_and_roles_are_exactly_the_rust_enums() {
         constraint("participants_role_known").await,
         names(&ParticipantRole::ALL)
     );
+    // Searches and statistics name outcomes with `as_str`, so it must give the same names.
+    assert_eq!(
+        constraint("transfers_outcome_known").await,
+        names(&Outcome::ALL)
+    );
+    for outcome in Outcome::ALL {
+        assert_eq!(names(&[outcome]), names(&[outcome.as_str()]));
+    }
     // The queue's claim names this status literally, for this partial index.
     let pending: String =
         sqlx::query_scalar("SELECT pg_get_indexdef('jobs_pending_idx'::regclass)")
