@@ -106,6 +106,8 @@ async fn serve_answers_and_stops_cleanly_on_sigterm() {
     let (status, _, stderr) = stop_with_sigterm(child).await;
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("warmline stopped"), "{stderr}");
+    // A pipe is not a terminal: a log file or a journal keeps no colour codes.
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
 }
 
 #[tokio::test]
