@@ -147,7 +147,8 @@ pub struct Service {
 
 impl Service {
     /// Starts the service on `db_url` (a fresh database when `None`), with `settings` (environment
-    /// variables) over the benchmark's defaults; waits until it is ready.
+    /// variables) over the benchmark's defaults, an empty value leaving the variable unset so the
+    /// service's own default applies; waits until it is ready.
     pub async fn start(db_url: Option<String>, settings: &[(&str, &str)]) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (db, db_url) = match db_url {
@@ -188,7 +189,11 @@ impl Service {
             .stdout(Stdio::from(out.try_clone().expect("log file")))
             .stderr(Stdio::from(out));
         for (k, v) in settings {
-            command.env(k, v);
+            if v.is_empty() {
+                command.env_remove(k);
+            } else {
+                command.env(k, v);
+            }
         }
         let child = command
             .arg("serve")

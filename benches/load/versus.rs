@@ -19,7 +19,9 @@ pub async fn run(
     concurrency: usize,
     rounds: usize,
 ) -> Vec<Row> {
-    let service = Service::start(None, &[]).await;
+    // Logging as shipped on both sides: warmline's default logs each request, as uvicorn's
+    // default access log does the prototype's. The other scenarios run warmline quiet.
+    let service = Service::start(None, &[("RUST_LOG", "")]).await;
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     for round in 0..rounds {
