@@ -1211,12 +1211,12 @@ async fn calls_are_found_by_the_sentiment_of_their_latest_summary() {
     refused.problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-/// A call's words and facets in `call_words`, as the triggers keep them, and the words of its
-/// texts and the facets of its agents and sentiment, read from them.
+/// A call's words (its row's and its newest, waiting beside it) and facets in `call_words`, as
+/// the triggers keep them, and the words of its texts and the facets of its agents and sentiment, read from them.
 async fn call_words(app: &TestApp, call: &str) -> [Vec<String>; 4] {
     let (words, facets, texts, own): (Vec<String>, Vec<String>, Vec<String>, Vec<String>) =
         sqlx::query_as(
-            "SELECT tsvector_to_array(w.words),
+            "SELECT tsvector_to_array(w.words || COALESCE(r.words, '')),
                     ARRAY(SELECT f FROM unnest(w.facets) AS f ORDER BY f),
                     ARRAY(SELECT DISTINCT lexeme FROM (
                               SELECT search FROM calls WHERE id = w.call_id
@@ -1229,7 +1229,9 @@ async fn call_words(app: &TestApp, call: &str) -> [Vec<String>; 4] {
                           UNION ALL
                           SELECT 'sentiment:' || c.sentiment WHERE c.sentiment IS NOT NULL
                           ORDER BY 1)
-             FROM call_words w JOIN calls c ON c.id = w.call_id WHERE w.call_id = $1::uuid",
+             FROM call_words w JOIN calls c ON c.id = w.call_id
+             LEFT JOIN call_words_recent r ON r.call_id = w.call_id
+             WHERE w.call_id = $1::uuid",
         )
         .bind(call)
         .fetch_one(&app.pool)
@@ -1291,4 +1293,103 @@ async fn a_calls_words_and_facets_follow_its_transcript_agents_and_ended_transfe
         "{expected:?}"
     );
     assert_eq!(facets, expected);
+}
+
+/// Appends one segment saying `text` to a call's transcript.
+async fn say(app: &TestApp, call: &str, segment: &str, text: &str) {
+    app.post(
+        &format!("/v1/calls/{call}/transcript"),
+        json!({"segments": [{"segment_id": segment, "speaker": "Jane", "role": "caller",
+                             "text": text, "start_ms": 0}]}),
+    )
+    .await
+    .assert_ok();
+}
+
+/// Where a call's words are: (in its row, waiting in `call_words_recent`), each sorted.
+async fn words_where(app: &TestApp, call: &str) -> (Vec<String>, Option<Vec<String>>) {
+    sqlx::query_as(
+        "SELECT tsvector_to_array(w.words), tsvector_to_array(r.words)
+         FROM call_words w LEFT JOIN call_words_recent r ON r.call_id = w.call_id
+         WHERE w.call_id = $1::uuid",
+    )
+    .bind(call)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_long_calls_newest_words_wait_beside_its_row_and_are_searched_with_it() {
+    use crate::support::id;
+    let app = TestApp::spawn().await;
+    let long = id(&app.call_with_agent("Jane Quincy", "agent_alice").await);
+    // A short call of the same agent saying one of the words, alone.
+    let short = id(&app.call_with_agent("Joe Short", "agent_alice").await);
+    say(&app, &short, "s1", "zebra").await;
+    assert_eq!(words_where(&app, &short).await.1, None);
+
+    // 130 words make the call long: its row holds more than 128, and its new words wait.
+    let many = |prefix: &str, n: usize| (0..n).map(|i| format!("{prefix}{i}")).collect::<Vec<_>>();
+    say(&app, &long, "s1", &many("first", 130).join(" ")).await;
+    assert_eq!(words_where(&app, &long).await.1, None);
+    say(&app, &long, "s2", "zebra router first7").await;
+    let (kept, waiting) = words_where(&app, &long).await;
+    assert_eq!(
+        waiting.as_deref(),
+        Some(&["router", "zebra"].map(String::from)[..])
+    );
+    assert!(!kept.contains(&"zebra".to_owned()), "{kept:?}");
+    let [words, _, texts, _] = call_words(&app, &long).await;
+    assert_eq!(words, texts);
+
+    // Searches through the words (an agent's calls): one word found where it waits, and a
+    // term said in one segment whose words are partly in the row and partly waiting. The
+    // words of two segments do not match together, as everywhere.
+    let found = |q: &'static str| {
+        let app = &app;
+        async move {
+            let page = app
+                .get_ok(&format!("/v1/calls?agent=agent_alice&q={q}"))
+                .await;
+            let mut ids: Vec<String> = page["items"].as_array().unwrap().iter().map(id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let mut both = vec![long.clone(), short.clone()];
+    both.sort();
+    let only_long = vec![long.clone()];
+    assert_eq!(found("zebra").await, both);
+    assert_eq!(found("router").await, only_long);
+    assert_eq!(found("zebra+first7").await, only_long);
+    assert_eq!(found("router+first7+zebra").await, only_long);
+    assert!(found("first129+zebra").await.is_empty());
+    assert!(found("zebra+absent").await.is_empty());
+    assert!(found("first7+absent").await.is_empty());
+
+    // 512 waiting words move into the row; later ones wait again.
+    say(&app, &long, "s3", &many("later", 520).join(" ")).await;
+    let (kept, waiting) = words_where(&app, &long).await;
+    assert_eq!(waiting, None);
+    for word in ["zebra", "router", "later519", "first0"] {
+        assert!(kept.contains(&word.to_owned()), "{word}");
+    }
+    say(&app, &long, "s4", "yak later3").await;
+    assert_eq!(
+        words_where(&app, &long).await.1,
+        Some(vec!["yak".to_owned()])
+    );
+    assert_eq!(found("yak+later3").await, only_long);
+
+    // Ending the call moves them too; a segment of its grace period goes to the row.
+    app.post_empty_ok(&format!("/v1/calls/{long}/end")).await;
+    assert_eq!(words_where(&app, &long).await.1, None);
+    say(&app, &long, "s5", "gnu yak first1").await;
+    let (kept, waiting) = words_where(&app, &long).await;
+    assert_eq!(waiting, None);
+    assert!(kept.contains(&"yak".to_owned()) && kept.contains(&"gnu".to_owned()));
+    let [words, _, texts, _] = call_words(&app, &long).await;
+    assert_eq!(words, texts);
+    assert_eq!(found("yak+gnu+first1").await, only_long);
 }

@@ -387,3 +387,63 @@ async fn calls_stored_before_their_words_were_kept_get_every_word_and_facet() {
     );
     pool.close().await;
 }
+
+#[tokio::test]
+async fn undoing_the_waiting_words_moves_them_into_their_calls_rows() {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let migrator = &warmline::db::MIGRATOR;
+    migrator.run(&pool).await.expect("up");
+    let call: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO calls (id, room_name, caller_name, caller_identity)
+         VALUES (gen_random_uuid(), 'call_long', 'Long Caller', 'caller_long') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // A long call (200 words), then a new word, which waits beside its row.
+    for (segment, text) in [
+        (
+            "s1",
+            (0..200)
+                .map(|i| format!("w{i}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        ("s2", "zebra".to_owned()),
+    ] {
+        sqlx::query(
+            "INSERT INTO transcript_segments (call_id, segment_id, speaker, role, text, start_ms)
+             VALUES ($1, $2, 'caller', 'caller', $3, 0)",
+        )
+        .bind(call)
+        .bind(segment)
+        .bind(text)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM call_words_recent")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(waiting, 1);
+    migrator.undo(&pool, 24).await.expect("down to 0024");
+    let (words, expected): (Vec<String>, Vec<String>) = sqlx::query_as(
+        "SELECT tsvector_to_array(w.words),
+                ARRAY(SELECT DISTINCT lexeme FROM (
+                          SELECT search FROM calls WHERE id = w.call_id
+                          UNION ALL
+                          SELECT search FROM transcript_segments WHERE call_id = w.call_id) AS t,
+                      unnest(t.search) ORDER BY lexeme)
+         FROM call_words w WHERE w.call_id = $1",
+    )
+    .bind(call)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(words.contains(&"zebra".to_owned()));
+    assert_eq!(words, expected);
+    migrator.run(&pool).await.expect("up again");
+    pool.close().await;
+}
