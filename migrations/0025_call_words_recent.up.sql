@@ -1,12 +1,14 @@
 -- A long call's newest words, beside its row in `call_words`.
 --
 -- A word added to a call's row writes a new version of the row, and GIN enters every word of
--- the call again: a call streamed one segment per statement (300 segments, 1,820 lexemes)
--- wrote 20 times the WAL of its segments, and a call's hundredth batch cost its whole
--- vocabulary. Once a call's row holds 256 lexemes, its new words gather here instead, in a
--- row that only its key indexes (rewritten in place, with no index entry), and move into
--- `call_words` when 256 have gathered and when the call ends. A search looks at these rows
--- beside the index: they are few (open calls longer than a few minutes) and short.
+-- the call again: a call streamed one segment per statement (300 segments, 1,248 lexemes)
+-- wrote 15 times the WAL of its segments, 25 times for 1,000 segments, and a call's
+-- hundredth batch cost its whole vocabulary. Once a call's row holds 128 lexemes, the words
+-- a statement brings that the call lacks gather here instead, in a row that only its key
+-- indexes (updated in place, with no index entry; kept inline up to 8 kB rather than
+-- toasted), and move into `call_words` when 256 have gathered and when the call ends. A
+-- search looks at these rows beside the index: they are few (open calls longer than a few
+-- minutes) and short.
 --
 -- The words of `call_words` and of its row here, together, are exactly the call's texts'.
 -- Rows are written only while the call is open, under the call's row lock, which ending the
@@ -22,7 +24,7 @@ CREATE FUNCTION call_words_short() RETURNS integer LANGUAGE sql IMMUTABLE AS 'SE
 
 -- How many lexemes gather in `call_words_recent` before they move to the call's row, whose
 -- rewrite enters all its words in the index again: one rewrite per this many new words.
-CREATE FUNCTION call_words_batch() RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 512';
+CREATE FUNCTION call_words_batch() RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT 256';
 
 -- The words of a statement's new segments or summaries, added to their calls'. A call's later
 -- segments mostly repeat words it has: then nothing is written. Writers of segments and

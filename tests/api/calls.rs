@@ -1368,11 +1368,11 @@ async fn a_long_calls_newest_words_wait_beside_its_row_and_are_searched_with_it(
     assert!(found("zebra+absent").await.is_empty());
     assert!(found("first7+absent").await.is_empty());
 
-    // 512 waiting words move into the row; later ones wait again.
-    say(&app, &long, "s3", &many("later", 520).join(" ")).await;
+    // 256 waiting words move into the row; later ones wait again.
+    say(&app, &long, "s3", &many("later", 300).join(" ")).await;
     let (kept, waiting) = words_where(&app, &long).await;
     assert_eq!(waiting, None);
-    for word in ["zebra", "router", "later519", "first0"] {
+    for word in ["zebra", "router", "later299", "first0"] {
         assert!(kept.contains(&word.to_owned()), "{word}");
     }
     say(&app, &long, "s4", "yak later3").await;
