@@ -461,9 +461,9 @@ const LISTED_MAX: i64 = WINDOW_MAX;
 ///
 /// `indexable` is the term's `querytree`: its words without negations. A call's words (its
 /// row's, with a long open call's newest in `call_words_recent`) are the union of its
-/// texts', without positions: for one word (`exact`) they are exact, for
-/// more they hold calls whose texts hold the words apart, and those are checked. A phrase
-/// needs positions: it is left to the other ways. When `call_words` holds every filter, the
+/// texts', without positions: for one word (`exact`) they are exact, for more they hold
+/// calls whose texts hold the words apart, and those are checked. A phrase needs positions:
+/// it is left to the other ways. When `call_words` holds every filter, the
 /// page is found there: [`Found::Newest`], and only its calls are read.
 async fn among_call_words(
     db: &mut PgConnection,
