@@ -463,8 +463,8 @@ const LISTED_MAX: i64 = WINDOW_MAX;
 /// row's, with a long open call's newest in `call_words_recent`) are the union of its
 /// texts', without positions: for one word (`exact`) they are exact, for more they hold
 /// calls whose texts hold the words apart, and those are checked. A phrase needs positions:
-/// it is left to the other ways. When `call_words` holds every filter, the
-/// page is found there: [`Found::Newest`], and only its calls are read.
+/// it is left to the other ways. When `call_words` holds every filter, the page is found
+/// there: [`Found::Newest`], and only its calls are read.
 async fn among_call_words(
     db: &mut PgConnection,
     filter: &CallFilter,
@@ -499,41 +499,40 @@ async fn among_call_words(
             && filter.min_duration.is_none()
             && filter.max_duration.is_none()
             && filter.has_transfer.is_none();
-    let facets = filter.facets();
-    let held_by = |sql: &mut QueryBuilder<Postgres>| {
-        // Only with some: an empty array is in every row, and GIN would read all its entries.
-        if !facets.is_empty() {
-            sql.push(" AND facets @> ").push_bind(facets.clone());
-        }
-        if let Some(ids) = &listed {
-            sql.push(" AND call_id = ANY(")
-                .push_bind(ids.clone())
-                .push(")");
-        }
-        push_created(sql, filter, after, "call_id");
-    };
-    let mut sql = QueryBuilder::new("SELECT call_id, created_at FROM call_words WHERE words @@ ");
+    let mut sql = QueryBuilder::new(
+        "SELECT call_id, created_at FROM (
+             SELECT call_id, created_at, facets FROM call_words WHERE words @@ ",
+    );
     sql.push_bind(indexable.to_owned()).push("::tsquery");
-    held_by(&mut sql);
     // A long open call's newest words wait in `call_words_recent`, which no index covers: its
     // rows are few and short (~1 µs each to match). A call matches with them and not without
     // only if they hold one of the term's words (the term has no negation): any of them, as
     // a query of quoted lexemes. Apart from the calls above, so that the limit still stops
     // the index's reads.
     sql.push(
-        " UNION ALL SELECT call_id, created_at
-         FROM call_words_recent r JOIN call_words w USING (call_id)
-         WHERE r.words @@ (SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'),
-                                                             '''', '''''') || '''', ' | ')
-                           FROM unnest(to_tsvector('simple', ",
+        " UNION ALL
+             SELECT call_id, w.created_at, w.facets
+             FROM call_words_recent r JOIN call_words w USING (call_id)
+             WHERE r.words @@ (SELECT string_agg('''' || replace(replace(lexeme, '\\', '\\\\'),
+                                                                 '''', '''''') || '''', ' | ')
+                               FROM unnest(to_tsvector('simple', ",
     )
     .push_bind(filter.q.clone().unwrap_or_default())
     .push(")))::tsquery AND (w.words || r.words) @@ ")
     .push_bind(indexable.to_owned())
     .push("::tsquery AND NOT w.words @@ ")
     .push_bind(indexable.to_owned())
-    .push("::tsquery");
-    held_by(&mut sql);
+    // The filters once, outside: Postgres applies them inside each branch.
+    .push("::tsquery) AS matching WHERE true");
+    let facets = filter.facets();
+    // Only with some: an empty array is in every row, and GIN would read all its entries.
+    if !facets.is_empty() {
+        sql.push(" AND facets @> ").push_bind(facets);
+    }
+    if let Some(ids) = listed {
+        sql.push(" AND call_id = ANY(").push_bind(ids).push(")");
+    }
+    push_created(&mut sql, filter, after, "call_id");
     // Every match's row is read (GIN returns no values), so their number is bounded first,
     // and the page taken from them here rather than sorted by a statement that reads them all.
     sql.push(" LIMIT ").push_bind(SEARCH_CANDIDATES + 1);
