@@ -194,14 +194,14 @@ async fn find(
     };
     // One connection for the search's steps.
     let mut conn = db.acquire().await?;
-    let (calls, next_cursor) = match sort {
+    let (calls, next_cursor, term) = match sort {
         model::CallSort::Newest => {
             let after: Option<pagination::TimeCursor> =
                 pagination::decode_cursor(query.cursor.as_deref())?;
             let after = after.map(pagination::TimeCursor::into_parts);
-            let rows = store::list(&mut conn, &filter, after, limit + 1).await?;
-            let page = pagination::page(rows, limit, |c| (c.created_at, c.id));
-            (page.items, page.next_cursor)
+            let found = store::list(&mut conn, &filter, after, limit + 1).await?;
+            let page = pagination::page(found.rows, limit, |c| (c.created_at, c.id));
+            (page.items, page.next_cursor, found.term)
         }
         model::CallSort::Relevance => {
             let after: Option<model::RankCursor> =
@@ -212,19 +212,19 @@ async fn find(
             }
             let until = after.map_or_else(chrono::Utc::now, |(.., until)| until);
             let after = after.map(|(rank, at, id, _)| (rank, at, id));
-            let rows =
+            let found =
                 store::list_by_relevance(&mut conn, &filter, until, after, limit + 1).await?;
-            let page = pagination::page(rows, limit, |r| {
+            let page = pagination::page(found.rows, limit, |r| {
                 (r.rank, r.call.created_at, r.call.id, until)
             });
             let calls = page.items.into_iter().map(|r| r.call).collect();
-            (calls, page.next_cursor)
+            (calls, page.next_cursor, found.term)
         }
     };
-    let mut found = match (&filter.q, snippets) {
-        (Some(q), true) => {
+    let mut found = match (term, snippets) {
+        (Some(term), true) => {
             let ids: Vec<Uuid> = calls.iter().map(|c| c.id).collect();
-            store::snippets(&mut conn, &ids, q).await?
+            store::snippets(&mut conn, &ids, &term).await?
         }
         _ => Default::default(),
     };

@@ -1,6 +1,6 @@
 //! SQL for calls.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -162,6 +162,15 @@ impl CallFilter {
         }
     }
 
+    /// Whether `call_words` holds every filter but the narrow ones: a search through it
+    /// needs no other check of the calls it finds (its time bounds and facets are there).
+    fn held_by_call_words(&self) -> bool {
+        self.status.is_none()
+            && self.min_duration.is_none()
+            && self.max_duration.is_none()
+            && self.has_transfer.is_none()
+    }
+
     /// Whether the calls passing the filter are spread thinly among calls that fail it, so
     /// that a range of ids holding some of them holds several times more that fail. Looking
     /// a call's texts up by id costs ~5 µs, and'ing a range's ~1.7 µs a call (1 M calls): by
@@ -226,37 +235,82 @@ enum Found {
     Matching(Vec<Uuid>, bool),
 }
 
-/// Picks how to find the calls matching `q` that pass `filter` (after `after`, `limit` a
-/// page); each way is exact, only its cost differs. `every` allows [`Found::Matching`]: a
-/// relevance search's window is its term's newest matches when the term is in more texts
-/// than a search gathers, which every match within the filter is not.
+/// What the statistics say of a search's term, read once per search.
+pub struct Term {
+    /// The term, as asked.
+    q: String,
+    /// How many words it has.
+    words: i64,
+    /// How many transcript segments hold its rarest word, by the statistics (0 when they do
+    /// not know the word: it is rarer than those they keep).
+    rarest: f64,
+    /// Whether it is one word.
+    word: bool,
+    /// How many calls there are, by the statistics.
+    calls: f64,
+    /// Its `querytree`: its words without negations.
+    indexable: String,
+}
+
+impl Term {
+    /// What the statistics say of `q`: a catalog read, not a posting list.
+    pub async fn read(db: &mut PgConnection, q: &str) -> sqlx::Result<Term> {
+        let (words, rarest, word, calls, indexable) = sqlx::query_as(
+            "SELECT count(*), COALESCE(min(COALESCE(s.freq, 0)), 0)::float8
+                                  * (SELECT reltuples FROM pg_class
+                                     WHERE oid = 'transcript_segments'::regclass),
+                    numnode(websearch_to_tsquery('simple', $1)) = 1,
+                    (SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass)::float8,
+                    querytree(websearch_to_tsquery('simple', $1))
+             FROM unnest(to_tsvector('simple', $1)) AS w
+             LEFT JOIN (SELECT e.lexeme, e.freq
+                        FROM pg_stats,
+                             unnest(most_common_elems::text::text[], most_common_elem_freqs)
+                                 AS e(lexeme, freq)
+                        WHERE schemaname = current_schema() AND tablename = 'transcript_segments'
+                          AND attname = 'search') AS s ON s.lexeme = w.lexeme",
+        )
+        .bind(q)
+        .fetch_one(&mut *db)
+        .await?;
+        Ok(Term {
+            q: q.to_owned(),
+            words,
+            rarest,
+            word,
+            calls,
+            indexable,
+        })
+    }
+
+    /// Whether few texts hold the term, so that its posting lists are short: fewer than a
+    /// search gathers.
+    fn rare(&self) -> bool {
+        self.rarest <= SEARCH_CANDIDATES as f64
+    }
+}
+
+/// Picks how to find the calls matching `term` (the filter's `q`) that pass `filter` (after
+/// `after`, `limit` a page); each way is exact, only its cost differs. `every` allows
+/// [`Found::Matching`]: a relevance search's window is its term's newest matches when the
+/// term is in more texts than a search gathers, which every match within the filter is not.
 async fn find(
     db: &mut PgConnection,
     filter: &CallFilter,
+    term: &Term,
     after: Option<CallCursor>,
     limit: i64,
     every: bool,
 ) -> sqlx::Result<Found> {
-    let q = filter.q.as_deref().unwrap_or_default();
-    // What the statistics say of the term's words costs a catalog read, not a posting list.
-    let (words, rarest, word, calls, indexable): (i64, f64, bool, f64, String) = sqlx::query_as(
-        "SELECT count(*), COALESCE(min(COALESCE(s.freq, 0)), 0)::float8
-                              * (SELECT reltuples FROM pg_class
-                                 WHERE oid = 'transcript_segments'::regclass),
-                numnode(websearch_to_tsquery('simple', $1)) = 1,
-                (SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass)::float8,
-                querytree(websearch_to_tsquery('simple', $1))
-         FROM unnest(to_tsvector('simple', $1)) AS w
-         LEFT JOIN (SELECT e.lexeme, e.freq
-                    FROM pg_stats,
-                         unnest(most_common_elems::text::text[], most_common_elem_freqs)
-                             AS e(lexeme, freq)
-                    WHERE schemaname = current_schema() AND tablename = 'transcript_segments'
-                      AND attname = 'search') AS s ON s.lexeme = w.lexeme",
-    )
-    .bind(q)
-    .fetch_one(&mut *db)
-    .await?;
+    let q = term.q.as_str();
+    let Term {
+        words,
+        rarest,
+        word,
+        calls,
+        ref indexable,
+        ..
+    } = *term;
     // A narrow filter's calls are few and spread over the table: the term is looked for among
     // them, where a walk of the newest calls would read most of the table to find them.
     let narrow = filter.narrows();
@@ -280,7 +334,7 @@ async fn find(
         // statistics know the segments' words only, and `called`, rare in segments, is in
         // 300,000 calls' summaries.
         if let Some(found) =
-            among_call_words(&mut *db, filter, &indexable, word, after, limit).await?
+            among_call_words(&mut *db, filter, indexable, word, after, limit).await?
         {
             return Ok(found);
         }
@@ -319,6 +373,17 @@ async fn find(
         if !recent.is_empty() {
             return Ok(Found::Common);
         }
+    }
+    if every
+        && word
+        && !filter.listed()
+        && filter.held_by_call_words()
+        && call_words_serve(indexable)
+    {
+        // A word the statistics call rare, or do not know: through `call_words`, a page's
+        // worth of its calls, newest first.
+        let ids = newest_by_day(&mut *db, filter, indexable, after, limit).await?;
+        return Ok(Found::Newest(ids));
     }
     // Gathered, a term of several words is counted exactly: the statistics know its words,
     // not how they combine.
@@ -450,6 +515,12 @@ async fn newest_matching(
     Ok(found)
 }
 
+/// Whether `call_words` can find the calls of a term whose `querytree` is `indexable`: one
+/// with words to look up (not only negations) and no phrase, which needs their positions.
+fn call_words_serve(indexable: &str) -> bool {
+    !(indexable.is_empty() || indexable == "T" || indexable.contains('<'))
+}
+
 /// Calls passing the narrow filters `call_words`' facets do not hold (a caller, a key), at
 /// most, for their ids to be and'ed with a term's calls there.
 const LISTED_MAX: i64 = WINDOW_MAX;
@@ -473,7 +544,7 @@ async fn among_call_words(
     after: Option<CallCursor>,
     limit: i64,
 ) -> sqlx::Result<Option<Found>> {
-    if indexable.is_empty() || indexable == "T" || indexable.contains('<') {
+    if !call_words_serve(indexable) {
         return Ok(None);
     }
     // The calls passing the narrow filters the facets do not hold, and with them every
@@ -494,11 +565,39 @@ async fn among_call_words(
     } else {
         None
     };
-    let held = listed.is_some()
-        || filter.status.is_none()
-            && filter.min_duration.is_none()
-            && filter.max_duration.is_none()
-            && filter.has_transfer.is_none();
+    let held = listed.is_some() || filter.held_by_call_words();
+    let found = call_words_matching(
+        &mut *db,
+        filter,
+        indexable,
+        listed,
+        after,
+        None,
+        SEARCH_CANDIDATES + 1,
+    )
+    .await?;
+    if found.len() as i64 > SEARCH_CANDIDATES {
+        return Ok(None);
+    }
+    if exact && held {
+        return Ok(Some(Found::Newest(newest_first(found, limit))));
+    }
+    let ids = found.into_iter().map(|f| f.0).collect();
+    Ok(Some(Found::Matching(ids, exact)))
+}
+
+/// The calls (id, creation time) whose words hold `indexable` (as [`among_call_words`] takes
+/// it) among those passing the filter's facets, `listed` and time bounds, after `after`, and
+/// created on one of `days` (UTC) when given; at most `bound`, in no order.
+async fn call_words_matching(
+    db: &mut PgConnection,
+    filter: &CallFilter,
+    indexable: &str,
+    listed: Option<Vec<Uuid>>,
+    after: Option<CallCursor>,
+    days: Option<Vec<NaiveDate>>,
+    bound: i64,
+) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
     let mut sql = QueryBuilder::new(
         "SELECT call_id, created_at FROM (
              SELECT call_id, created_at, facets FROM call_words WHERE words @@ ",
@@ -532,27 +631,102 @@ async fn among_call_words(
     if let Some(ids) = listed {
         sql.push(" AND call_id = ANY(").push_bind(ids).push(")");
     }
+    if let Some(days) = days {
+        // Spelled as `call_words_day_idx` indexes it.
+        sql.push(" AND ARRAY[date(created_at AT TIME ZONE 'UTC')] && ")
+            .push_bind(days)
+            .push("::date[]");
+    }
     push_created(&mut sql, filter, after, "call_id");
     // Every match's row is read (GIN returns no values), so their number is bounded first,
-    // and the page taken from them here rather than sorted by a statement that reads them all.
-    sql.push(" LIMIT ").push_bind(SEARCH_CANDIDATES + 1);
-    let mut found: Vec<(Uuid, DateTime<Utc>)> = sql
-        .build_query_as()
-        .persistent(false)
-        .fetch_all(&mut *db)
+    // and the page taken from them in the service rather than sorted by a statement that
+    // reads them all.
+    sql.push(" LIMIT ").push_bind(bound);
+    sql.build_query_as().persistent(false).fetch_all(db).await
+}
+
+/// How many rows per call of the page [`newest_by_day`] reads at once, at most, before it
+/// looks for its word a span of days at a time.
+const ROWS_PER_CALL: i64 = 4;
+
+/// The most days one step of [`newest_by_day`] asks for: each is an entry the index reads.
+const SPAN_MAX: i64 = 128;
+
+/// The ids of the newest `limit` calls (after `after`) whose words hold the one word
+/// `indexable`, among those passing the filter's time bounds, newest first, through
+/// `call_words`: the caller checks that it holds every filter.
+///
+/// A word in a few calls is read whole, as [`among_call_words`] reads its matches. A word in
+/// more is asked for within the newest day (UTC), then the two days before, four, and so on,
+/// until a page is found: GIN returns no order, so reading every match of a word in a few
+/// thousand calls read a row per call (~65 µs each when not cached), while the days, an
+/// index column, bound the rows read to about a page.
+async fn newest_by_day(
+    db: &mut PgConnection,
+    filter: &CallFilter,
+    indexable: &str,
+    after: Option<CallCursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    let bound = limit.saturating_mul(ROWS_PER_CALL);
+    let mut found =
+        call_words_matching(&mut *db, filter, indexable, None, after, None, bound + 1).await?;
+    if found.len() as i64 <= bound {
+        return Ok(newest_first(found, limit));
+    }
+    found.clear();
+    // From the day of the newest call the page may hold (a day ahead of this clock, for the
+    // database's) to the oldest's.
+    let newest = [
+        after.map(|(at, _)| at),
+        filter.created_before,
+        filter.created_until,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or_else(|| Utc::now() + chrono::TimeDelta::days(1))
+    .date_naive();
+    let oldest = match filter.created_after {
+        Some(at) => Some(at),
+        None => {
+            sqlx::query_scalar("SELECT min(created_at) FROM calls")
+                .fetch_one(&mut *db)
+                .await?
+        }
+    };
+    let Some(oldest) = oldest.map(|at| at.date_naive()) else {
+        return Ok(Vec::new());
+    };
+    let (mut day, mut span) = (newest, 1);
+    while (found.len() as i64) < limit && day >= oldest {
+        let days: Vec<NaiveDate> = (0..span)
+            .map(|back| day - chrono::TimeDelta::days(back))
+            .take_while(|d| *d >= oldest)
+            .collect();
+        day = days[days.len() - 1] - chrono::TimeDelta::days(1);
+        // Every match of the span's days is read: the newest of them are only known then.
+        let rows = call_words_matching(
+            &mut *db,
+            filter,
+            indexable,
+            None,
+            after,
+            Some(days),
+            i64::MAX,
+        )
         .await?;
-    if found.len() as i64 > SEARCH_CANDIDATES {
-        return Ok(None);
+        found.extend(rows);
+        span = (span * 2).min(SPAN_MAX);
     }
-    if exact && held {
-        found.sort_unstable_by_key(|&(id, at)| std::cmp::Reverse((at, id)));
-        found.truncate(usize::try_from(limit).unwrap_or(0));
-        return Ok(Some(Found::Newest(
-            found.into_iter().map(|f| f.0).collect(),
-        )));
-    }
-    let ids = found.into_iter().map(|f| f.0).collect();
-    Ok(Some(Found::Matching(ids, exact)))
+    Ok(newest_first(found, limit))
+}
+
+/// The ids of the newest `limit` of these calls, newest first.
+fn newest_first(mut found: Vec<(Uuid, DateTime<Utc>)>, limit: i64) -> Vec<Uuid> {
+    found.sort_unstable_by_key(|&(id, at)| std::cmp::Reverse((at, id)));
+    found.truncate(usize::try_from(limit).unwrap_or(0));
+    found.into_iter().map(|f| f.0).collect()
 }
 
 /// Calls newest first, starting after `after`, at most `limit` rows.
@@ -566,14 +740,21 @@ pub async fn list(
     filter: &CallFilter,
     after: Option<CallCursor>,
     limit: i64,
-) -> sqlx::Result<Vec<Call>> {
+) -> sqlx::Result<Searched<Call>> {
     let Some(q) = filter.q.as_deref() else {
         let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
         push_filters(&mut sql, filter, after);
-        return finish(&mut sql, limit).fetch_all(db).await;
+        let rows = finish(&mut sql, limit).fetch_all(db).await?;
+        return Ok(Searched { rows, term: None });
     };
-    let mut sql = match find(&mut *db, filter, after, limit, true).await? {
-        Found::Page(calls) => return Ok(calls),
+    let term = Term::read(&mut *db, q).await?;
+    let mut sql = match find(&mut *db, filter, &term, after, limit, true).await? {
+        Found::Page(rows) => {
+            return Ok(Searched {
+                rows,
+                term: Some(term),
+            });
+        }
         // The page's ids pass the filters already: read by id as candidates are, they are the
         // page.
         Found::Candidates(ids) | Found::Newest(ids) => among(filter, after, ids, None),
@@ -586,10 +767,22 @@ pub async fn list(
         }
     };
     // Every search statement is planned for its term (a generic plan fits no term).
-    finish(&mut sql, limit)
+    let rows = finish(&mut sql, limit)
         .persistent(false)
         .fetch_all(db)
-        .await
+        .await?;
+    Ok(Searched {
+        rows,
+        term: Some(term),
+    })
+}
+
+/// A page of calls, and the term they were searched for (read once, for [`snippets`]).
+pub struct Searched<T> {
+    /// The page.
+    pub rows: Vec<T>,
+    /// The search's term, when it had one.
+    pub term: Option<Term>,
 }
 
 /// The calls `ids` that pass the filters (and match `q`, when given: the ids may hold calls
@@ -627,8 +820,9 @@ pub async fn list_by_relevance(
     until: DateTime<Utc>,
     after: Option<(f32, DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> sqlx::Result<Vec<RankedCall>> {
+) -> sqlx::Result<Searched<RankedCall>> {
     let q = filter.q.clone().unwrap_or_default();
+    let term = Term::read(&mut *db, &q).await?;
     let filter = &CallFilter {
         created_until: Some(until),
         ..filter.clone()
@@ -638,7 +832,7 @@ pub async fn list_by_relevance(
     // matches is, or read call by call (`ts_match_vq` is `@@` that no index serves), since
     // its posting lists are long. Asked as for a first page: the window does not depend on
     // the page.
-    let window = match find(&mut *db, filter, None, RELEVANCE_WINDOW, false).await? {
+    let window = match find(&mut *db, filter, &term, None, RELEVANCE_WINDOW, false).await? {
         Found::Candidates(_) => None,
         Found::Page(calls) => Some(calls.into_iter().map(|c| c.id).collect()),
         // Every match ranks as exactly as a window of them.
@@ -703,23 +897,37 @@ pub async fn list_by_relevance(
     }
     sql.push(" ORDER BY rank DESC, created_at DESC, id DESC LIMIT ")
         .push_bind(limit);
-    sql.build_query_as().persistent(false).fetch_all(db).await
+    let rows = sql.build_query_as().persistent(false).fetch_all(db).await?;
+    Ok(Searched {
+        rows,
+        term: Some(term),
+    })
 }
 
-/// For each of these calls that matches `q`, a few words of its best-matching text (by rank;
-/// ties go to its name and issue, then summaries, then the earliest segment), the matched
-/// words between `**` and line breaks as spaces, and which text it is.
+/// For each of these calls that matches `term`, a few words of its best-matching text (by
+/// rank; ties go to its name and issue, then summaries, then the earliest segment), the
+/// matched words between `**` and line breaks as spaces, and which text it is.
 pub async fn snippets(
     db: &mut PgConnection,
     ids: &[Uuid],
-    q: &str,
+    term: &Term,
 ) -> sqlx::Result<std::collections::HashMap<Uuid, Snippet>> {
     if ids.is_empty() {
         return Ok(Default::default());
     }
     // The headline only of each call's best text: it reads the whole text, the rank does not.
-    // The texts are read call by call (`ts_match_vq` is `@@` that no index serves): a page's
-    // calls hold few texts, and a common word's posting list is long.
+    // A rare term's texts are found through its posting lists, short, and'ed with the calls'
+    // texts, so that only the matching ones are read; a common term's posting list is long,
+    // and each text of the calls is read and checked instead (`ts_match_vq` is `@@` that no
+    // index serves).
+    let indexed = |doc: &str| {
+        if term.rare() {
+            format!("AND {doc} @@ websearch_to_tsquery('simple', $2)")
+        } else {
+            String::new()
+        }
+    };
+    let (own, summary, segment) = (indexed(CALL_TEXT), indexed("search"), indexed("search"));
     let rows: Vec<Snippet> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT call_id, regexp_replace(ts_headline('simple', text, query,
                                      'StartSel=**, StopSel=**, MaxWords=20, MinWords=8'),
@@ -729,20 +937,20 @@ pub async fn snippets(
                FROM (SELECT id AS call_id, caller_name || ' ' || COALESCE(issue, '') AS text,
                             {CALL_TEXT} AS doc, 0 AS kind, 0 AS pos, 'call' AS matched_in,
                             NULL::text AS segment_id, NULL::uuid AS summary_id
-                     FROM calls WHERE id = ANY($1)
+                     FROM calls WHERE id = ANY($1) {own}
                      UNION ALL
                      SELECT call_id, summary_text || ' ' || briefing_script, search, 1, 0,
                             'summary', NULL, id
-                     FROM summaries WHERE call_id = ANY($1)
+                     FROM summaries WHERE call_id = ANY($1) {summary}
                      UNION ALL
                      SELECT call_id, text, search, 2, start_ms, 'segment', segment_id, NULL
-                     FROM transcript_segments WHERE call_id = ANY($1)) AS docs,
+                     FROM transcript_segments WHERE call_id = ANY($1) {segment}) AS docs,
                     websearch_to_tsquery('simple', $2) AS query
                WHERE ts_match_vq(doc, query)
                ORDER BY call_id, ts_rank(doc, query) DESC, kind, pos) AS best"
     )))
     .bind(ids)
-    .bind(q)
+    .bind(&term.q)
     .persistent(false)
     .fetch_all(db)
     .await?;

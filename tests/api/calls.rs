@@ -544,9 +544,10 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     let weights: Vec<f64> = (1..=VOCABULARY.len()).map(|r| 1.0 / r as f64).collect();
     let total: f64 = weights.iter().sum();
     let mut rng = rand::rngs::StdRng::seed_from_u64(17);
-    // Recent, and the app started with the longest unanswered timeout: its sweep must not
-    // end the seeded waiting calls under the test.
-    let start = chrono::Utc::now() - chrono::Duration::days(2);
+    // Within the app's unanswered timeout (30 days): its sweep must not end the seeded
+    // waiting calls under the test. Spread over 16 days, so that a search walking the days
+    // newest first crosses many.
+    let start = chrono::Utc::now() - chrono::Duration::days(20);
     let mut calls = Vec::new();
     let mut segments: (Vec<uuid::Uuid>, Vec<String>, Vec<String>) = Default::default();
     let mut summaries: (
@@ -564,7 +565,7 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
     for i in 0..3000_usize {
         let id = uuid::Uuid::new_v4();
         // Pairs of calls share a creation time: the id breaks the tie.
-        let created_at = start + chrono::Duration::minutes((i / 2) as i64);
+        let created_at = start + chrono::Duration::minutes(15 * (i / 2) as i64);
         let status = ["ended", "ended", "active", "waiting", "transferring"][i % 5];
         let agents = match (status, i % 3) {
             ("waiting", _) => vec![],
@@ -602,6 +603,10 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
             }
             if (i + s) % 250 == 0 {
                 text.push("zeta");
+            }
+            // Only in the oldest calls: a search finds its page after days without one.
+            if i < 300 && s == 0 {
+                text.push("vintage");
             }
             let text = text.join(" ");
             documents.push(words_of(&text));
@@ -768,6 +773,7 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
         ("delta", vec![vec![Word("delta")]]),
         ("omicron", vec![vec![Word("omicron")]]),
         ("zeta", vec![vec![Word("zeta")]]),
+        ("vintage", vec![vec![Word("vintage")]]),
         ("damaged", vec![vec![Word("damaged")]]),
         ("escalated", vec![vec![Word("escalated")]]),
         ("caller", vec![vec![Word("caller")]]),

@@ -355,7 +355,7 @@ async fn calls_stored_before_their_words_were_kept_get_every_word_and_facet() {
     .unwrap();
     assert_eq!(agents, 12001);
     let valid: bool = sqlx::query_scalar(
-        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'call_words_idx'::regclass",
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'call_words_day_idx'::regclass",
     )
     .fetch_one(&pool)
     .await

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS call_words_day_idx;
