@@ -374,16 +374,10 @@ async fn find(
             return Ok(Found::Common);
         }
     }
-    if every
-        && word
-        && !filter.listed()
-        && filter.held_by_call_words()
-        && call_words_serve(indexable)
-    {
+    if every && word && !filter.listed() && call_words_serve(indexable) {
         // A word the statistics call rare, or do not know: through `call_words`, a page's
         // worth of its calls, newest first.
-        let ids = newest_by_day(&mut *db, filter, indexable, after, limit).await?;
-        return Ok(Found::Newest(ids));
+        return newest_by_day(&mut *db, filter, indexable, after, limit).await;
     }
     // Gathered, a term of several words is counted exactly: the statistics know its words,
     // not how they combine.
@@ -652,29 +646,35 @@ const ROWS_PER_CALL: i64 = 4;
 /// The most days one step of [`newest_by_day`] asks for: each is an entry the index reads.
 const SPAN_MAX: i64 = 128;
 
-/// The ids of the newest `limit` calls (after `after`) whose words hold the one word
-/// `indexable`, among those passing the filter's time bounds, newest first, through
-/// `call_words`: the caller checks that it holds every filter.
+/// The newest `limit` calls (after `after`) whose words hold the one word `indexable` and
+/// that pass the filter, through `call_words`: the caller checks that it holds the filter's
+/// narrow ones ([`CallFilter::listed`] ones it does not).
 ///
 /// A word in a few calls is read whole, as [`among_call_words`] reads its matches. A word in
 /// more is asked for within the newest day (UTC), then the two days before, four, and so on,
 /// until a page is found: GIN returns no order, so reading every match of a word in a few
 /// thousand calls read a row per call (~65 µs each when not cached), while the days, an
-/// index column, bound the rows read to about a page.
+/// index column, bound the rows read to about a page. Filters `call_words` does not hold
+/// (status, duration, transfers) are checked on each step's calls.
 async fn newest_by_day(
     db: &mut PgConnection,
     filter: &CallFilter,
     indexable: &str,
     after: Option<CallCursor>,
     limit: i64,
-) -> sqlx::Result<Vec<Uuid>> {
+) -> sqlx::Result<Found> {
     let bound = limit.saturating_mul(ROWS_PER_CALL);
-    let mut found =
+    let mut found = Gathered {
+        held: filter.held_by_call_words(),
+        ids: Vec::new(),
+        calls: Vec::new(),
+    };
+    let rows =
         call_words_matching(&mut *db, filter, indexable, None, after, None, bound + 1).await?;
-    if found.len() as i64 <= bound {
-        return Ok(newest_first(found, limit));
+    if rows.len() as i64 <= bound {
+        found.add(&mut *db, filter, after, rows, limit).await?;
+        return Ok(found.page(limit));
     }
-    found.clear();
     // From the day of the newest call the page may hold (a day ahead of this clock, for the
     // database's) to the oldest's.
     let newest = [
@@ -696,10 +696,10 @@ async fn newest_by_day(
         }
     };
     let Some(oldest) = oldest.map(|at| at.date_naive()) else {
-        return Ok(Vec::new());
+        return Ok(found.page(limit));
     };
     let (mut day, mut span) = (newest, 1);
-    while (found.len() as i64) < limit && day >= oldest {
+    while found.len() < limit && day >= oldest {
         let days: Vec<NaiveDate> = (0..span)
             .map(|back| day - chrono::TimeDelta::days(back))
             .take_while(|d| *d >= oldest)
@@ -716,10 +716,57 @@ async fn newest_by_day(
             i64::MAX,
         )
         .await?;
-        found.extend(rows);
+        found.add(&mut *db, filter, after, rows, limit).await?;
         span = (span * 2).min(SPAN_MAX);
     }
-    Ok(newest_first(found, limit))
+    Ok(found.page(limit))
+}
+
+/// What [`newest_by_day`] has found: every step's matches, or, when `call_words` does not
+/// hold every filter, the calls among them that pass it (at most a page a step).
+struct Gathered {
+    held: bool,
+    ids: Vec<(Uuid, DateTime<Utc>)>,
+    calls: Vec<Call>,
+}
+
+impl Gathered {
+    /// Adds a step's matches, older than every match added before.
+    async fn add(
+        &mut self,
+        db: &mut PgConnection,
+        filter: &CallFilter,
+        after: Option<CallCursor>,
+        rows: Vec<(Uuid, DateTime<Utc>)>,
+        limit: i64,
+    ) -> sqlx::Result<()> {
+        if self.held {
+            self.ids.extend(rows);
+        } else if !rows.is_empty() {
+            let mut sql = among(filter, after, rows.into_iter().map(|r| r.0).collect(), None);
+            let passing = finish(&mut sql, limit)
+                .persistent(false)
+                .fetch_all(db)
+                .await?;
+            self.calls.extend(passing);
+        }
+        Ok(())
+    }
+
+    /// How many calls of the page it holds.
+    fn len(&self) -> i64 {
+        (self.ids.len() + self.calls.len()) as i64
+    }
+
+    /// The page: its ids, or its calls already read.
+    fn page(mut self, limit: i64) -> Found {
+        if self.held {
+            return Found::Newest(newest_first(self.ids, limit));
+        }
+        // Each step's calls came newest first, after every newer step's.
+        self.calls.truncate(usize::try_from(limit).unwrap_or(0));
+        Found::Page(self.calls)
+    }
 }
 
 /// The ids of the newest `limit` of these calls, newest first.
