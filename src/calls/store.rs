@@ -207,14 +207,23 @@ const RELEVANCE_WINDOW: i64 = 100;
 const CALL_TEXT: &str = "calls.search";
 
 /// The texts that match `$1`, as `call_id`s, one per matching text, from the three full-text
-/// indexes.
-fn matches() -> String {
+/// indexes; `ranked`, each with its rank.
+fn matches(ranked: bool) -> String {
+    let rank = |doc: &str| {
+        if ranked {
+            format!(", ts_rank({doc}, websearch_to_tsquery('simple', $1)) AS rank")
+        } else {
+            String::new()
+        }
+    };
+    let (segment, summary, own) = (rank("search"), rank("search"), rank(CALL_TEXT));
     format!(
-        "SELECT call_id FROM transcript_segments WHERE search @@ websearch_to_tsquery('simple', $1)
+        "SELECT call_id{segment} FROM transcript_segments
+         WHERE search @@ websearch_to_tsquery('simple', $1)
          UNION ALL
-         SELECT call_id FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
+         SELECT call_id{summary} FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
          UNION ALL
-         SELECT id FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)"
+         SELECT id{own} FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)"
     )
 }
 
@@ -222,6 +231,9 @@ fn matches() -> String {
 enum Found {
     /// Every matching call, through the full-text indexes (a rare term).
     Candidates(Vec<Uuid>),
+    /// Every matching call with the rank of its best-matching text, through the full-text
+    /// indexes (a rare term, for a relevance sort: its texts are read once, ranked then).
+    Ranked(Vec<(Uuid, f32)>),
     /// Too many to gather: walk the calls newest first, checking each (a common term).
     Common,
     /// The page itself, found among the newest calls (a common term of several words).
@@ -380,10 +392,11 @@ async fn find(
         return newest_by_day(&mut *db, filter, indexable, after, limit).await;
     }
     // Gathered, a term of several words is counted exactly: the statistics know its words,
-    // not how they combine.
-    let mut found: Vec<Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT call_id FROM ({}) AS matches LIMIT $2",
-        matches()
+    // not how they combine. A relevance sort ranks every text gathered, as it is read.
+    let found: Vec<(Uuid, Option<f32>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT call_id, {} FROM ({}) AS matches LIMIT $2",
+        if every { "NULL::real" } else { "rank" },
+        matches(!every)
     )))
     .bind(q)
     .bind(SEARCH_CANDIDATES + 1)
@@ -397,9 +410,21 @@ async fn find(
         }
         return Ok(Found::Common);
     }
-    found.sort_unstable();
-    found.dedup();
-    Ok(Found::Candidates(found))
+    if every {
+        let mut ids: Vec<Uuid> = found.into_iter().map(|f| f.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        return Ok(Found::Candidates(ids));
+    }
+    // Each call's best text.
+    let mut best = std::collections::HashMap::<Uuid, f32>::new();
+    for (call, rank) in found {
+        let rank = rank.unwrap_or_default();
+        best.entry(call)
+            .and_modify(|r| *r = r.max(rank))
+            .or_insert(rank);
+    }
+    Ok(Found::Ranked(best.into_iter().collect()))
 }
 
 /// How [`newest_matching`] finds a window's matching texts.
@@ -805,6 +830,12 @@ pub async fn list(
         // The page's ids pass the filters already: read by id as candidates are, they are the
         // page.
         Found::Candidates(ids) | Found::Newest(ids) => among(filter, after, ids, None),
+        Found::Ranked(ranked) => among(
+            filter,
+            after,
+            ranked.into_iter().map(|r| r.0).collect(),
+            None,
+        ),
         Found::Matching(ids, exact) => among(filter, after, ids, (!exact).then_some(q)),
         Found::Common => {
             let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
@@ -874,16 +905,24 @@ pub async fn list_by_relevance(
         created_until: Some(until),
         ..filter.clone()
     };
-    // A rare term's calls are every call with a matching text, so its texts are found through
-    // the full-text indexes alone; a common term's window is found as a page of the newest
-    // matches is, or read call by call (`ts_match_vq` is `@@` that no index serves), since
-    // its posting lists are long. Asked as for a first page: the window does not depend on
-    // the page.
+    /// The calls a relevance sort ranks.
+    enum Window {
+        /// Every match, ranked as its texts were gathered.
+        Ranked(Vec<(Uuid, f32)>),
+        /// These calls, whose texts are ranked here.
+        Calls(Vec<Uuid>),
+    }
+    // A rare term's calls are every call with a matching text, found and ranked through the
+    // full-text indexes alone; a common term's window is found as a page of the newest
+    // matches is, and its texts read call by call (`ts_match_vq` is `@@` that no index
+    // serves), since its posting lists are long. Asked as for a first page: the window does
+    // not depend on the page.
     let window = match find(&mut *db, filter, &term, None, RELEVANCE_WINDOW, false).await? {
-        Found::Candidates(_) => None,
-        Found::Page(calls) => Some(calls.into_iter().map(|c| c.id).collect()),
+        Found::Ranked(ranked) => Window::Ranked(ranked),
+        Found::Candidates(ids) => Window::Calls(ids),
+        Found::Page(calls) => Window::Calls(calls.into_iter().map(|c| c.id).collect()),
         // Every match ranks as exactly as a window of them.
-        Found::Newest(ids) | Found::Matching(ids, _) => Some(ids),
+        Found::Newest(ids) | Found::Matching(ids, _) => Window::Calls(ids),
         Found::Common => {
             let mut sql = QueryBuilder::new("SELECT id FROM calls WHERE true");
             push_filters(&mut sql, filter, None);
@@ -895,42 +934,46 @@ pub async fn list_by_relevance(
                 .persistent(false)
                 .fetch_all(&mut *db)
                 .await?;
-            Some(ids)
+            Window::Calls(ids)
         }
     };
     let mut sql = QueryBuilder::new(format!(
         "SELECT * FROM (
-             SELECT {COLUMNS}, ranked.rank FROM (
-                 SELECT call_id, max(rank) AS rank FROM ("
+             SELECT {COLUMNS}, ranked.rank FROM ("
     ));
-    let texts = [
-        ("transcript_segments", "call_id", "search"),
-        ("summaries", "call_id", "search"),
-        ("calls", "id", CALL_TEXT),
-    ];
-    for (i, (table, call, doc)) in texts.into_iter().enumerate() {
-        if i > 0 {
-            sql.push(" UNION ALL ");
+    match window {
+        Window::Ranked(ranked) => {
+            let (ids, ranks): (Vec<Uuid>, Vec<f32>) = ranked.into_iter().unzip();
+            sql.push("SELECT * FROM unnest(")
+                .push_bind(ids)
+                .push("::uuid[], ")
+                .push_bind(ranks)
+                .push("::real[]) AS r(call_id, rank)");
         }
-        sql.push(format!(
-            "SELECT {call} AS call_id, ts_rank({doc}, query) AS rank
-             FROM {table}, websearch_to_tsquery('simple', "
-        ))
-        .push_bind(q.clone())
-        .push(") AS query WHERE ");
-        match &window {
-            None => sql.push(format!("{doc} @@ query")),
-            Some(ids) => sql
-                .push(format!("{call} = ANY("))
+        Window::Calls(ids) => {
+            sql.push("SELECT call_id, max(rank) AS rank FROM (");
+            let texts = [
+                ("transcript_segments", "call_id", "search"),
+                ("summaries", "call_id", "search"),
+                ("calls", "id", CALL_TEXT),
+            ];
+            for (i, (table, call, doc)) in texts.into_iter().enumerate() {
+                if i > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                sql.push(format!(
+                    "SELECT {call} AS call_id, ts_rank({doc}, query) AS rank
+                     FROM {table}, websearch_to_tsquery('simple', "
+                ))
+                .push_bind(q.clone())
+                .push(format!(") AS query WHERE {call} = ANY("))
                 .push_bind(ids.clone())
-                .push(format!(") AND ts_match_vq({doc}, query)")),
-        };
+                .push(format!(") AND ts_match_vq({doc}, query)"));
+            }
+            sql.push(") AS matches GROUP BY call_id");
+        }
     }
-    sql.push(
-        ") AS matches GROUP BY call_id
-         ) AS ranked JOIN calls ON calls.id = ranked.call_id
-         WHERE true",
-    );
+    sql.push(") AS ranked JOIN calls ON calls.id = ranked.call_id WHERE true");
     push_filters(&mut sql, filter, None);
     sql.push(") AS hits");
     if let Some((rank, at, id)) = after {

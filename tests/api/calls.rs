@@ -1136,6 +1136,21 @@ async fn a_search_by_relevance_puts_the_best_match_first_and_shows_where_it_matc
     let plain = app.get("/v1/calls?sort=newest").await;
     assert_eq!(ids(&plain).len(), 6);
     assert!(plain.body["items"][0].get("snippet").is_none());
+    // A call ranks by its best text: here its second, as good as the best call's only one
+    // (the newer of the two then comes first).
+    let twice = say(
+        app.create_call("Gus").await,
+        "so much else was said on this line before anyone got round to a refund",
+    )
+    .await;
+    app.post_ok(
+        &format!("/v1/calls/{twice}/transcript"),
+        json!({"segments": [{"segment_id": "2", "speaker": "Caller", "role": "caller",
+                             "start_ms": 1000, "text": "refund refund refund"}]}),
+    )
+    .await;
+    let ranked = ids(&app.get("/v1/calls?q=refund&sort=relevance").await);
+    assert_eq!(ranked[..2], [twice.clone(), best.clone()], "{ranked:?}");
 
     // Relevance needs a search, and a cursor of one order is no cursor of the other.
     let reply = app.get("/v1/calls?sort=relevance").await;
