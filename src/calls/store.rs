@@ -680,7 +680,8 @@ const SPAN_MAX: i64 = 128;
 /// until a page is found: GIN returns no order, so reading every match of a word in a few
 /// thousand calls read a row per call (~65 µs each when not cached), while the days, an
 /// index column, bound the rows read to about a page. Filters `call_words` does not hold
-/// (status, duration, transfers) are checked on each step's calls.
+/// (status, duration, transfers) are checked on each step's calls. A step that finds more
+/// rows than the first read takes finds a word too dense for this: [`Found::Common`].
 async fn newest_by_day(
     db: &mut PgConnection,
     filter: &CallFilter,
@@ -738,9 +739,14 @@ async fn newest_by_day(
             None,
             after,
             Some(days),
-            i64::MAX,
+            bound + 1,
         )
         .await?;
+        if rows.len() as i64 > bound {
+            // Dense enough that walking the calls newest first fills a page sooner (a word
+            // the statistics do not know, such as one common in summaries only).
+            return Ok(Found::Common);
+        }
         found.add(&mut *db, filter, after, rows, limit).await?;
         span = (span * 2).min(SPAN_MAX);
     }
