@@ -262,25 +262,34 @@ pub struct Term {
     calls: f64,
     /// Its `querytree`: its words without negations.
     indexable: String,
+    /// The share of calls whose words hold its rarest word, by `call_words`' statistics (0
+    /// when they do not know it): those know a call's every text, the segments' only theirs.
+    calls_share: f64,
 }
 
 impl Term {
     /// What the statistics say of `q`: a catalog read, not a posting list.
     pub async fn read(db: &mut PgConnection, q: &str) -> sqlx::Result<Term> {
-        let (words, rarest, word, calls, indexable) = sqlx::query_as(
-            "SELECT count(*), COALESCE(min(COALESCE(s.freq, 0)), 0)::float8
+        let (words, rarest, word, calls, indexable, calls_share) = sqlx::query_as(
+            "SELECT count(*), COALESCE(min(COALESCE(s.segments, 0)), 0)::float8
                                   * (SELECT reltuples FROM pg_class
                                      WHERE oid = 'transcript_segments'::regclass),
                     numnode(websearch_to_tsquery('simple', $1)) = 1,
                     (SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass)::float8,
-                    querytree(websearch_to_tsquery('simple', $1))
+                    querytree(websearch_to_tsquery('simple', $1)),
+                    COALESCE(min(COALESCE(s.calls, 0)), 0)::float8
              FROM unnest(to_tsvector('simple', $1)) AS w
-             LEFT JOIN (SELECT e.lexeme, e.freq
+             LEFT JOIN (SELECT e.lexeme,
+                               max(e.freq) FILTER (WHERE tablename = 'transcript_segments')
+                                   AS segments,
+                               max(e.freq) FILTER (WHERE tablename = 'call_words') AS calls
                         FROM pg_stats,
                              unnest(most_common_elems::text::text[], most_common_elem_freqs)
                                  AS e(lexeme, freq)
-                        WHERE schemaname = current_schema() AND tablename = 'transcript_segments'
-                          AND attname = 'search') AS s ON s.lexeme = w.lexeme",
+                        WHERE schemaname = current_schema()
+                          AND (tablename, attname) IN (('transcript_segments', 'search'),
+                                                       ('call_words', 'words'))
+                        GROUP BY e.lexeme) AS s ON s.lexeme = w.lexeme",
         )
         .bind(q)
         .fetch_one(&mut *db)
@@ -292,6 +301,7 @@ impl Term {
             word,
             calls,
             indexable,
+            calls_share,
         })
     }
 
@@ -387,9 +397,16 @@ async fn find(
         }
     }
     if every && word && !filter.listed() && call_words_serve(indexable) {
-        // A word the statistics call rare, or do not know: through `call_words`, a page's
-        // worth of its calls, newest first.
-        return newest_by_day(&mut *db, filter, indexable, after, limit).await;
+        if term.calls_share < DENSE_SHARE {
+            // A word the statistics call rare, or do not know: through `call_words`, a
+            // page's worth of its calls, newest first.
+            return newest_by_day(&mut *db, filter, indexable, after, limit).await;
+        }
+        if !narrow {
+            // Rare in segments but in many calls' other texts (`called`, in summaries): its
+            // posting list is long, and a walk of the newest calls fills a page soon.
+            return Ok(Found::Common);
+        }
     }
     // Gathered, a term of several words is counted exactly: the statistics know its words,
     // not how they combine. A relevance sort ranks every text gathered, as it is read.
@@ -664,6 +681,11 @@ async fn call_words_matching(
     sql.build_query_as().persistent(false).fetch_all(db).await
 }
 
+/// The share of calls holding a word, by `call_words`' statistics, from which a search walks
+/// the newest calls for it rather than reading its posting list: one call in 20 fills a page
+/// within ~1,000 calls.
+const DENSE_SHARE: f64 = 0.05;
+
 /// How many rows per call of the page [`newest_by_day`] reads at once, at most, before it
 /// looks for its word a span of days at a time.
 const ROWS_PER_CALL: i64 = 4;
@@ -695,12 +717,6 @@ async fn newest_by_day(
         ids: Vec::new(),
         calls: Vec::new(),
     };
-    let rows =
-        call_words_matching(&mut *db, filter, indexable, None, after, None, bound + 1).await?;
-    if rows.len() as i64 <= bound {
-        found.add(&mut *db, filter, after, rows, limit).await?;
-        return Ok(found.page(limit));
-    }
     // From the day of the newest call the page may hold (a day ahead of this clock, for the
     // database's) to the oldest's.
     let newest = [
@@ -713,6 +729,22 @@ async fn newest_by_day(
     .min()
     .unwrap_or_else(|| Utc::now() + chrono::TimeDelta::days(1))
     .date_naive();
+    // A range of days that is one step long is read as the first read, so that the rows
+    // outside it are not.
+    let range = filter.created_after.and_then(|from| {
+        let days = (newest - from.date_naive()).num_days() + 1;
+        (1..=SPAN_MAX).contains(&days).then(|| {
+            (0..days)
+                .map(|back| newest - chrono::TimeDelta::days(back))
+                .collect::<Vec<_>>()
+        })
+    });
+    let rows =
+        call_words_matching(&mut *db, filter, indexable, None, after, range, bound + 1).await?;
+    if rows.len() as i64 <= bound {
+        found.add(&mut *db, filter, after, rows, limit).await?;
+        return Ok(found.page(limit));
+    }
     let oldest = match filter.created_after {
         Some(at) => Some(at),
         None => {

@@ -608,6 +608,11 @@ async fn seed_calls(app: &TestApp, frontend_key_id: uuid::Uuid) -> Vec<SeededCal
             if i < 300 && s == 0 {
                 text.push("vintage");
             }
+            // In few calls (under one in twenty, as the statistics count), all along: a search
+            // walks its days.
+            if i % 37 == 0 && s == 0 {
+                text.push("sparse");
+            }
             let text = text.join(" ");
             documents.push(words_of(&text));
             segments.0.push(id);
@@ -774,6 +779,7 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
         ("omicron", vec![vec![Word("omicron")]]),
         ("zeta", vec![vec![Word("zeta")]]),
         ("vintage", vec![vec![Word("vintage")]]),
+        ("sparse", vec![vec![Word("sparse")]]),
         ("damaged", vec![vec![Word("damaged")]]),
         ("escalated", vec![vec![Word("escalated")]]),
         ("caller", vec![vec![Word("caller")]]),
@@ -787,7 +793,12 @@ async fn search_with_filters_and_paging_returns_exactly_the_matching_calls_newes
         // No search: the filters alone (a group of no terms matches every call).
         ("", vec![vec![]]),
     ];
-    let cut = calls[1700].created_at;
+    // Early in its (UTC) day, so that a day's worth of calls follows it on that day.
+    let cut = calls[1700..]
+        .iter()
+        .map(|c| c.created_at)
+        .find(|t| chrono::Timelike::hour(t) == 1)
+        .unwrap();
     let filters: Vec<(Vec<(&str, String)>, Keep)> = vec![
         (vec![], Box::new(|_| true)),
         (
