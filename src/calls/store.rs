@@ -271,25 +271,25 @@ impl Term {
     /// What the statistics say of `q`: a catalog read, not a posting list.
     pub async fn read(db: &mut PgConnection, q: &str) -> sqlx::Result<Term> {
         let (words, rarest, word, calls, indexable, calls_share) = sqlx::query_as(
-            "SELECT count(*), COALESCE(min(COALESCE(s.segments, 0)), 0)::float8
+            "SELECT count(*), COALESCE(min(COALESCE(s.freq, 0)), 0)::float8
                                   * (SELECT reltuples FROM pg_class
                                      WHERE oid = 'transcript_segments'::regclass),
                     numnode(websearch_to_tsquery('simple', $1)) = 1,
                     (SELECT reltuples FROM pg_class WHERE oid = 'calls'::regclass)::float8,
                     querytree(websearch_to_tsquery('simple', $1)),
-                    COALESCE(min(COALESCE(s.calls, 0)), 0)::float8
+                    COALESCE(min(COALESCE(
+                        (SELECT most_common_elem_freqs[array_position(
+                                    most_common_elems::text::text[], w.lexeme)]
+                         FROM pg_stats
+                         WHERE schemaname = current_schema() AND tablename = 'call_words'
+                           AND attname = 'words'), 0)), 0)::float8
              FROM unnest(to_tsvector('simple', $1)) AS w
-             LEFT JOIN (SELECT e.lexeme,
-                               max(e.freq) FILTER (WHERE tablename = 'transcript_segments')
-                                   AS segments,
-                               max(e.freq) FILTER (WHERE tablename = 'call_words') AS calls
+             LEFT JOIN (SELECT e.lexeme, e.freq
                         FROM pg_stats,
                              unnest(most_common_elems::text::text[], most_common_elem_freqs)
                                  AS e(lexeme, freq)
-                        WHERE schemaname = current_schema()
-                          AND (tablename, attname) IN (('transcript_segments', 'search'),
-                                                       ('call_words', 'words'))
-                        GROUP BY e.lexeme) AS s ON s.lexeme = w.lexeme",
+                        WHERE schemaname = current_schema() AND tablename = 'transcript_segments'
+                          AND attname = 'search') AS s ON s.lexeme = w.lexeme",
         )
         .bind(q)
         .fetch_one(&mut *db)
