@@ -216,12 +216,12 @@ fn matches(ranked: bool) -> String {
             String::new()
         }
     };
-    let (segment, summary, own) = (rank("search"), rank("search"), rank(CALL_TEXT));
+    let (text, own) = (rank("search"), rank(CALL_TEXT));
     format!(
-        "SELECT call_id{segment} FROM transcript_segments
+        "SELECT call_id{text} FROM transcript_segments
          WHERE search @@ websearch_to_tsquery('simple', $1)
          UNION ALL
-         SELECT call_id{summary} FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
+         SELECT call_id{text} FROM summaries WHERE search @@ websearch_to_tsquery('simple', $1)
          UNION ALL
          SELECT id{own} FROM calls WHERE {CALL_TEXT} @@ websearch_to_tsquery('simple', $1)"
     )
@@ -331,6 +331,7 @@ async fn find(
         word,
         calls,
         ref indexable,
+        calls_share,
         ..
     } = *term;
     // A narrow filter's calls are few and spread over the table: the term is looked for among
@@ -397,7 +398,7 @@ async fn find(
         }
     }
     if every && word && !filter.listed() && call_words_serve(indexable) {
-        if term.calls_share < DENSE_SHARE {
+        if calls_share < DENSE_SHARE {
             // A word the statistics call rare, or do not know: through `call_words`, a
             // page's worth of its calls, newest first.
             return newest_by_day(&mut *db, filter, indexable, after, limit).await;
@@ -731,14 +732,11 @@ async fn newest_by_day(
     .date_naive();
     // A range of days that is one step long is read as the first read, so that the rows
     // outside it are not.
-    let range = filter.created_after.and_then(|from| {
-        let days = (newest - from.date_naive()).num_days() + 1;
-        (1..=SPAN_MAX).contains(&days).then(|| {
-            (0..days)
-                .map(|back| newest - chrono::TimeDelta::days(back))
-                .collect::<Vec<_>>()
-        })
-    });
+    let range = filter
+        .created_after
+        .map(|from| from.date_naive())
+        .filter(|from| (0..SPAN_MAX).contains(&(newest - *from).num_days()))
+        .map(|from| days_back(newest, SPAN_MAX, from));
     let rows =
         call_words_matching(&mut *db, filter, indexable, None, after, range, bound + 1).await?;
     if rows.len() as i64 <= bound {
@@ -758,10 +756,7 @@ async fn newest_by_day(
     };
     let (mut day, mut span) = (newest, 1);
     while found.len() < limit && day >= oldest {
-        let days: Vec<NaiveDate> = (0..span)
-            .map(|back| day - chrono::TimeDelta::days(back))
-            .take_while(|d| *d >= oldest)
-            .collect();
+        let days = days_back(day, span, oldest);
         day = days[days.len() - 1] - chrono::TimeDelta::days(1);
         // Every match of the span's days is read: the newest of them are only known then.
         let rows = call_words_matching(
@@ -783,6 +778,14 @@ async fn newest_by_day(
         span = (span * 2).min(SPAN_MAX);
     }
     Ok(found.page(limit))
+}
+
+/// `count` days back from `from` (itself first), none before `oldest`.
+fn days_back(from: NaiveDate, count: i64, oldest: NaiveDate) -> Vec<NaiveDate> {
+    (0..count)
+        .map(|back| from - chrono::TimeDelta::days(back))
+        .take_while(|d| *d >= oldest)
+        .collect()
 }
 
 /// What [`newest_by_day`] has found: every step's matches, or, when `call_words` does not
@@ -1055,7 +1058,7 @@ pub async fn snippets(
             String::new()
         }
     };
-    let (own, summary, segment) = (indexed(CALL_TEXT), indexed("search"), indexed("search"));
+    let (own, text) = (indexed(CALL_TEXT), indexed("search"));
     let rows: Vec<Snippet> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT call_id, regexp_replace(ts_headline('simple', text, query,
                                      'StartSel=**, StopSel=**, MaxWords=20, MinWords=8'),
@@ -1069,10 +1072,10 @@ pub async fn snippets(
                      UNION ALL
                      SELECT call_id, summary_text || ' ' || briefing_script, search, 1, 0,
                             'summary', NULL, id
-                     FROM summaries WHERE call_id = ANY($1) {summary}
+                     FROM summaries WHERE call_id = ANY($1) {text}
                      UNION ALL
                      SELECT call_id, text, search, 2, start_ms, 'segment', segment_id, NULL
-                     FROM transcript_segments WHERE call_id = ANY($1) {segment}) AS docs,
+                     FROM transcript_segments WHERE call_id = ANY($1) {text}) AS docs,
                     websearch_to_tsquery('simple', $2) AS query
                WHERE ts_match_vq(doc, query)
                ORDER BY call_id, ts_rank(doc, query) DESC, kind, pos) AS best"
