@@ -71,16 +71,25 @@ fn is_unreachable(err: &anyhow::Error) -> bool {
     })
 }
 
+/// `options` with the session settings the service runs with, unless the URL's `options`
+/// set them. JIT compiles a plan once its estimated cost passes a threshold: 10 ms of
+/// compiling for a query that runs in a fraction of one, as short as ours are. Parallel
+/// workers: starting two took ~12 ms before a relevance sort's 1 ms of work, and the longest
+/// statements (stats, full counts) ran no faster with them, while requests share the cores.
+fn with_session_defaults(mut options: PgConnectOptions) -> PgConnectOptions {
+    for (setting, value) in [("jit", "off"), ("max_parallel_workers_per_gather", "0")] {
+        if !options.get_options().is_some_and(|o| o.contains(setting)) {
+            options = options.options([(setting, value)]);
+        }
+    }
+    options
+}
+
 /// Opens a pool on `url`, creating its database first when the server does not have it.
 pub async fn open(url: &str, config: &Config) -> anyhow::Result<PgPool> {
     let mut options = PgConnectOptions::from_str(url)
         .with_context(|| format!("DATABASE_URL {:?} is not a Postgres URL", redact(url)))?;
-    // JIT compiles a plan once its estimated cost passes a threshold: 10 ms of compiling for
-    // a query that runs in a fraction of one, as short as ours are. Off unless the URL's
-    // `options` choose.
-    if !options.get_options().is_some_and(|o| o.contains("jit")) {
-        options = options.options([("jit", "off")]);
-    }
+    options = with_session_defaults(options);
     // TLS to a server on this machine protects nothing, and costs both sides CPU on every
     // statement: plain, unless the URL (or PGSSLMODE) asks for a mode.
     if is_loopback(options.get_host()) && !names_ssl_mode(url) {
@@ -221,5 +230,23 @@ mod tests {
                 "postgres://u@127.0.0.1/db?options=-c%20jit%3Don"
             ));
         }
+    }
+
+    #[test]
+    fn sessions_run_without_jit_or_parallel_workers_unless_the_url_chooses() {
+        let options = |url: &str| {
+            with_session_defaults(PgConnectOptions::from_str(url).unwrap())
+                .get_options()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            options("postgres://u@127.0.0.1/db"),
+            "-c jit=off -c max_parallel_workers_per_gather=0"
+        );
+        assert_eq!(
+            options("postgres://u@127.0.0.1/db?options=-c%20max_parallel_workers_per_gather%3D4"),
+            "-c max_parallel_workers_per_gather=4 -c jit=off"
+        );
     }
 }
