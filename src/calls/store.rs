@@ -362,6 +362,13 @@ async fn find(
             return Ok(found);
         }
     }
+    let by_day = word && !filter.listed() && call_words_serve(indexable);
+    if by_day && !narrow && calls_share < DENSE_SHARE && rarest > SEARCH_CANDIDATES as f64 {
+        // A word in too many texts to gather, in fewer than one call in 20: through
+        // `call_words`, a page's worth of its newest calls (all a relevance sort ranks of a
+        // term in that many texts), where a walk would check some 20 calls for each.
+        return newest_by_day(&mut *db, filter, indexable, after, limit).await;
+    }
     if word && rarest > SEARCH_CANDIDATES as f64 && (narrow || rarest <= COMMON_WORD) {
         // A word in too many texts to gather, and too few for a short walk, or within a
         // narrow filter.
@@ -397,7 +404,7 @@ async fn find(
             return Ok(Found::Common);
         }
     }
-    if every && word && !filter.listed() && call_words_serve(indexable) {
+    if every && by_day {
         if calls_share < DENSE_SHARE {
             // A word the statistics call rare, or do not know: through `call_words`, a
             // page's worth of its calls, newest first.
