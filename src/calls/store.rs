@@ -362,12 +362,21 @@ async fn find(
             return Ok(found);
         }
     }
-    let by_day = word && !filter.listed() && call_words_serve(indexable);
-    if by_day && !narrow && calls_share < DENSE_SHARE && rarest > SEARCH_CANDIDATES as f64 {
-        // A word in too many texts to gather, in fewer than one call in 20: through
-        // `call_words`, a page's worth of its newest calls (all a relevance sort ranks of a
-        // term in that many texts), where a walk would check some 20 calls for each.
-        return newest_by_day(&mut *db, filter, indexable, after, limit).await;
+    if word && !filter.listed() && call_words_serve(indexable) {
+        // A word in fewer than one call in 20, or one the statistics do not know: through
+        // `call_words`, a page's worth of its newest calls, where a walk would check some 20
+        // calls for each. A relevance sort ranks every match of a rare term, so it takes this
+        // way only for a term in more texts than a search gathers (it ranks their newest),
+        // unless a narrow filter's calls are looked through for it.
+        let wanted = if term.rare() { every } else { !narrow };
+        if calls_share < DENSE_SHARE && wanted {
+            return newest_by_day(&mut *db, filter, indexable, after, limit).await;
+        }
+        if calls_share >= DENSE_SHARE && term.rare() && every && !narrow {
+            // Rare in segments but in many calls' other texts (`called`, in summaries): its
+            // posting list is long, and a walk of the newest calls fills a page soon.
+            return Ok(Found::Common);
+        }
     }
     if word && rarest > SEARCH_CANDIDATES as f64 && (narrow || rarest <= COMMON_WORD) {
         // A word in too many texts to gather, and too few for a short walk, or within a
@@ -401,18 +410,6 @@ async fn find(
         // Seen among them, the term is dense enough for a short walk; unseen, it may be too
         // rare for any walk, and the index's cost is bounded by the posting lists.
         if !recent.is_empty() {
-            return Ok(Found::Common);
-        }
-    }
-    if every && by_day {
-        if calls_share < DENSE_SHARE {
-            // A word the statistics call rare, or do not know: through `call_words`, a
-            // page's worth of its calls, newest first.
-            return newest_by_day(&mut *db, filter, indexable, after, limit).await;
-        }
-        if !narrow {
-            // Rare in segments but in many calls' other texts (`called`, in summaries): its
-            // posting list is long, and a walk of the newest calls fills a page soon.
             return Ok(Found::Common);
         }
     }
