@@ -356,6 +356,16 @@ async fn find(
         // 100,000 hold it ten times as often as a search reads). A rare term's too: the
         // statistics know the segments' words only, and `called`, rare in segments, is in
         // 300,000 calls' summaries.
+        if word && !filter.listed() && filter.held_by_call_words() && call_words_serve(indexable) {
+            // One word, and every filter in `call_words`: its newest calls by day read about a
+            // page, where gathering reads every call of the filter holding the word (1,614 of
+            // an agent's 2,000 for `order`: 16 ms of a 35 ms search at 1 M calls). Unless the
+            // days find it denser than a page's worth of rows a step.
+            let found = newest_by_day(&mut *db, filter, Some(indexable), after, limit).await?;
+            if !matches!(found, Found::Common) {
+                return Ok(found);
+            }
+        }
         if let Some(found) =
             among_call_words(&mut *db, filter, indexable, word, after, limit).await?
         {
