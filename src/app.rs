@@ -33,6 +33,8 @@ pub struct Shared {
     pub signals: Arc<crate::notify::Signals>,
     /// New events, fanned out to this process's event streams by one reader.
     pub live: Arc<crate::events::live::LiveEvents>,
+    /// The word statistics call searches choose their way by.
+    pub search_statistics: Arc<crate::calls::statistics::SearchStatistics>,
     /// Cancelled when the service stops; long-lived responses (event streams) end with it.
     pub shutdown: CancellationToken,
 }
@@ -63,6 +65,7 @@ impl AppState {
             secrets,
             signals: crate::notify::Signals::new(),
             live,
+            search_statistics: Arc::default(),
             shutdown: CancellationToken::new(),
         })))
     }

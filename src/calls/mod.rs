@@ -3,7 +3,10 @@
 pub mod model;
 pub mod query;
 pub mod routes;
+pub mod statistics;
 pub mod store;
+
+use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -14,6 +17,7 @@ use crate::error::ApiError;
 use crate::pagination::{self, Page};
 use model::{Call, CallHit, CallStatus, CreateCall};
 use query::CallListParams;
+use statistics::SearchStatistics;
 
 /// Creates a call from a client's request, with the timer that ends it if no agent answers.
 pub async fn create(
@@ -78,10 +82,11 @@ pub async fn latest_open(db: &PgPool, principal: &Principal) -> Result<Option<Ca
 /// A page of calls, newest first (or by relevance to `q`, when asked).
 pub async fn list(
     db: &PgPool,
+    statistics: &SearchStatistics,
     principal: &Principal,
     query: CallListParams,
 ) -> Result<Page<Call>, ApiError> {
-    let page = find(db, principal, query, false).await?;
+    let page = find(db, statistics, principal, query, false).await?;
     Ok(Page {
         items: page.items.into_iter().map(|hit| hit.call).collect(),
         next_cursor: page.next_cursor,
@@ -91,14 +96,16 @@ pub async fn list(
 /// A page of the call list as the API shows it: each hit of a search with its snippet.
 pub async fn list_hits(
     db: &PgPool,
+    statistics: &SearchStatistics,
     principal: &Principal,
     query: CallListParams,
 ) -> Result<Page<CallHit>, ApiError> {
-    find(db, principal, query, true).await
+    find(db, statistics, principal, query, true).await
 }
 
 async fn find(
     db: &PgPool,
+    statistics: &SearchStatistics,
     principal: &Principal,
     query: CallListParams,
     snippets: bool,
@@ -194,12 +201,17 @@ async fn find(
     };
     // One connection for the search's steps.
     let mut conn = db.acquire().await?;
+    let words = if filter.q.is_some() {
+        statistics.get(&mut conn).await?
+    } else {
+        Arc::default()
+    };
     let (calls, next_cursor, term) = match sort {
         model::CallSort::Newest => {
             let after: Option<pagination::TimeCursor> =
                 pagination::decode_cursor(query.cursor.as_deref())?;
             let after = after.map(pagination::TimeCursor::into_parts);
-            let found = store::list(&mut conn, &filter, after, limit + 1).await?;
+            let found = store::list(&mut conn, &filter, &words, after, limit + 1).await?;
             let page = pagination::page(found.rows, limit, |c| (c.created_at, c.id));
             (page.items, page.next_cursor, found.term)
         }
@@ -213,7 +225,8 @@ async fn find(
             let until = after.map_or_else(chrono::Utc::now, |(.., until)| until);
             let after = after.map(|(rank, at, id, _)| (rank, at, id));
             let found =
-                store::list_by_relevance(&mut conn, &filter, until, after, limit + 1).await?;
+                store::list_by_relevance(&mut conn, &filter, &words, until, after, limit + 1)
+                    .await?;
             let page = pagination::page(found.rows, limit, |r| {
                 (r.rank, r.call.created_at, r.call.id, until)
             });

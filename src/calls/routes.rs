@@ -65,7 +65,9 @@ async fn list_calls(
     principal: Principal,
     Query(query): Query<CallListParams>,
 ) -> Result<Json<Page<CallHit>>, ApiError> {
-    Ok(Json(super::list_hits(&state.db, &principal, query).await?))
+    Ok(Json(
+        super::list_hits(&state.db, &state.search_statistics, &principal, query).await?,
+    ))
 }
 
 /// Get a call.

@@ -6,6 +6,7 @@ pub mod routes;
 pub mod store;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use futures_util::Stream;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 use crate::auth::model::Principal;
 use crate::calls::model::Call;
 use crate::calls::query::CallListParams;
+use crate::calls::statistics::SearchStatistics;
 use crate::error::ApiError;
 use crate::events::model::Event;
 use crate::jobs::model::JobRecord;
@@ -47,12 +49,14 @@ pub async fn call(db: &PgPool, principal: &Principal, id: Uuid) -> Result<CallEx
 /// before the stream starts, so a bad request is a 422 and not a broken stream.
 pub async fn stream(
     db: PgPool,
+    statistics: Arc<SearchStatistics>,
     principal: Principal,
     query: ExportQuery,
 ) -> Result<impl Stream<Item = Result<Bytes, ApiError>> + Send + 'static, ApiError> {
     let limit = pagination::limit_within(query.limit, DEFAULT_EXPORT_LIMIT, MAX_EXPORT_LIMIT)?;
     let mut walk = Walk {
         db,
+        statistics,
         principal,
         query,
         remaining: limit,
@@ -78,6 +82,7 @@ pub async fn stream(
 /// Where an NDJSON export is.
 struct Walk {
     db: PgPool,
+    statistics: Arc<SearchStatistics>,
     principal: Principal,
     query: ExportQuery,
     /// Documents this response may still hold.
@@ -101,7 +106,7 @@ impl Walk {
             cursor,
             ..Default::default()
         };
-        crate::calls::list(&self.db, &self.principal, list).await
+        crate::calls::list(&self.db, &self.statistics, &self.principal, list).await
     }
 
     /// The lines of one batch, and after the last batch the closing line; reads the batch

@@ -63,6 +63,12 @@ async fn export_calls(
     principal: Principal,
     Query(query): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let lines = super::stream(state.db.clone(), principal, query).await?;
+    let lines = super::stream(
+        state.db.clone(),
+        state.search_statistics.clone(),
+        principal,
+        query,
+    )
+    .await?;
     Ok(([(header::CONTENT_TYPE, NDJSON)], Body::from_stream(lines)).into_response())
 }

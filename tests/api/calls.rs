@@ -338,6 +338,44 @@ async fn the_timeline_records_creation_transcript_batches_and_the_end_in_order()
 }
 
 #[tokio::test]
+async fn searches_plan_by_the_statistics_of_segments_and_of_calls_words() {
+    let app = TestApp::spawn().await;
+    for n in 0..4 {
+        let id = app.create_call(&format!("Caller {n}")).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.post_ok(
+            &format!("/v1/calls/{id}/transcript"),
+            json!({"segments": [
+                {"segment_id": "1", "speaker": "Jane", "role": "caller", "start_ms": 0,
+                 "text": "A refund please"},
+                {"segment_id": "2", "speaker": "Jane", "role": "caller", "start_ms": 10,
+                 "text": "The refund now"}]}),
+        )
+        .await;
+    }
+    let before = warmline::calls::store::word_statistics(&app.pool)
+        .await
+        .unwrap();
+    assert!(before.segment_shares.is_empty() && before.call_shares.is_empty());
+    sqlx::query("ANALYZE transcript_segments, call_words, calls")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let stats = warmline::calls::store::word_statistics(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((stats.segments, stats.calls), (8.0, 4.0));
+    assert_eq!(stats.segment_shares.get("refund"), Some(&1.0));
+    assert_eq!(stats.segment_shares.get("please"), Some(&0.5));
+    // A call's words are its name's and issue's too, which no segment holds.
+    assert_eq!(stats.call_shares.get("refund"), Some(&1.0));
+    assert_eq!(stats.call_shares.get("caller"), Some(&1.0));
+    assert_eq!(stats.segment_shares.get("caller"), None);
+}
+
+#[tokio::test]
 async fn supervisors_find_calls_by_what_was_said_or_summarized() {
     let app = TestApp::spawn().await;
     let refund = app.create_call("Jane").await;
