@@ -402,13 +402,17 @@ async fn find(
     // The window's first size assumes the term's texts are spread one per call; it doubles
     // while the page is short.
     let share = rarest.max(SEARCH_CANDIDATES as f64) / calls.max(1.0);
+    // Whether `call_words` can find the word's newest calls by day, and whether a day walk
+    // has found it denser than that walk serves (a second walk would only find it again).
+    let by_day = word && !filter.listed() && call_words_serve(indexable);
+    let mut dense_by_day = false;
     if every && filter.spreads() && (rarest <= COMMON_WORD || narrow) {
         // The term's calls and'ed with the filter's in one index; a common term's only with a
         // narrow filter (an agent's 2,000 calls hold `order` 1,639 times, while a sentiment's
         // 100,000 hold it ten times as often as a search reads). A rare term's too: the
         // statistics know the segments' words only, and `called`, rare in segments, is in
         // 300,000 calls' summaries.
-        if word && !filter.listed() && filter.held_by_call_words() && call_words_serve(indexable) {
+        if by_day && filter.held_by_call_words() {
             // One word, and every filter in `call_words`: its newest calls by day read about a
             // page, where gathering reads every call of the filter holding the word (1,614 of
             // an agent's 2,000 for `order`: 16 ms of a 35 ms search at 1 M calls). Unless the
@@ -417,6 +421,7 @@ async fn find(
             if !matches!(found, Found::Common) {
                 return Ok(found);
             }
+            dense_by_day = true;
         }
         if let Some(found) =
             among_call_words(&mut *db, filter, indexable, word, after, limit).await?
@@ -424,7 +429,7 @@ async fn find(
             return Ok(found);
         }
     }
-    if word && !filter.listed() && call_words_serve(indexable) {
+    if by_day {
         // A word in fewer than one call in 20, or one the statistics do not know: through
         // `call_words`, a page's worth of its newest calls, where a walk would check some 20
         // calls for each. A relevance sort ranks every match of a rare term, so it takes this
@@ -432,6 +437,9 @@ async fn find(
         // unless a narrow filter's calls are looked through for it.
         let wanted = if term.rare() { every } else { !narrow };
         if calls_share < DENSE_SHARE && wanted {
+            if dense_by_day {
+                return Ok(Found::Common);
+            }
             return newest_by_day(&mut *db, filter, Some(indexable), after, limit).await;
         }
         if calls_share >= DENSE_SHARE && term.rare() && every && !narrow {
@@ -938,21 +946,21 @@ pub async fn list(
         // index gives them in order: their newest are found by day through `call_words`'
         // facets, which bounds the rows read to about a page, where the plain statement
         // below reads every one of them (6,000 calls of an outcome at 1 M calls, ~30 ms).
-        let mut sql = if filter.narrows() && !filter.listed() {
-            match newest_by_day(&mut *db, filter, None, after, limit).await? {
-                Found::Page(rows) => return Ok(Searched { rows, term: None }),
-                Found::Newest(ids) => Some(among(filter, after, ids, None)),
-                // A facet dense enough that the newest calls hold a page soon.
-                _ => None,
-            }
+        let found = if filter.narrows() && !filter.listed() {
+            newest_by_day(&mut *db, filter, None, after, limit).await?
         } else {
-            None
-        }
-        .unwrap_or_else(|| {
-            let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
-            push_filters(&mut sql, filter, after);
-            sql
-        });
+            Found::Common
+        };
+        let mut sql = match found {
+            Found::Page(rows) => return Ok(Searched { rows, term: None }),
+            Found::Newest(ids) => among(filter, after, ids, None),
+            // Not a facet, or one dense enough that the newest calls hold a page soon.
+            _ => {
+                let mut sql = QueryBuilder::new(format!("SELECT {COLUMNS} FROM calls WHERE true"));
+                push_filters(&mut sql, filter, after);
+                sql
+            }
+        };
         let rows = finish(&mut sql, limit).fetch_all(db).await?;
         return Ok(Searched { rows, term: None });
     };
